@@ -1,0 +1,60 @@
+"""Type stubs for ringfast._core, the compiled partitioner and assignor."""
+
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from typing import SupportsIndex, Union
+
+from typing_extensions import Buffer
+
+Key = Union[str, bytes, bytearray, memoryview, int]
+
+def murmur3(key: Key, seed: int = 0) -> int:
+    """MurmurHash3_x86_32 of bytes_of(key), unsigned (equal to mmh3.hash(..., signed=False))."""
+
+def partition(key: Key, num_partitions: int = 10, seed: int = 0) -> int:
+    """murmur3(bytes_of(key), seed) % num_partitions.
+
+    bytes_of: str -> UTF-8 (strict; a lone surrogate raises UnicodeEncodeError),
+    bytes/bytearray/memoryview -> as is, int -> decimal text ("42" and 42 agree).
+    Other types (bool, float, None, ...) raise InvalidTypeError (a TypeError).
+    num_partitions outside [1, 2**31-1] raises ConfigError (a ValueError).
+    """
+
+class Partitioner:
+    """Immutable key -> partition map; equal to mmh3.hash(bytes_of(key), seed, signed=False) % n."""
+
+    @property
+    def num_partitions(self) -> int: ...
+    @property
+    def seed(self) -> int: ...
+    def __init__(self, num_partitions: int, seed: int = 0) -> None: ...
+    def partition(self, key: Key) -> int: ...
+    def __call__(self, key: Key) -> int: ...
+    def partition_many(
+        self,
+        keys: Union[Iterable[Key], Buffer],
+        *,
+        width: int | None = None,
+        out: Buffer | None = None,
+    ) -> array:
+        """Partitions of many keys as array('I') (or `out`, filled and returned).
+
+        keys: list/tuple of keys (fastest), any iterable of keys, or with width=W a
+        contiguous buffer of W-byte records (each whole record is one key). out: a writable
+        buffer of unsigned 32-bit ints, exactly one item per key.
+        """
+
+def assign(
+    num_partitions: int,
+    members: Iterable[str],
+    previous: Mapping[str, Iterable[int]] | None = None,
+    weights: Mapping[str, float] | None = None,
+) -> dict[str, list[int]]:
+    """Balanced, sticky, minimal-movement assignment of range(num_partitions) to members.
+
+    Deterministic (independent of input order). Every partition appears exactly once;
+    every member has an entry (partitions ascending). Loads are floor/ceil of each
+    member's quota P*w/sum(w). The number of partitions that change owner from `previous`
+    equals the lower bound P - sum(min(kept_i, c_i)); see the docstring of the compiled
+    function for the details.
+    """

@@ -1,0 +1,652 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+# cython: initializedcheck=False, always_allow_keywords=False
+"""ringfast's compiled core: murmur3 partitioner and the sticky, balanced assignor.
+
+Nothing here knows about sockets, greenlets or time; everything is a pure function of its
+inputs, so every node computing it from the same inputs gets the same answer.
+"""
+
+from cpython.array cimport array, clone
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.object cimport PyObject
+from libc.math cimport floor, isfinite
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free, malloc, qsort, realloc
+from libc.string cimport memcpy
+
+from ringfast.errors import AssignmentError, ConfigError, InvalidTypeError
+
+# The hot loops take borrowed PyObject* so that no reference counting happens per key.
+cdef extern from "Python.h":
+    bint _is_str "PyUnicode_Check" (PyObject*) nogil
+    bint _is_ascii "PyUnicode_IS_ASCII" (PyObject*) nogil
+    void* _str_data "PyUnicode_DATA" (PyObject*) nogil
+    Py_ssize_t _str_len "PyUnicode_GET_LENGTH" (PyObject*) nogil
+    const char* _str_utf8 "PyUnicode_AsUTF8AndSize" (PyObject*, Py_ssize_t*) except NULL
+    bint _is_bytes "PyBytes_Check" (PyObject*) nogil
+    char* _bytes_data "PyBytes_AS_STRING" (PyObject*) nogil
+    Py_ssize_t _bytes_len "PyBytes_GET_SIZE" (PyObject*) nogil
+    bint _is_bytearray "PyByteArray_Check" (PyObject*) nogil
+    char* _bytearray_data "PyByteArray_AS_STRING" (PyObject*) nogil
+    Py_ssize_t _bytearray_len "PyByteArray_GET_SIZE" (PyObject*) nogil
+    bint _is_memoryview "PyMemoryView_Check" (PyObject*) nogil
+    bint _is_int "PyLong_Check" (PyObject*) nogil
+    bint _is_bool "PyBool_Check" (PyObject*) nogil
+    long long _int_value "PyLong_AsLongLongAndOverflow" (PyObject*, int*) except? -1
+    PyObject* _seq_item "PySequence_Fast_GET_ITEM" (object, Py_ssize_t)
+    Py_ssize_t _seq_len "PySequence_Fast_GET_SIZE" (object)
+    object PyNumber_ToBase(object, int)
+    object PySequence_Fast(object, const char*)
+    object PyList_New(Py_ssize_t)
+    void PyList_SET_ITEM(object, Py_ssize_t, object)
+    void Py_INCREF(object)
+
+# Lemire's "fastmod": x % d with two multiplications instead of a division, for a divisor
+# fixed per Partitioner. Falls back to % where the compiler has no 128-bit integers.
+cdef extern from *:
+    """
+    #if defined(__SIZEOF_INT128__)
+    static inline uint64_t rf_fastmod_magic(uint32_t d) { return UINT64_C(0xFFFFFFFFFFFFFFFF) / d + 1; }
+    static inline uint32_t rf_fastmod(uint32_t a, uint64_t m, uint32_t d) {
+        return (uint32_t)(((__uint128_t)(m * a) * d) >> 64);
+    }
+    #else
+    static inline uint64_t rf_fastmod_magic(uint32_t d) { return 0; }
+    static inline uint32_t rf_fastmod(uint32_t a, uint64_t m, uint32_t d) { (void)m; return a % d; }
+    #endif
+    """
+    uint64_t rf_fastmod_magic(uint32_t d) nogil
+    uint32_t rf_fastmod(uint32_t a, uint64_t m, uint32_t d) nogil
+
+cdef enum:
+    MAX_PARTITIONS = 2147483647
+    INT_CACHE_LIMIT = 1 << 20  # result ints are cached for partition counts up to this
+
+
+# --------------------------------------------------------------------------- murmur3
+
+cdef inline uint32_t _rotl(uint32_t x, int r) noexcept nogil:
+    return (x << r) | (x >> (32 - r))
+
+
+cdef inline uint32_t _fmix(uint32_t h) noexcept nogil:
+    h ^= h >> 16
+    h *= 0x85ebca6bU
+    h ^= h >> 13
+    h *= 0xc2b2ae35U
+    h ^= h >> 16
+    return h
+
+
+cdef inline uint32_t murmur3_32(const uint8_t* data, Py_ssize_t n, uint32_t seed) noexcept nogil:
+    """MurmurHash3_x86_32, byte order fixed to little-endian so every platform agrees."""
+    cdef uint32_t h = seed
+    cdef uint32_t k
+    cdef Py_ssize_t nblocks = n >> 2
+    cdef Py_ssize_t i
+    cdef const uint8_t* p = data
+    for i in range(nblocks):
+        k = (<uint32_t>p[0]) | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)
+        p += 4
+        k *= 0xcc9e2d51U
+        k = _rotl(k, 15)
+        k *= 0x1b873593U
+        h ^= k
+        h = _rotl(h, 13)
+        h = h * 5 + 0xe6546b64U
+    k = 0
+    i = n & 3
+    if i == 3:
+        k ^= (<uint32_t>p[2]) << 16
+    if i >= 2:
+        k ^= (<uint32_t>p[1]) << 8
+    if i >= 1:
+        k ^= p[0]
+        k *= 0xcc9e2d51U
+        k = _rotl(k, 15)
+        k *= 0x1b873593U
+        h ^= k
+    h ^= <uint32_t>n
+    return _fmix(h)
+
+
+def murmur3(key, seed=0):
+    """MurmurHash3_x86_32 of ``bytes_of(key)``, unsigned: ``mmh3.hash(bytes_of(key), seed, signed=False)``."""
+    cdef uint32_t h
+    _hash_key(<PyObject*>key, _check_seed(seed), &h)
+    return h
+
+
+# --------------------------------------------------------------------------- keys
+
+cdef Py_ssize_t _decimal(long long v, char* end) noexcept nogil:
+    """Write v's decimal text so that it ends just before `end`; return its length."""
+    cdef unsigned long long u = (0ULL - <unsigned long long>v) if v < 0 else <unsigned long long>v
+    cdef char* p = end
+    while True:
+        p -= 1
+        p[0] = <char>(48 + u % 10)
+        u //= 10
+        if u == 0:
+            break
+    if v < 0:
+        p -= 1
+        p[0] = b'-'
+    return end - p
+
+
+cdef int _hash_int(PyObject* key, uint32_t seed, uint32_t* out) except -1:
+    cdef int overflow = 0
+    cdef char buf[24]
+    cdef Py_ssize_t n
+    cdef long long v = _int_value(key, &overflow)
+    if overflow == 0:
+        n = _decimal(v, buf + 24)
+        out[0] = murmur3_32(<const uint8_t*>(buf + 24 - n), n, seed)
+        return 0
+    text = PyNumber_ToBase(<object>key, 10)  # beyond 64 bits: rare, let Python format it
+    out[0] = murmur3_32(<const uint8_t*>_str_data(<PyObject*>text), _str_len(<PyObject*>text), seed)
+    return 0
+
+
+cdef int _hash_other(PyObject* key, uint32_t seed, uint32_t* out) except -1:
+    cdef Py_buffer view
+    if _is_int(key) and not _is_bool(key):
+        return _hash_int(key, seed, out)
+    if _is_bytearray(key):
+        out[0] = murmur3_32(<const uint8_t*>_bytearray_data(key), _bytearray_len(key), seed)
+        return 0
+    if _is_memoryview(key):
+        mv = <object>key
+        if mv.c_contiguous:
+            PyObject_GetBuffer(mv, &view, PyBUF_SIMPLE)
+            try:
+                out[0] = murmur3_32(<const uint8_t*>view.buf, view.len, seed)
+            finally:
+                PyBuffer_Release(&view)
+            return 0
+        data = mv.tobytes()
+        out[0] = murmur3_32(<const uint8_t*>_bytes_data(<PyObject*>data), _bytes_len(<PyObject*>data), seed)
+        return 0
+    raise InvalidTypeError(
+        f"a key must be str, bytes, bytearray, memoryview or int, not {type(<object>key).__name__}: {<object>key!r:.80}"
+    )
+
+
+cdef inline int _hash_key(PyObject* key, uint32_t seed, uint32_t* out) except -1:
+    """Hash bytes_of(key): str as UTF-8 (strict), bytes-likes as is, int as decimal text."""
+    cdef const char* s
+    cdef Py_ssize_t n
+    if _is_str(key):
+        if _is_ascii(key):  # ASCII text is its own UTF-8: hash it in place
+            out[0] = murmur3_32(<const uint8_t*>_str_data(key), _str_len(key), seed)
+        else:
+            s = _str_utf8(key, &n)
+            out[0] = murmur3_32(<const uint8_t*>s, n, seed)
+        return 0
+    if _is_bytes(key):
+        out[0] = murmur3_32(<const uint8_t*>_bytes_data(key), _bytes_len(key), seed)
+        return 0
+    return _hash_other(key, seed, out)
+
+
+# --------------------------------------------------------------------------- arguments
+
+cdef uint32_t _check_partitions(object num_partitions, str what="num_partitions") except 0:
+    if not isinstance(num_partitions, int) or isinstance(num_partitions, bool):
+        raise InvalidTypeError(f"{what} must be an int, not {type(num_partitions).__name__}: {num_partitions!r:.80}")
+    if not 1 <= num_partitions <= MAX_PARTITIONS:
+        raise ConfigError(f"{what} must be in [1, {MAX_PARTITIONS}], got {num_partitions!r}")
+    return <uint32_t>num_partitions
+
+
+cdef uint32_t _check_seed(object seed) except? 0xFFFFFFFF:
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise InvalidTypeError(f"seed must be an int, not {type(seed).__name__}: {seed!r:.80}")
+    if not 0 <= seed <= 0xFFFFFFFF:
+        raise ConfigError(f"seed must be in [0, 4294967295], got {seed!r}")
+    return <uint32_t>seed
+
+
+def partition(key, num_partitions=10, seed=0):
+    """The partition of `key`: ``murmur3_x86_32(bytes_of(key), seed) % num_partitions``.
+
+    ``bytes_of``: str -> UTF-8 (strict), bytes/bytearray/memoryview -> as is, int -> its
+    decimal text (so ``42`` and ``"42"`` agree). Anything else raises InvalidTypeError.
+    For many calls with the same settings, a :class:`Partitioner` is faster.
+    """
+    cdef uint32_t n = _check_partitions(num_partitions)
+    cdef uint32_t s = _check_seed(seed)
+    cdef uint32_t h
+    _hash_key(<PyObject*>key, s, &h)
+    return h % n
+
+
+cdef array _UINT_TEMPLATE = array("I")
+assert _UINT_TEMPLATE.itemsize == 4, "array('I') must hold 32-bit items"
+
+
+cdef unsigned int[::1] _out_view(object out, Py_ssize_t n):
+    cdef unsigned int[::1] view
+    try:
+        view = out
+    except (ValueError, TypeError, BufferError) as e:
+        raise InvalidTypeError(f"out must be a writable buffer of unsigned 32-bit ints ('I'): {e}") from None
+    if view.shape[0] != n:
+        raise ConfigError(f"out has {view.shape[0]} items but there are {n} keys")
+    return view
+
+
+cdef class Partitioner:
+    """Maps keys to partitions: ``murmur3_x86_32(bytes_of(key), seed) % num_partitions``.
+
+    Equal to ``mmh3.hash(bytes_of(key), seed, signed=False) % num_partitions`` bit for bit,
+    on every platform, so every node (and every other language using the same convention)
+    agrees. Instances are immutable.
+    """
+
+    cdef readonly uint32_t num_partitions
+    cdef readonly uint32_t seed
+    cdef uint64_t _magic
+
+    def __cinit__(self, num_partitions, seed=0):
+        self.num_partitions = _check_partitions(num_partitions)
+        self.seed = _check_seed(seed)
+        self._magic = rf_fastmod_magic(self.num_partitions)
+
+    def partition(self, key):
+        """The partition of one key."""
+        cdef uint32_t h
+        _hash_key(<PyObject*>key, self.seed, &h)
+        return rf_fastmod(h, self._magic, self.num_partitions)
+
+    def __call__(self, key):
+        cdef uint32_t h
+        _hash_key(<PyObject*>key, self.seed, &h)
+        return rf_fastmod(h, self._magic, self.num_partitions)
+
+    def partition_many(self, keys, *, width=None, out=None):
+        """The partitions of many keys, as an ``array('I')`` (or `out`, filled in place).
+
+        `keys` is a list or tuple of keys (fastest), any other iterable of keys, or, with
+        ``width=W``, a contiguous buffer of fixed-width records where each W bytes are one
+        key (the whole record, padding included). `out`, if given, is a writable buffer of
+        unsigned 32-bit ints with exactly one item per key; it is filled and returned.
+        """
+        cdef unsigned int[::1] dest
+        if width is not None:
+            return self._many_records(keys, width, out)
+        if isinstance(keys, (str, bytes, bytearray, memoryview)):
+            raise InvalidTypeError(
+                f"partition_many() takes an iterable of keys, not one {type(keys).__name__}; "
+                "for a buffer of fixed-width records pass width="
+            )
+        if type(keys) is list or type(keys) is tuple:
+            return self._many_seq(keys, out)
+        if out is not None:
+            return self._many_seq(PySequence_Fast(keys, "keys must be iterable"), out)
+        return self._many_iter(keys)
+
+    cdef object _many_seq(self, object keys, object out):
+        cdef Py_ssize_t n = _seq_len(keys)
+        cdef Py_ssize_t i
+        cdef uint32_t h
+        cdef uint32_t d = self.num_partitions
+        cdef uint32_t seed = self.seed
+        cdef uint64_t m = self._magic
+        cdef PyObject* key
+        cdef array res = None
+        cdef unsigned int[::1] view
+        cdef unsigned int* dst
+        if out is None:
+            res = clone(_UINT_TEMPLATE, n, False)
+            dst = res.data.as_uints
+        else:
+            view = _out_view(out, n)
+            dst = &view[0] if n else NULL
+        for i in range(n):
+            key = _seq_item(keys, i)
+            if _is_str(key) and _is_ascii(key):
+                h = murmur3_32(<const uint8_t*>_str_data(key), _str_len(key), seed)
+            else:
+                _hash_key(key, seed, &h)
+            dst[i] = rf_fastmod(h, m, d)
+        return res if out is None else out
+
+    cdef object _many_iter(self, object keys):
+        cdef Py_ssize_t cap = 1024, n = 0
+        cdef uint32_t h
+        cdef uint32_t* buf = <uint32_t*>malloc(cap * sizeof(uint32_t))
+        cdef uint32_t* grown
+        cdef array res
+        if buf == NULL:
+            raise MemoryError()
+        try:
+            for key in keys:
+                if n == cap:
+                    cap *= 2
+                    grown = <uint32_t*>realloc(buf, cap * sizeof(uint32_t))
+                    if grown == NULL:
+                        raise MemoryError()
+                    buf = grown
+                _hash_key(<PyObject*>key, self.seed, &h)
+                buf[n] = rf_fastmod(h, self._magic, self.num_partitions)
+                n += 1
+            res = clone(_UINT_TEMPLATE, n, False)
+            if n:
+                memcpy(res.data.as_voidptr, buf, n * sizeof(uint32_t))
+            return res
+        finally:
+            free(buf)
+
+    cdef object _many_records(self, object keys, object width, object out):
+        cdef Py_buffer src
+        cdef Py_ssize_t w, n, i
+        cdef array res = None
+        cdef unsigned int[::1] view
+        cdef unsigned int* dst
+        cdef const uint8_t* p
+        cdef uint32_t d = self.num_partitions
+        cdef uint32_t seed = self.seed
+        cdef uint64_t m = self._magic
+        if not isinstance(width, int) or isinstance(width, bool):
+            raise InvalidTypeError(f"width must be an int, not {type(width).__name__}: {width!r:.80}")
+        if width < 1:
+            raise ConfigError(f"width must be at least 1, got {width!r}")
+        try:
+            PyObject_GetBuffer(keys, &src, PyBUF_SIMPLE)
+        except (TypeError, BufferError) as e:
+            raise InvalidTypeError(
+                f"with width=, keys must be a contiguous buffer, not {type(keys).__name__}: {e}"
+            ) from None
+        try:
+            w = width
+            if src.len % w:
+                raise ConfigError(f"buffer of {src.len} bytes is not a whole number of {w}-byte records")
+            n = src.len // w
+            if out is None:
+                res = clone(_UINT_TEMPLATE, n, False)
+                dst = res.data.as_uints
+            else:
+                view = _out_view(out, n)
+                dst = &view[0] if n else NULL
+            p = <const uint8_t*>src.buf
+            with nogil:
+                for i in range(n):
+                    dst[i] = rf_fastmod(murmur3_32(p + i * w, w, seed), m, d)
+        finally:
+            PyBuffer_Release(&src)
+        return res if out is None else out
+
+    def __repr__(self):
+        return f"Partitioner(num_partitions={self.num_partitions}, seed={self.seed})"
+
+    def __reduce__(self):
+        return (Partitioner, (self.num_partitions, self.seed))
+
+    def __eq__(self, other):
+        if not isinstance(other, Partitioner):
+            return NotImplemented
+        return (self.num_partitions, self.seed) == ((<Partitioner>other).num_partitions, (<Partitioner>other).seed)
+
+    def __hash__(self):
+        return hash((Partitioner, self.num_partitions, self.seed))
+
+
+# --------------------------------------------------------------------------- assign
+
+cdef tuple _INTS = ()
+
+
+cdef tuple _partition_ints(Py_ssize_t P):
+    """range(P) as a tuple of ints, cached so that building the result allocates no ints."""
+    global _INTS
+    if len(_INTS) >= P:
+        return _INTS
+    ints = tuple(range(P))
+    if P <= INT_CACHE_LIMIT:
+        _INTS = ints
+    return ints
+
+
+cdef struct _Rank:
+    int eligible   # its quota has a fractional part, so it may take one more
+    int gain       # taking one more lets it keep one more of its previous partitions
+    double frac
+    Py_ssize_t idx
+
+
+cdef int _rank_cmp(const void* a, const void* b) noexcept nogil:
+    cdef const _Rank* x = <const _Rank*>a
+    cdef const _Rank* y = <const _Rank*>b
+    if x.eligible != y.eligible:
+        return y.eligible - x.eligible
+    if x.gain != y.gain:
+        return y.gain - x.gain
+    if x.frac != y.frac:
+        return -1 if x.frac > y.frac else 1
+    return -1 if x.idx < y.idx else (1 if x.idx > y.idx else 0)
+
+
+cdef list _member_ids(object members):
+    if isinstance(members, (str, bytes)):
+        raise InvalidTypeError(f"members must be a collection of ids, not one {type(members).__name__}: {members!r:.80}")
+    try:
+        ids = list(members)
+    except TypeError:
+        raise InvalidTypeError(f"members must be an iterable of str ids, not {type(members).__name__}") from None
+    for m in ids:
+        if type(m) is not str:
+            raise InvalidTypeError(f"a member id must be a str, not {type(m).__name__}: {m!r:.80}")
+    if not ids:
+        raise AssignmentError("members is empty: at least one member is needed to own the partitions")
+    ids.sort()
+    for i in range(1, len(ids)):
+        if ids[i] == ids[i - 1]:
+            raise AssignmentError(f"duplicate member id {ids[i]!r} in members")
+    return ids
+
+
+cdef int _load_previous(object previous, dict index, int32_t* owner, int64_t* kept, Py_ssize_t P) except -1:
+    cdef Py_ssize_t i, j, n, p
+    cdef int overflow
+    cdef long long v
+    cdef PyObject* item
+    cdef int32_t o
+    try:
+        items = previous.items()
+    except AttributeError:
+        raise InvalidTypeError(f"previous must be a mapping of member id -> partitions, not {type(previous).__name__}") from None
+    for mid, parts in items:
+        slot = index.get(mid)
+        if slot is None:
+            continue  # a member that is gone: its partitions are free
+        i = slot
+        seq = PySequence_Fast(parts, "previous[...] must be an iterable of partition numbers")
+        n = _seq_len(seq)
+        for j in range(n):
+            item = _seq_item(seq, j)
+            if not _is_int(item) or _is_bool(item):
+                raise InvalidTypeError(
+                    f"previous[{mid!r}] holds {type(<object>item).__name__} {<object>item!r:.40}, not a partition number"
+                )
+            overflow = 0
+            v = _int_value(item, &overflow)
+            if v < 0 or overflow < 0:
+                raise AssignmentError(f"previous[{mid!r}] holds negative partition {<object>item!r}")
+            if overflow or v >= P:
+                continue  # the partition count shrank: that partition no longer exists
+            p = <Py_ssize_t>v
+            o = owner[p]
+            if o == -1:
+                owner[p] = <int32_t>i
+                kept[i] += 1
+            elif i < o:  # claimed twice: the smallest member id keeps it, whatever the dict order
+                kept[o] -= 1
+                owner[p] = <int32_t>i
+                kept[i] += 1
+    return 0
+
+
+cdef int _weighted_caps(list ids, object weights, Py_ssize_t P, int64_t* kept, int64_t* cap) except -1:
+    cdef Py_ssize_t M = len(ids), i, r
+    cdef double W = 0.0, q
+    cdef double* w = <double*>malloc(M * sizeof(double))
+    cdef _Rank* ranks = <_Rank*>malloc(M * sizeof(_Rank))
+    cdef int64_t S = 0
+    if w == NULL or ranks == NULL:
+        free(w)
+        free(ranks)
+        raise MemoryError()
+    try:
+        try:
+            get = weights.get
+        except AttributeError:
+            raise InvalidTypeError(f"weights must be a mapping of member id -> weight, not {type(weights).__name__}") from None
+        for i in range(M):
+            x = get(ids[i], 1.0)
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
+                raise InvalidTypeError(f"weight of {ids[i]!r} must be a number, not {type(x).__name__}: {x!r:.40}")
+            w[i] = x
+            if not (isfinite(w[i]) and w[i] > 0):
+                raise AssignmentError(f"weight of {ids[i]!r} must be a positive finite number, got {x!r}")
+            W += w[i]
+        if not isfinite(W):
+            raise AssignmentError(f"the weights add up to {W!r}; scale them down")
+        for i in range(M):
+            q = <double>P * w[i] / W
+            cap[i] = <int64_t>floor(q)
+            ranks[i].frac = q - <double>cap[i]
+            ranks[i].eligible = ranks[i].frac > 0
+            ranks[i].idx = i
+            S += cap[i]
+        if S > P:  # rounding pushed floors over P (only with extreme weights): trim the smallest fractions
+            for i in range(M):
+                ranks[i].eligible = 1
+                ranks[i].gain = 0
+                ranks[i].frac = -ranks[i].frac
+            qsort(ranks, M, sizeof(_Rank), _rank_cmp)
+            r = 0
+            while S > P:
+                if cap[ranks[r % M].idx] > 0:
+                    cap[ranks[r % M].idx] -= 1
+                    S -= 1
+                r += 1
+            for i in range(M):
+                ranks[i].frac = -ranks[i].frac
+            return 0
+        for i in range(M):
+            ranks[i].gain = kept[i] > cap[i]
+        qsort(ranks, M, sizeof(_Rank), _rank_cmp)
+        r = 0
+        while S < P:
+            cap[ranks[r % M].idx] += 1
+            S += 1
+            r += 1
+        return 0
+    finally:
+        free(w)
+        free(ranks)
+
+
+def assign(num_partitions, members, previous=None, weights=None):
+    """Split partitions ``0 .. num_partitions-1`` among `members`: balanced, sticky, minimal.
+
+    Returns ``{member_id: [partitions ascending]}`` with an entry for every member; every
+    partition appears exactly once. A pure function: any node computing it from the same
+    inputs gets the same result, whatever the order of `members` or of the mappings.
+
+    - `members`: unique str ids (at least one).
+    - `previous`: optional ``{member_id: partitions}``, the current ownership. Entries of
+      members that are gone and partitions >= num_partitions are ignored; a partition listed
+      under several members counts as held by the smallest id (in str order) only.
+    - `weights`: optional ``{member_id: weight > 0}``, missing ones 1.0.
+
+    **Balance.** Unweighted, loads are ``P // M`` or ``P // M + 1``. Weighted, member i
+    gets ``floor(q_i)`` or ``ceil(q_i)`` of its quota ``q_i = P * w_i / sum(w)``.
+
+    **Movement.** Let ``kept_i`` be the number of partitions member i held in `previous`
+    (after the clean-up above) and ``c_i`` its capacity (the floor, or the floor plus one).
+    Whatever balanced result is chosen, at most ``min(kept_i, c_i)`` of member i's
+    partitions can stay with it, so at least ``P - sum(min(kept_i, c_i))`` partitions must
+    change owner (partitions that had no live owner count as changing). ``assign`` hands
+    the "plus one" capacities to members that already hold more than their floor first,
+    which maximises that sum, and keeps every partition it can, so the number of partitions
+    that change owner is exactly that lower bound. Ties are broken by member id.
+    """
+    cdef uint32_t P = _check_partitions(num_partitions)
+    cdef list ids = _member_ids(members)
+    cdef Py_ssize_t M = len(ids), i, p, base, extra, j
+    cdef dict index = {ids[i]: i for i in range(M)}
+    cdef int32_t* owner = <int32_t*>malloc(P * sizeof(int32_t))
+    cdef int64_t* kept = <int64_t*>calloc(M, sizeof(int64_t))
+    cdef int64_t* cap = <int64_t*>calloc(M, sizeof(int64_t))
+    cdef int32_t o
+    cdef tuple ints
+    cdef list lists
+    cdef dict result
+    if owner == NULL or kept == NULL or cap == NULL:
+        free(owner)
+        free(kept)
+        free(cap)
+        raise MemoryError(f"cannot allocate the assignment of {P} partitions")
+    try:
+        for p in range(P):
+            owner[p] = -1
+        if previous is not None:
+            _load_previous(previous, index, owner, kept, P)
+
+        if weights is None:
+            base = P // M
+            extra = P % M
+            for i in range(M):
+                cap[i] = base
+            for i in range(M):  # the +1s first go where they save a move
+                if extra == 0:
+                    break
+                if kept[i] > base:
+                    cap[i] += 1
+                    extra -= 1
+            for i in range(M):
+                if extra == 0:
+                    break
+                if cap[i] == base:
+                    cap[i] += 1
+                    extra -= 1
+        else:
+            _weighted_caps(ids, weights, P, kept, cap)
+
+        with nogil:
+            # Overloaded members give up their highest-numbered partitions...
+            for p in range(P - 1, -1, -1):
+                o = owner[p]
+                if o >= 0 and kept[o] > cap[o]:
+                    owner[p] = -1
+                    kept[o] -= 1
+            # ...and free partitions fill the members below capacity, in id order.
+            j = 0
+            for p in range(P):
+                if owner[p] == -1:
+                    while kept[j] >= cap[j]:
+                        j += 1
+                    owner[p] = <int32_t>j
+                    kept[j] += 1
+
+        ints = _partition_ints(P)
+        lists = [PyList_New(cap[i]) for i in range(M)]
+        for i in range(M):
+            kept[i] = 0  # reused as each list's fill position
+        for p in range(P):
+            o = owner[p]
+            item = ints[p]
+            Py_INCREF(item)
+            PyList_SET_ITEM(lists[o], kept[o], item)
+            kept[o] += 1
+        result = {}
+        for i in range(M):
+            result[ids[i]] = lists[i]
+        return result
+    finally:
+        free(owner)
+        free(kept)
+        free(cap)
