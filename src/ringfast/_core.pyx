@@ -19,6 +19,9 @@ from ringfast.errors import AssignmentError, ConfigError, InvalidTypeError
 # The hot loops take borrowed PyObject* so that no reference counting happens per key.
 cdef extern from "Python.h":
     bint _is_str "PyUnicode_Check" (PyObject*) nogil
+    bint _is_str_exact "PyUnicode_CheckExact" (PyObject*) nogil
+    PyObject* _list_item "PyList_GET_ITEM" (object, Py_ssize_t)
+    PyObject** _tuple_items "&PyTuple_GET_ITEM" (object, Py_ssize_t)
     bint _is_ascii "PyUnicode_IS_ASCII" (PyObject*) nogil
     void* _str_data "PyUnicode_DATA" (PyObject*) nogil
     Py_ssize_t _str_len "PyUnicode_GET_LENGTH" (PyObject*) nogil
@@ -38,8 +41,8 @@ cdef extern from "Python.h":
     object PyNumber_ToBase(object, int)
     object PySequence_Fast(object, const char*)
     object PyList_New(Py_ssize_t)
-    void PyList_SET_ITEM(object, Py_ssize_t, object)
-    void Py_INCREF(object)
+    void _list_set "PyList_SET_ITEM" (PyObject*, Py_ssize_t, PyObject*) nogil
+    void _incref "Py_INCREF" (PyObject*) nogil
 
 # Lemire's "fastmod": x % d with two multiplications instead of a division, for a divisor
 # fixed per Partitioner. Falls back to % where the compiler has no 128-bit integers.
@@ -429,21 +432,23 @@ cdef int _rank_cmp(const void* a, const void* b) noexcept nogil:
 
 
 cdef list _member_ids(object members):
+    """The member ids, validated and sorted (the order every node agrees on)."""
+    cdef Py_ssize_t i, M
+    cdef list ids
     if isinstance(members, (str, bytes)):
         raise InvalidTypeError(f"members must be a collection of ids, not one {type(members).__name__}: {members!r:.80}")
     try:
         ids = list(members)
     except TypeError:
         raise InvalidTypeError(f"members must be an iterable of str ids, not {type(members).__name__}") from None
-    for m in ids:
-        if type(m) is not str:
+    M = len(ids)
+    for i in range(M):
+        if not _is_str_exact(_list_item(ids, i)):
+            m = ids[i]
             raise InvalidTypeError(f"a member id must be a str, not {type(m).__name__}: {m!r:.80}")
-    if not ids:
+    if M == 0:
         raise AssignmentError("members is empty: at least one member is needed to own the partitions")
     ids.sort()
-    for i in range(1, len(ids)):
-        if ids[i] == ids[i - 1]:
-            raise AssignmentError(f"duplicate member id {ids[i]!r} in members")
     return ids
 
 
@@ -577,14 +582,19 @@ def assign(num_partitions, members, previous=None, weights=None):
     cdef uint32_t P = _check_partitions(num_partitions)
     cdef list ids = _member_ids(members)
     cdef Py_ssize_t M = len(ids), i, p, base, extra, j
-    cdef dict index = {ids[i]: i for i in range(M)}
+    cdef tuple ints = _partition_ints(P if P > M else M)
+    cdef dict index = dict(zip(ids, ints))  # id -> position; becomes the result at the end
     cdef int32_t* owner = <int32_t*>malloc(P * sizeof(int32_t))
     cdef int64_t* kept = <int64_t*>calloc(M, sizeof(int64_t))
     cdef int64_t* cap = <int64_t*>calloc(M, sizeof(int64_t))
     cdef int32_t o
-    cdef tuple ints
     cdef list lists
-    cdef dict result
+    cdef PyObject** list_ptrs
+    cdef PyObject** int_ptrs
+    if len(index) != M:
+        for i in range(1, M):
+            if ids[i] == ids[i - 1]:
+                raise AssignmentError(f"duplicate member id {ids[i]!r} in members")
     if owner == NULL or kept == NULL or cap == NULL:
         free(owner)
         free(kept)
@@ -632,20 +642,25 @@ def assign(num_partitions, members, previous=None, weights=None):
                     owner[p] = <int32_t>j
                     kept[j] += 1
 
-        ints = _partition_ints(P)
+        # Lists are created at their final size and filled in place: no appends, no new ints.
         lists = [PyList_New(cap[i]) for i in range(M)]
+        list_ptrs = <PyObject**>malloc(M * sizeof(PyObject*))
+        if list_ptrs == NULL:
+            raise MemoryError()
         for i in range(M):
+            list_ptrs[i] = _list_item(lists, i)
             kept[i] = 0  # reused as each list's fill position
-        for p in range(P):
-            o = owner[p]
-            item = ints[p]
-            Py_INCREF(item)
-            PyList_SET_ITEM(lists[o], kept[o], item)
-            kept[o] += 1
-        result = {}
-        for i in range(M):
-            result[ids[i]] = lists[i]
-        return result
+        int_ptrs = _tuple_items(ints, 0)
+        with nogil:
+            for p in range(P):
+                o = owner[p]
+                _incref(int_ptrs[p])
+                _list_set(list_ptrs[o], kept[o], int_ptrs[p])
+                kept[o] += 1
+        free(list_ptrs)
+        for i in range(M):  # same keys: values are replaced in place, nothing is rehashed
+            index[<object>_list_item(ids, i)] = <object>_list_item(lists, i)
+        return index
     finally:
         free(owner)
         free(kept)
