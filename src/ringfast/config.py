@@ -1,0 +1,239 @@
+"""Node configuration: keyword arguments, with environment variables as defaults.
+
+ring-election's variable names keep their meaning and units (milliseconds for the
+timings); ringfast's own settings are prefixed ``RINGFAST_`` except the three ring-election
+deployments already set (``NODE_ID``, ``PRIORITY``, ``HOST``). Every value is checked
+here, at start, so a bad one fails with its name and value instead of deep inside.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+
+MAX_PARTITIONS = 2**31 - 1
+
+
+def parse_address(text: str, what: str) -> tuple[str, int]:
+    """'host:port' -> (host, port); IPv6 as '[::1]:port'."""
+    text = text.strip()
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port:
+        raise ConfigError(f"{what}={text!r}: expected host:port")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    try:
+        number = int(port)
+    except ValueError:
+        raise ConfigError(f"{what}={text!r}: port {port!r} is not a number") from None
+    if not 1 <= number <= 65535:
+        raise ConfigError(f"{what}={text!r}: port must be in [1, 65535]")
+    return host, number
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything a node needs to know; build with :meth:`Config.load`.
+
+    Timings are stored in seconds. ``failure_timeout`` (ring-election's
+    HEART_BEAT_CHECK_FREQUENCY) is also the lease: a follower that has not had a heartbeat
+    answered for that long gives up its partitions.
+    """
+
+    node_id: str | None = None  # None: "host:port", fixed once the port is bound
+    host: str = "127.0.0.1"
+    port: int = 0
+    seeds: tuple[str, ...] = ()
+    priority: int = 0
+    num_partitions: int = 10
+    heartbeat_interval: float = 1.0
+    failure_timeout: float = 3.0
+    reconnect_time: float = 3.0
+    monitoring_port: int | None = 9000
+    monitoring_host: str | None = None
+    quorum: str | int = "majority"
+    leader_owns_partitions: bool = False
+    cluster_name: str = "ringfast"
+    handler_timeout: float = 10.0
+    max_frame_size: int = 4 * 1024 * 1024
+    journal: str | None = None
+    state_dir: str | None = None
+    log_level: str = "info"
+    extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def address(self) -> str:
+        return format_address(self.host, self.port)
+
+    def quorum_size(self) -> int:
+        """How many voters (seed nodes) a leader must hear, itself included."""
+        if self.quorum == "none":
+            return 1
+        if self.quorum == "majority":
+            return len(self.seeds) // 2 + 1 if self.seeds else 1
+        return int(self.quorum)
+
+    @classmethod
+    def load(cls, env: Mapping[str, str] | None = None, **kwargs) -> Config:
+        """Keyword arguments win; missing ones come from `env` (default ``os.environ``)."""
+        env = os.environ if env is None else env
+        return _build(cls, env, kwargs)
+
+
+# (keyword, environment variable, parser, default). Timings in env are milliseconds.
+def _int(lo: int, hi: int):
+    def parse(name, raw):
+        if isinstance(raw, bool):
+            raise ConfigError(f"{name}={raw!r}: expected an integer")
+        try:
+            value = int(raw) if not isinstance(raw, int) else raw
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}={raw!r}: expected an integer in [{lo}, {hi}]") from None
+        if not lo <= value <= hi:
+            raise ConfigError(f"{name}={raw!r}: must be in [{lo}, {hi}]")
+        return value
+
+    return parse
+
+
+def _seconds(from_ms: bool, lo: float, hi: float):
+    def parse(name, raw):
+        if isinstance(raw, bool):
+            raise ConfigError(f"{name}={raw!r}: expected a number")
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{name}={raw!r}: expected a number of {'milliseconds' if from_ms else 'seconds'}") from None
+        if from_ms:
+            value /= 1000.0
+        if not (math.isfinite(value) and lo <= value <= hi):
+            unit = "ms" if from_ms else "s"
+            scale = 1000 if from_ms else 1
+            raise ConfigError(f"{name}={raw!r}: must be in [{lo * scale:g}, {hi * scale:g}] {unit}")
+        return value
+
+    return parse
+
+
+def _bool(name, raw):
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(f"{name}={raw!r}: expected true or false")
+
+
+def _text(name, raw):
+    if not isinstance(raw, str) or not raw.strip():
+        raise ConfigError(f"{name}={raw!r}: must be a non-empty string")
+    return raw.strip()
+
+
+def _optional_text(name, raw):
+    return None if raw in (None, "") else _text(name, raw)
+
+
+def _seeds(name, raw):
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    out = []
+    for item in items:
+        if isinstance(item, str) and not item.strip():
+            continue
+        host, port = parse_address(item, name) if isinstance(item, str) else item
+        out.append(format_address(host, port))
+    return tuple(dict.fromkeys(out))  # order kept (it sets default priorities), duplicates dropped
+
+
+def _quorum(name, raw):
+    text = str(raw).strip().lower()
+    if text in ("majority", "none"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected 'majority', 'none' or a number of nodes") from None
+    if value < 1:
+        raise ConfigError(f"{name}={raw!r}: a quorum needs at least 1 node")
+    return value
+
+
+def _monitoring_port(name, raw):
+    if raw is None or str(raw).strip().lower() in ("", "off", "none", "-1"):
+        return None
+    return _int(0, 65535)(name, raw)
+
+
+def _log_level(name, raw):
+    text = str(raw).strip().lower()
+    if text not in ("debug", "info", "warning", "warn", "error", "critical"):
+        raise ConfigError(f"{name}={raw!r}: expected debug, info, warning, error or critical")
+    return "warning" if text == "warn" else text
+
+
+FIELDS = [
+    ("host", "HOST", _text),
+    ("port", "PORT", _int(0, 65535)),
+    ("seeds", "SEED_NODES", _seeds),
+    ("num_partitions", "NUM_PARTITIONS", _int(1, MAX_PARTITIONS)),
+    ("heartbeat_interval", "HEART_BEAT_FREQUENCY", _seconds(True, 0.005, 3600)),
+    ("failure_timeout", "HEART_BEAT_CHECK_FREQUENCY", _seconds(True, 0.02, 3600)),
+    ("reconnect_time", "TIME_TO_RECONNECT", _seconds(True, 0.001, 3600)),
+    ("monitoring_port", "MONITORING_PORT", _monitoring_port),
+    ("monitoring_host", "MONITORING_HOST", _optional_text),
+    ("quorum", "RINGFAST_QUORUM", _quorum),
+    ("leader_owns_partitions", "RINGFAST_LEADER_OWNS_PARTITIONS", _bool),
+    ("cluster_name", "RINGFAST_CLUSTER", _text),
+    ("handler_timeout", "RINGFAST_HANDLER_TIMEOUT", _seconds(False, 0.001, 86400)),
+    ("max_frame_size", "RINGFAST_MAX_FRAME", _int(4096, 1 << 30)),
+    ("journal", "RINGFAST_JOURNAL", _optional_text),
+    ("state_dir", "RINGFAST_STATE_DIR", _optional_text),
+    ("log_level", "LOG_LEVEL", _log_level),
+    ("node_id", "NODE_ID", _text),
+    ("priority", "PRIORITY", _int(-(2**31), 2**31 - 1)),
+]
+ENV_NAMES = {kw: env for kw, env, _ in FIELDS}
+
+
+def _build(cls, env, kwargs):
+    unknown = set(kwargs) - set(ENV_NAMES)
+    if unknown:
+        raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    values = {}
+    for kw, var, parse in FIELDS:
+        if kwargs.get(kw) is not None:
+            values[kw] = parse(kw, kwargs[kw])
+        elif env.get(var) not in (None, ""):
+            values[kw] = parse(var, env[var])
+    host = values.get("host", "127.0.0.1")
+    port = values.get("port", 0)
+    seeds = values.get("seeds", ())
+    own = format_address(host, port)
+    if port:
+        values.setdefault("node_id", own)
+    if "priority" not in values:
+        # ring-election's order: the position in the seed list; nodes not listed come after
+        values["priority"] = seeds.index(own) if own in seeds else len(seeds)
+    if values.get("heartbeat_interval", 1.0) >= values.get("failure_timeout", 3.0):
+        hb, ft = values.get("heartbeat_interval", 1.0), values.get("failure_timeout", 3.0)
+        raise ConfigError(
+            f"HEART_BEAT_FREQUENCY ({hb * 1000:g} ms) must be shorter than HEART_BEAT_CHECK_FREQUENCY ({ft * 1000:g} ms)"
+        )
+    quorum = values.get("quorum", "majority")
+    if isinstance(quorum, int) and seeds and quorum > len(seeds):
+        raise ConfigError(f"RINGFAST_QUORUM={quorum}: more than the {len(seeds)} seed nodes")
+    return cls(**values)
+
+
+def replace(config: Config, **changes) -> Config:
+    return dataclasses.replace(config, **changes)

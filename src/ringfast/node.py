@@ -1,0 +1,545 @@
+"""`Node`: one member of a ring, running the protocol in `ring.py` on gevent greenlets.
+
+Lifecycle: ``start()`` binds the cluster port (and the monitoring port), then runs
+greenlets for the listener, a ticker and one connection per peer; ``stop()`` hands the
+node's partitions off (``leave``) or releases them for a quick return (``restart``), then
+closes everything.
+
+Two ways to run: inside a gevent application (the greenlets join the caller's hub; this
+is picked when the ``threading`` module is monkey-patched), or in a plain threaded
+program (``mode="thread"``, the default there): the node then runs its own hub in a
+background thread, so a busy main thread cannot starve the heartbeats, and callbacks run
+on a worker thread so a slow callback cannot either.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+
+import gevent
+import gevent.event
+import gevent.monkey
+import gevent.queue
+
+from . import events as ev
+from ._core import Partitioner
+from .config import Config, parse_address
+from .errors import ConfigError, RingfastError
+from .ring import Ring
+from .transport import Connection, Listener, connect
+
+log = logging.getLogger(__name__)
+
+_RealThread = gevent.monkey.get_original("threading", "Thread")
+_RealEvent = gevent.monkey.get_original("threading", "Event")
+
+
+class NotRunningError(RingfastError, RuntimeError):
+    """The node is not running (start() was not called, or stop() was)."""
+
+
+class Node:
+    """A member of the ring. See the module docstring for the lifecycle and modes."""
+
+    def __init__(self, config: Config | None = None, *, mode: str = "auto", clock=time.monotonic, **settings):
+        self.config = config if config is not None else Config.load(**settings)
+        if mode == "auto":
+            mode = "gevent" if gevent.monkey.is_module_patched("threading") else "thread"
+        if mode not in ("gevent", "thread"):
+            raise ConfigError(f"mode={mode!r}: expected 'auto', 'gevent' or 'thread'")
+        self.mode = mode
+        self._clock = clock
+        self._callbacks: dict[str, list] = {name: [] for name in ev.EVENTS}
+        self._partitioner = Partitioner(self.config.num_partitions)
+        self._ring: Ring | None = None
+        self._peers: dict[str, _Peer] = {}
+        self._inbound: set[Connection] = set()
+        self._listener: Listener | None = None
+        self._monitor = None
+        self._greenlets: list = []
+        self._thread = None
+        self._hub = None
+        self._ready = _RealEvent()
+        self._started = _RealEvent()
+        self._start_error: BaseException | None = None
+        self._running = False
+        self._snapshot = _Snapshot()
+        self._journal = None
+        self._event_queue = None
+        self._busy = False
+        self.frames_rejected: dict[str, int] = {}
+
+    # ------------------------------------------------------------------ public API
+
+    def on(self, event: str, callback) -> None:
+        """Call `callback(payload)` on `event` (one of ringfast.events.EVENTS)."""
+        if event not in self._callbacks:
+            raise ConfigError(f"unknown event {event!r}; expected one of {', '.join(ev.EVENTS)}")
+        self._callbacks[event].append(callback)
+
+    def off(self, event: str, callback) -> None:
+        if event in self._callbacks and callback in self._callbacks[event]:
+            self._callbacks[event].remove(callback)
+
+    @property
+    def id(self) -> str:
+        return self._snapshot.id or self.config.node_id or self.config.address
+
+    @property
+    def address(self) -> str:
+        return self._snapshot.address or self.config.address
+
+    @property
+    def leader(self) -> str | None:
+        return self._snapshot.leader
+
+    @property
+    def is_leader(self) -> bool:
+        return self._snapshot.role == "leader"
+
+    @property
+    def role(self) -> str:
+        return self._snapshot.role
+
+    @property
+    def epoch(self) -> int:
+        return self._snapshot.epoch
+
+    @property
+    def partitioner(self) -> Partitioner:
+        return self._partitioner
+
+    def partition(self, key) -> int:
+        """The partition of `key` in this cluster (same answer on every node)."""
+        return self._partitioner.partition(key)
+
+    def partitions(self) -> list[int]:
+        """The partitions this node holds right now, sorted."""
+        return list(self._snapshot.partitions)
+
+    def fencing_token(self, partition: int) -> int | None:
+        """The fencing token of `partition` while this node holds it, else None."""
+        return self._snapshot.tokens.get(partition)
+
+    def ring(self) -> list[dict]:
+        """Members as last described by the leader: id, address, priority, role, partitions."""
+        return [dict(m) for m in self._snapshot.members]
+
+    @property
+    def monitoring_address(self) -> tuple[str, int] | None:
+        return self._monitor.address if self._monitor is not None else None
+
+    def wait_until_ready(self, timeout: float | None = None) -> bool:
+        """Block until this node knows a leader (and, if a follower, holds a lease)."""
+        if self.mode == "gevent":
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while not self._ready.is_set():
+                if deadline is not None and time.monotonic() >= deadline:
+                    return False
+                gevent.sleep(0.01)
+            return True
+        return self._ready.wait(timeout)
+
+    def start(self) -> Node:
+        if self._running:
+            raise RingfastError("node already started")
+        if self.mode == "gevent":
+            self._start_in_hub()
+        else:
+            self._thread = _RealThread(target=self._thread_main, name=f"ringfast-{self.config.node_id or 'node'}", daemon=True)
+            self._thread.start()
+            self._started.wait()
+            if self._start_error is not None:
+                raise self._start_error
+        return self
+
+    def stop(self, restart: bool = False, timeout: float | None = None) -> None:
+        """Leave the ring: hand partitions off at once (or, with restart=True, release them
+        for a return with the same id within the leader's grace window), then close."""
+        if not self._running:
+            return
+        if timeout is None:
+            timeout = self.config.failure_timeout + self.config.handler_timeout
+        if self.mode == "gevent":
+            self._stop_in_hub(restart, timeout)
+        else:
+            done = _RealEvent()
+
+            def run():
+                try:
+                    self._stop_in_hub(restart, timeout)
+                finally:
+                    done.set()
+
+            self._hub.loop.run_callback_threadsafe(lambda: gevent.spawn(run))
+            done.wait(timeout + 5)
+            self._thread.join(timeout + 5)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.stop()
+
+    # ------------------------------------------------------------------ running
+
+    def _thread_main(self):
+        self._hub = gevent.get_hub()
+        try:
+            self._start_in_hub()
+        except BaseException as e:  # reported to start() in the caller's thread
+            self._start_error = e
+            self._started.set()
+            return
+        self._started.set()
+        while self._running:
+            gevent.sleep(0.05)
+        gevent.sleep(0)  # let closing greenlets finish
+
+    def _start_in_hub(self):
+        cfg = self.config
+        self._hub = gevent.get_hub()
+        for seed in cfg.seeds:  # resolve names once: later lookups could block or change
+            parse_address(seed, "SEED_NODES")
+        try:
+            self._listener = Listener(cfg.host, cfg.port, make_connection=self._accept)
+        except OSError as e:
+            raise ConfigError(f"PORT={cfg.port}: cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
+        if cfg.port == 0:
+            from .config import replace
+
+            changes = {"port": self._listener.port}
+            if cfg.node_id is None:
+                changes["node_id"] = f"{cfg.host}:{self._listener.port}"
+            cfg = self.config = replace(cfg, **changes)
+        elif cfg.node_id is None:
+            from .config import replace
+
+            cfg = self.config = replace(cfg, node_id=cfg.address)
+        if cfg.monitoring_port is not None:
+            from .monitoring import MonitoringServer
+
+            try:
+                self._monitor = MonitoringServer(self, cfg.monitoring_host or cfg.host, cfg.monitoring_port)
+            except OSError as e:
+                self._listener.stop()
+                raise ConfigError(
+                    f"MONITORING_PORT={cfg.monitoring_port}: cannot listen on {cfg.monitoring_host or cfg.host}: {e.strerror or e}"
+                ) from None
+        if cfg.journal:
+            self._journal = open(cfg.journal, "a", encoding="utf-8")
+        self._ring = Ring(cfg, _IO(self), self._clock, self._initial_epoch())
+        self._snapshot.update(self._ring)
+        self._event_queue = gevent.queue.Queue()
+        self._running = True
+        self._listener.start()
+        if self._monitor is not None:
+            self._monitor.start()
+        self._greenlets = [gevent.spawn(self._tick_loop), gevent.spawn(self._event_loop)]
+        log.info("node %s listening on %s (seeds: %s)", cfg.node_id, cfg.address, ", ".join(cfg.seeds) or "none")
+
+    def _initial_epoch(self) -> int:
+        """Epochs must keep growing across a restart of the whole cluster (fencing tokens
+        outlive it): the persisted highest epoch, else the wall clock in seconds."""
+        floor = int(time.time())
+        path = self._state_path()
+        if path and os.path.exists(path):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    floor = max(floor, int(json.load(f)["epoch"]))
+            except (OSError, ValueError, KeyError, TypeError) as e:
+                raise ConfigError(f"RINGFAST_STATE_DIR={self.config.state_dir!r}: unreadable state file {path}: {e}") from None
+        return floor
+
+    def _state_path(self):
+        if not self.config.state_dir:
+            return None
+        os.makedirs(self.config.state_dir, exist_ok=True)
+        return os.path.join(self.config.state_dir, "ringfast-state.json")
+
+    def _persist(self, epoch, voted):
+        path = self._state_path()
+        if not path:
+            return
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump({"epoch": max(epoch, self._ring.vote_floor if self._ring else 0), "voted": voted}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+
+    def _tick_loop(self):
+        period = min(self.config.heartbeat_interval / 2, self.config.failure_timeout / 10, 0.05)
+        while self._running:
+            try:
+                self._ring.tick()
+            except Exception:
+                log.exception("error in the node's tick (continuing)")
+            self._snapshot.update(self._ring)
+            self._update_ready()
+            gevent.sleep(period)
+
+    def _update_ready(self):
+        r = self._ring
+        ok = r.role == "leader" or (r.leader is not None and r.lease_expiry > self._clock())
+        if ok and not self._ready.is_set():
+            self._ready.set()
+        elif not ok and self._ready.is_set():
+            self._ready.clear()
+
+    def _stop_in_hub(self, restart: bool, timeout: float):
+        ring = self._ring
+        deadline = time.monotonic() + timeout
+        peer = self._peers.get(ring.leader_addr) if ring.role == "follower" and ring.leader_addr else None
+        if peer is not None:
+            peer.closed_since_leave = False
+        was_leader = ring.role == "leader"
+        ring.leave(restart)
+        # Handlers first (the revoke runs them), then our "revoked" and "leave" go out, and
+        # the leader, having freed our partitions, closes the connection: that is the ack.
+        while time.monotonic() < deadline and (not self._event_queue.empty() or self._busy):
+            gevent.sleep(0.005)
+        while peer is not None and not peer.closed_since_leave and time.monotonic() < deadline:
+            gevent.sleep(0.005)
+        if was_leader:
+            gevent.sleep(0.05)  # let the leave frames reach the followers
+        self._running = False
+        for peer in list(self._peers.values()):
+            peer.close()
+        for conn in list(self._inbound):
+            conn.close()
+        self._listener.stop(timeout=1.0)
+        if self._monitor is not None:
+            self._monitor.stop()
+        gevent.killall(self._greenlets, block=False)
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
+        self._snapshot.update(ring, stopped=True)
+        self._ready.clear()
+        log.info("node %s stopped", self.id)
+
+    # ------------------------------------------------------------------ connections
+
+    def _accept(self, sock, peer):
+        conn = Connection(
+            sock, peer, cluster=self.config.cluster_name, max_frame=self.config.max_frame_size,
+            on_message=self._on_message, on_close=self._on_inbound_close, on_reject=self._count_reject,
+        )
+        conn.peer_addr = None
+        self._inbound.add(conn)
+        return conn
+
+    def _on_inbound_close(self, conn):
+        self._inbound.discard(conn)
+        if self._running:
+            self._ring.on_inbound_closed(conn)
+
+    def _count_reject(self, reason):
+        self.frames_rejected[reason] = self.frames_rejected.get(reason, 0) + 1
+
+    def _on_message(self, conn, kind, body):
+        if not self._running:
+            return
+        try:
+            self._ring.receive(conn, kind, body)
+        except Exception:
+            log.exception("error handling %s from %s (continuing)", kind, body.get("from"))
+        self._snapshot.update(self._ring)
+        self._update_ready()
+
+    def _peer(self, addr: str) -> _Peer:
+        peer = self._peers.get(addr)
+        if peer is None:
+            peer = self._peers[addr] = _Peer(self, addr)
+        return peer
+
+    # ------------------------------------------------------------------ events
+
+    def _emit(self, name, payload, done=None):
+        self._event_queue.put((name, payload, done))
+
+    def _event_loop(self):
+        """Callbacks run one at a time, in order, each bounded by handler_timeout."""
+        while True:
+            name, payload, done = self._event_queue.get()
+            self._busy = True
+            ok = True
+            for cb in list(self._callbacks[name]):
+                ok = self._run_callback(cb, name, payload) and ok
+            if done is not None:
+                try:
+                    done(ok)
+                except Exception:
+                    log.exception("error after %s", name)
+                self._snapshot.update(self._ring)
+            self._busy = False
+
+    def _run_callback(self, cb, name, payload) -> bool:
+        timeout = self.config.handler_timeout
+        try:
+            if self.mode == "thread":
+                result = self._hub.threadpool.spawn(cb, payload)
+                result.get(timeout=timeout)
+            else:
+                g = gevent.spawn(cb, payload)
+                g.join(timeout)
+                if not g.ready():
+                    raise gevent.Timeout(timeout)
+                g.get()
+            return True
+        except gevent.Timeout:
+            log.error("%s callback %r did not return within %.1fs", name, cb, timeout)
+            return False
+        except Exception:
+            log.exception("%s callback %r raised (ignored)", name, cb)
+            return True
+
+    def _journal_write(self, event, **fields):
+        if self._journal is None:
+            return
+        rec = {"t": self._clock(), "node": self.id, "event": event, **fields}
+        self._journal.write(json.dumps(rec, separators=(",", ":")) + "\n")
+        self._journal.flush()
+
+
+class _IO:
+    """What the protocol state machine asks the node to do."""
+
+    def __init__(self, node: Node):
+        self.node = node
+
+    def send(self, addr, kind, body):
+        self.node._peer(addr).send(kind, body)
+
+    def reply(self, conn, kind, body):
+        conn.send(kind, body)
+
+    def assigned(self, change: ev.PartitionsChanged):
+        n = self.node
+        n._journal_write("assigned", partitions=change.partitions, epoch=change.epoch,
+                         tokens={str(p): t for p, t in change.tokens.items()})
+        log.info("assigned %s (epoch %d)", change.partitions, change.epoch)
+        n._snapshot.update(n._ring)
+        n._emit(ev.PARTITIONS_ASSIGNED, change)
+
+    def revoke(self, change: ev.PartitionsChanged, done):
+        n = self.node
+
+        def finished(ok):
+            extra = {"expired_at": change.expired_at} if change.expired_at is not None else {}
+            n._journal_write("revoked", partitions=change.partitions, epoch=change.epoch, reason=change.reason,
+                             tokens={str(p): t for p, t in change.tokens.items()}, **extra)
+            log.info("revoked %s (%s, epoch %d)", change.partitions, change.reason, change.epoch)
+            done(ok)
+
+        n._emit(ev.PARTITIONS_REVOKED, change, finished)
+
+    def role_changed(self, role, leader, epoch):
+        n = self.node
+        n._journal_write(role, leader=leader, epoch=epoch)
+        if role == "leader":
+            log.info("became leader (epoch %d)", epoch)
+            n._emit(ev.BECOME_LEADER, ev.LeaderChanged(leader, epoch))
+        if role != "candidate":
+            n._emit(ev.LEADER_CHANGED, ev.LeaderChanged(leader, epoch))
+
+    def member_changed(self, joined, m):
+        self.node._emit(ev.MEMBER_JOINED if joined else ev.MEMBER_LEFT, ev.MemberChanged(m.id, m.addr, m.priority))
+
+    def persist(self, epoch, voted):
+        self.node._persist(epoch, voted)
+
+
+class _Peer:
+    """Our outbound connection to one address, (re)opened on demand."""
+
+    def __init__(self, node: Node, addr: str):
+        self.node = node
+        self.addr = addr
+        self.host, self.port = parse_address(addr, "peer")
+        self.conn: Connection | None = None
+        self.connecting = None
+        self.backlog: list = []
+        self.closed_since_leave = False
+        self._stopped = False
+
+    def send(self, kind, body):
+        if self._stopped:
+            return
+        if self.conn is not None and not self.conn.closed:
+            self.conn.send(kind, body)
+            return
+        if len(self.backlog) < 64:
+            self.backlog.append((kind, body))
+        if self.connecting is None:
+            self.connecting = gevent.spawn(self._connect)
+
+    def idle_since_leave(self) -> bool:
+        return self.conn is None or self.conn.closed or self.conn._queue.qsize() == 0
+
+    def _connect(self):
+        cfg = self.node.config
+        try:
+            conn = connect(
+                (self.host, self.port), timeout=min(cfg.failure_timeout, cfg.reconnect_time),
+                cluster=cfg.cluster_name, max_frame=cfg.max_frame_size,
+                on_message=self.node._on_message, on_close=self._on_close, on_reject=self.node._count_reject,
+            )
+        except OSError:
+            self.backlog.clear()
+            self.connecting = None
+            if self.node._running:
+                self.node._ring.on_connection_lost(self.addr)
+            return
+        conn.peer_addr = self.addr
+        self.conn = conn
+        self.connecting = None
+        backlog, self.backlog = self.backlog, []
+        for kind, body in backlog:
+            conn.send(kind, body)
+
+    def _on_close(self, conn):
+        if conn is self.conn:
+            self.conn = None
+            self.closed_since_leave = True
+            if self.node._running and not self._stopped:
+                self.node._ring.on_connection_lost(self.addr)
+
+    def close(self):
+        self._stopped = True
+        if self.conn is not None:
+            self.conn.close()
+        if self.connecting is not None:
+            self.connecting.kill(block=False)
+
+
+class _Snapshot:
+    """Immutable copies of what the API reports, replaced whole so any thread can read them."""
+
+    def __init__(self):
+        self.id = None
+        self.address = None
+        self.role = "follower"
+        self.leader = None
+        self.epoch = 0
+        self.partitions: tuple = ()
+        self.tokens: dict = {}
+        self.members: tuple = ()
+
+    def update(self, ring: Ring, stopped: bool = False):
+        self.id, self.address = ring.id, ring.addr
+        self.role = "stopped" if stopped else ring.role
+        self.leader = None if stopped else ring.leader
+        self.epoch = ring.epoch
+        held = dict(ring.held)
+        self.tokens = held
+        self.partitions = tuple(sorted(held))
+        if ring.role == "leader":
+            self.members = tuple(ring.describe())
+        else:
+            self.members = tuple(ring.view)

@@ -1,0 +1,722 @@
+"""The coordination protocol: election, heartbeats and leases, and the leader's assignment.
+
+States and transitions (one object per node, driven by `tick()` and `receive()` from the
+node's greenlets; it never blocks):
+
+    follower --no leader heard for failure_timeout (+ rank delay)--> candidate
+    candidate --votes from a quorum of seed nodes--> leader
+    candidate --election round times out / a leader appears--> follower
+    leader --cannot hear a quorum of seeds for failure_timeout,
+             or sees a higher epoch, or stops--> follower
+
+Protocol, in short:
+
+- **Epochs.** Every message carries the sender's epoch. A higher epoch is adopted (a
+  leader seeing one steps down); a message from an older epoch is answered with who the
+  leader is and otherwise ignored. A voter grants at most one vote per epoch, none for
+  one timeout after it started, none while it hears a live leader, and none to a candidate
+  when it is itself of better priority (lower number, then id) and still trying.
+  Candidates wait a delay that grows with their priority rank, so the best live node
+  usually asks first. Voters are the seed nodes; a quorum is a majority of them.
+- **Leases.** Followers send a heartbeat every `heartbeat_interval` with what they hold.
+  The leader's answer renews the follower's lease until *send time* of that heartbeat plus
+  `failure_timeout`, on the follower's own monotonic clock. A follower whose lease runs out
+  revokes everything itself. The leader treats a follower as gone after `failure_timeout`
+  without a heartbeat (or at once when its connection closes) but frees its partitions only
+  at last-heard + `failure_timeout` + a safety margin: by then the lease has expired
+  (clocks are assumed to run at the same rate within `DRIFT`).
+- **Handoff.** Between live nodes a partition moves revoke -> the old owner's handler
+  returns -> `revoked` -> assign to the new owner, with a fencing token
+  ``epoch << 31 | generation`` that only grows for each partition.
+- **Failover.** A new leader adopts what followers report they hold, so their partitions
+  stay put, and treats everything nobody reported as possibly leased to someone until
+  one failure_timeout (+ margin) after it became leader.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from ._core import assign
+from .events import PartitionsChanged
+
+log = logging.getLogger(__name__)
+
+DRIFT = 0.05  # relative clock-rate difference tolerated between nodes, as safety margin
+MIN_MARGIN = 0.02  # seconds added to every "surely expired" computation
+GEN_BITS = 31
+
+
+def token_of(epoch: int, generation: int) -> int:
+    return (epoch << GEN_BITS) | generation
+
+
+@dataclass
+class Member:
+    """The leader's view of one follower."""
+
+    id: str
+    addr: str
+    priority: int
+    conn: object
+    last_heard: float
+    holds: dict = field(default_factory=dict)  # partition -> token, held or being assigned
+    revoking: dict = field(default_factory=dict)  # partition -> when the revoke was sent
+    pending: dict = field(default_factory=dict)  # partition -> mseq of its assign
+    mseq: int = 0
+    leaving: bool = False
+
+
+class Ring:
+    """Protocol state of one node. `io` does everything outside: sending, events, journal.
+
+    `io` provides: ``send(addr, kind, body)``, ``reply(conn, kind, body)``,
+    ``assigned(partitions_changed)``, ``revoke(partitions_changed, done)`` (runs handlers,
+    then calls ``done(ok)``), ``role_changed(role, leader, epoch)``,
+    ``member_changed(joined, member)``, ``persist(epoch, vote)``.
+    """
+
+    def __init__(self, config, io, clock, epoch: int, rng=None):
+        self.cfg = config
+        self.io = io
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.id = config.node_id
+        self.addr = config.address
+        self.priority = config.priority
+        self.P = config.num_partitions
+        self.L = config.failure_timeout
+        self.margin = max(MIN_MARGIN, DRIFT * self.L)
+        self.seeds = tuple(config.seeds)
+        self.quorum = config.quorum_size()
+        self.stagger = self.L / 3
+        now = clock()
+
+        self.epoch = 0  # the current leader's epoch; 0 until we know one
+        self.epoch_floor = epoch  # our own candidacies start above this (persisted or wall clock)
+        self.vote_floor = 0  # highest epoch we voted or ran in (never vote there again)
+        self.prevote = False
+        self.voted: tuple[int, str] | None = None
+        self.role = "follower"
+        self.leader: str | None = None
+        self.leader_addr: str | None = None
+        self.last_leader_contact = now
+        self.vote_blocked_until = now + self.L
+        self.election_at = now + self.L + self.rng.uniform(0, self.stagger / 4)
+        self.votes: set[str] = set()
+        self.election_deadline = 0.0
+        self.failed_elections = 0
+        self.next_heartbeat = now
+        self.next_discovery = now
+        self.known: dict[str, tuple[str, int, float]] = {}  # id -> (addr, priority, heard)
+        self.view: list[dict] = []  # members as the leader last described them
+        self.mv = 0  # version of that view
+        self.stopping = False
+
+        # follower state
+        self.held: dict[int, int] = {}
+        self.lease_expiry = 0.0
+        self.hb_seq = 0
+        self.hb_sent: dict[int, tuple[float, bool]] = {}
+        self.seen_mseq = 0
+        self.revoke_in_progress: set[int] = set()
+
+        # leader state
+        self.members: dict[str, Member] = {}
+        self.owner: list[str | None] = []
+        self.free_at: list[float] = []
+        self.gen: list[int] = []
+        self.leader_since = 0.0
+        self.voter_heard: dict[str, float] = {}
+        self.dirty = False
+        self.members_version = 0
+        self.view_cache: list[dict] | None = None
+
+    # ------------------------------------------------------------------ helpers
+
+    def _is_voter(self, addr: str) -> bool:
+        return not self.seeds or addr in self.seeds
+
+    def _better(self, a: tuple[int, str], b: tuple[int, str]) -> bool:
+        return a < b
+
+    def _rank(self) -> int:
+        """How many live nodes (as last described by the leader) have better priority."""
+        me = (self.priority, self.id)
+        return sum(
+            1
+            for m in self.view
+            if m["id"] not in (self.id, self.leader) and m["role"] != "leader" and (m["priority"], m["id"]) < me
+        )
+
+    def _schedule_election(self, base: float):
+        self.election_at = base + self._rank() * self.stagger + self.rng.uniform(0, self.stagger / 4)
+
+    def hears_leader(self, now: float) -> bool:
+        if self.role == "leader":
+            return True
+        return self.leader is not None and now - self.last_leader_contact < self.L
+
+    def _set_role(self, role: str, leader: str | None, leader_addr: str | None = None):
+        changed = (role, leader) != (self.role, self.leader)
+        self.role, self.leader, self.leader_addr = role, leader, leader_addr
+        if changed:
+            self.io.role_changed(role, leader, self.epoch)
+
+    def _adopt_epoch(self, epoch: int):
+        if epoch > self.epoch:
+            self.epoch = epoch
+            if self.role != "follower":
+                log.info("saw epoch %d: stepping down", epoch)
+                self._become_follower(None, None)
+            self.io.persist(self.epoch, self.voted)
+
+    def _become_follower(self, leader: str | None, addr: str | None):
+        if self.role == "leader":
+            self._leader_cleanup()
+        self.votes = set()
+        now = self.clock()
+        self._set_role("follower", leader, addr)
+        if leader is not None:
+            self.last_leader_contact = now
+            self.failed_elections = 0
+            self.hb_seq_base_reset()
+            self.next_heartbeat = now
+        else:
+            self._schedule_election(now)
+
+    def hb_seq_base_reset(self):
+        self.hb_sent.clear()
+        self.seen_mseq = 0
+
+    def _common(self) -> dict:
+        return {"from": self.id, "epoch": self.epoch}
+
+    # ------------------------------------------------------------------ time
+
+    def tick(self):
+        now = self.clock()
+        if self.role == "leader":
+            self._leader_tick(now)
+        else:
+            self._follower_tick(now)
+
+    def _follower_tick(self, now: float):
+        if self.held and now >= self.lease_expiry:
+            self._expire_lease()
+        if self.leader is not None and now - self.last_leader_contact >= self.L:
+            log.info("no answer from leader %s for %.2fs", self.leader, now - self.last_leader_contact)
+            lost = self.last_leader_contact + self.L
+            self._set_role("follower", None)
+            self._schedule_election(lost)
+        if self.role == "candidate" and now >= self.election_deadline:
+            self.failed_elections += 1
+            self._set_role("follower", None)
+            self.election_at = now + self.rng.uniform(self.L / 4, self.L / 2) + self._rank() * self.stagger
+        if self.leader is None and self.role == "follower":
+            if now >= self.next_discovery:
+                self.next_discovery = now + self.cfg.heartbeat_interval
+                hello = {**self._common(), "addr": self.addr, "priority": self.priority}
+                for addr in self.seeds:
+                    if addr != self.addr:
+                        self.io.send(addr, "hello", hello)
+            if now >= self.election_at and not self.stopping:
+                self._start_election(now)
+        if self.leader is not None and now >= self.next_heartbeat:
+            self._send_heartbeat(now)
+
+    def _send_heartbeat(self, now: float):
+        self.next_heartbeat = now + self.cfg.heartbeat_interval
+        if self.held and now >= self.lease_expiry:
+            self._expire_lease()
+        self.hb_seq += 1
+        self.hb_sent[self.hb_seq] = (now, now < self.lease_expiry or not self.held)
+        if len(self.hb_sent) > 64:
+            for seq in sorted(self.hb_sent)[:-32]:
+                del self.hb_sent[seq]
+        self.io.send(
+            self.leader_addr,
+            "heartbeat",
+            {
+                **self._common(),
+                "addr": self.addr,
+                "priority": self.priority,
+                "seq": self.hb_seq,
+                "holdings": [[p, t] for p, t in self.held.items()],
+                "seen": self.seen_mseq,
+                "mv": self.mv,
+            },
+        )
+
+    def _expire_lease(self):
+        expired_at = self.lease_expiry
+        parts = dict(self.held)
+        self.held.clear()
+        log.warning("lease expired: revoking %d partitions", len(parts))
+        self.io.revoke(
+            PartitionsChanged(sorted(parts), parts, self.epoch, "lease_expired", expired_at), lambda ok: None
+        )
+
+    # ------------------------------------------------------------------ election
+
+    def _start_election(self, now: float):
+        """Pre-vote first: ask whether a quorum would vote for us, without changing epochs,
+        so a node that cannot win (cut off, or outranked) never inflates the epoch."""
+        self.prevote = True
+        self.votes = {self.addr} if self._is_voter(self.addr) else set()
+        self._set_role("candidate", None)
+        self.election_deadline = now + self.rng.uniform(self.L / 2, self.L)
+        self._ask_votes(now, pre=True)
+
+    def _ask_votes(self, now: float, pre: bool):
+        if len(self.votes) >= self.quorum:
+            if pre:
+                self._start_real_election(now)
+            else:
+                self._become_leader(now)
+            return
+        req = {"from": self.id, "epoch": self._next_epoch() if pre else self.epoch, "addr": self.addr, "priority": self.priority, "pre": pre}
+        for addr in self.seeds:
+            if addr != self.addr:
+                self.io.send(addr, "vote_req", req)
+
+    def _next_epoch(self) -> int:
+        return max(self.epoch, self.vote_floor, self.epoch_floor) + 1
+
+    def _start_real_election(self, now: float):
+        self.prevote = False
+        self.epoch = self._next_epoch()
+        self.vote_floor = self.epoch
+        self.voted = (self.epoch, self.id)
+        self.io.persist(self.epoch, self.voted)
+        self.votes = {self.addr} if self._is_voter(self.addr) else set()
+        log.info("candidate for epoch %d", self.epoch)
+        self._ask_votes(now, pre=False)
+
+    def _on_vote_req(self, conn, body, now):
+        cand, epoch, pre = body["from"], body["epoch"], body["pre"]
+        self.known[cand] = (body["addr"], body["priority"], now)
+        granted = self._may_vote(cand, body["priority"], epoch, pre, now)
+        if granted and not pre:
+            self.epoch = epoch
+            self.vote_floor = max(self.vote_floor, epoch)
+            self.voted = (epoch, cand)
+            self.io.persist(self.epoch, self.voted)
+            if self.role != "follower":
+                self._become_follower(None, None)
+            self.election_at = max(self.election_at, now + self.L / 2)  # give it time to win
+        self.io.reply(conn, "vote", {**self._common(), "granted": granted, "pre": pre})
+
+    def _may_vote(self, cand: str, priority: int, epoch: int, pre: bool, now: float) -> bool:
+        if epoch <= self.epoch or (not pre and epoch <= self.vote_floor and self.voted != (epoch, cand)):
+            return False  # a stale candidate, or an epoch we already voted or ran in
+        if now < self.vote_blocked_until:
+            return False  # just started: we may have voted in this epoch before a restart
+        if self.hears_leader(now):
+            return False
+        if (self.priority, self.id) < (priority, cand) and self.failed_elections < 2 and not self.stopping:
+            return False  # we are better placed and still trying: let us ask first
+        return True
+
+    def _on_vote(self, conn, body, now):
+        if self.role != "candidate" or body["pre"] != self.prevote:
+            return
+        if not body["granted"] or conn.peer_addr not in self.seeds:
+            return
+        if not body["pre"] and body["epoch"] != self.epoch:
+            return
+        self.votes.add(conn.peer_addr)
+        if len(self.votes) >= self.quorum:
+            if self.prevote:
+                self._start_real_election(now)
+            else:
+                self._become_leader(now)
+
+    # ------------------------------------------------------------------ leader
+
+    def _become_leader(self, now: float):
+        log.info("leader for epoch %d with votes from %s", self.epoch, sorted(self.votes))
+        self.leader_since = now
+        self.voter_heard = {a: now for a in self.votes}
+        self.members = {}
+        self.owner = [None] * self.P
+        self.free_at = [now + self.L + self.margin] * self.P
+        self.gen = [0] * self.P
+        self.members_version += 1
+        self.view_cache = None
+        self.failed_elections = 0
+        own = dict(self.held)
+        self._set_role("leader", self.id, self.addr)
+        if self.cfg.leader_owns_partitions:
+            self._add_self_member(now)
+            for p, t in own.items():
+                self.owner[p] = self.id
+                self.members[self.id].holds[p] = t
+        elif own:
+            def released(ok, parts=own):
+                for p in parts:
+                    if self.role == "leader" and self.owner[p] is None:
+                        self.free_at[p] = self.clock()
+                self.dirty = True
+
+            self.held.clear()
+            self.io.revoke(PartitionsChanged(sorted(own), own, self.epoch, "leader"), released)
+        self.dirty = True
+
+    def _add_self_member(self, now):
+        self.members[self.id] = Member(self.id, self.addr, self.priority, None, now)
+
+    def _leader_cleanup(self):
+        self.members = {}
+        self.owner, self.free_at, self.gen = [], [], []
+        if self.cfg.leader_owns_partitions and self.held:
+            parts = dict(self.held)
+            self.held.clear()
+            self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "leader"), lambda ok: None)
+
+    def _has_quorum(self, now: float) -> bool:
+        heard = sum(1 for a, t in self.voter_heard.items() if now - t < self.L)
+        if self._is_voter(self.addr):
+            heard += 0 if self.addr in self.voter_heard else 1
+            self.voter_heard[self.addr] = now
+        return heard >= self.quorum
+
+    def _leader_tick(self, now: float):
+        if not self._has_quorum(now):
+            log.warning("leader cannot hear a quorum (%d) of seed nodes: stepping down", self.quorum)
+            self._become_follower(None, None)
+            return
+        if self.cfg.leader_owns_partitions and self.id in self.members:
+            self.members[self.id].last_heard = now
+        for m in list(self.members.values()):
+            if m.id == self.id:
+                continue
+            if now - m.last_heard >= self.L:
+                self._drop_member(m, "timeout")
+            elif m.revoking and min(m.revoking.values()) + self.cfg.handler_timeout + self.margin < now:
+                log.warning("%s did not finish revoking in %.1fs: letting its lease run out", m.id, self.cfg.handler_timeout)
+                self._drop_member(m, "revoke timeout")
+        if not self.dirty:
+            self.dirty = any(o is None and f <= now for o, f in zip(self.owner, self.free_at))
+        if self.dirty:
+            self.dirty = False
+            self._rebalance(now)
+
+    def _drop_member(self, m: Member, reason: str):
+        log.info("member %s left (%s)", m.id, reason)
+        del self.members[m.id]
+        if m.conn is not None and reason != "connection closed":
+            m.conn.close()
+        # its lease, renewed at most at last_heard, surely ends by this time
+        free = m.last_heard + self.L + self.margin
+        for p in m.holds:
+            if self.owner[p] == m.id:
+                self.owner[p] = None
+                self.free_at[p] = free
+        self.members_version += 1
+        self.view_cache = None
+        self.dirty = True
+        self.io.member_changed(False, m)
+
+    def _rebalance(self, now: float):
+        followers = sorted(m.id for m in self.members.values() if not m.leaving)
+        if not followers:
+            return
+        previous = {m.id: [p for p in m.holds if p not in m.revoking] for m in self.members.values() if not m.leaving}
+        target = assign(self.P, followers, previous)
+        revokes = defaultdict(list)
+        assigns = defaultdict(dict)
+        for mid, parts in target.items():
+            m = self.members[mid]
+            for p in parts:
+                o = self.owner[p]
+                if o == mid:
+                    continue
+                if o is not None:
+                    holder = self.members[o]
+                    if p not in holder.revoking:
+                        holder.revoking[p] = now
+                        revokes[o].append(p)
+                elif self.free_at[p] <= now:
+                    self.gen[p] += 1
+                    token = token_of(self.epoch, self.gen[p])
+                    self.owner[p] = mid
+                    m.holds[p] = token
+                    assigns[mid][p] = token
+        for mid, parts in revokes.items():
+            self._send_member(mid, "revoke", {"partitions": sorted(parts)})
+        for mid, parts in assigns.items():
+            m = self.members[mid]
+            m.mseq += 1
+            for p in parts:
+                m.pending[p] = m.mseq
+            self._send_member(mid, "assign", {"mseq": m.mseq, "partitions": [[p, t] for p, t in sorted(parts.items())]})
+        if revokes or assigns:
+            self.members_version += 1
+            self.view_cache = None
+
+    def _send_member(self, mid: str, kind: str, body: dict):
+        m = self.members[mid]
+        body = {**self._common(), **body}
+        if mid == self.id:  # the leader owning partitions talks to itself without a socket
+            if kind == "assign":
+                self._apply_assign(body)
+            else:
+                self._apply_revoke(body, lambda parts: self._on_revoked_parts(m, parts, self.clock()))
+            return
+        body.setdefault("mseq", m.mseq)
+        self.io.reply(m.conn, kind, body)
+
+    def _on_heartbeat(self, conn, body, now):
+        if self.role != "leader":
+            self.io.reply(conn, "leader_is", {**self._common(), "leader": self.leader, "leader_addr": self.leader_addr})
+            return
+        fid = body["from"]
+        m = self.members.get(fid)
+        if m is None or m.conn is not conn:
+            if m is not None:  # reconnected: the old connection is dead to us
+                m.conn = conn
+            else:
+                m = Member(fid, body["addr"], body["priority"], conn, now)
+                self.members[fid] = m
+                self.dirty = True
+                self.members_version += 1
+                self.view_cache = None
+                self.io.member_changed(True, m)
+                log.info("member %s joined from %s", fid, body["addr"])
+            conn.remote_id = fid
+        m.last_heard = now
+        if body["addr"] in self.seeds:
+            self.voter_heard[body["addr"]] = now
+        self._reconcile(m, dict(body["holdings"]), body["seen"], now)
+        ack = {**self._common(), "seq": body["seq"], "mv": self.members_version, "members": None}
+        if body["mv"] != self.members_version:
+            ack["members"] = self.describe()
+        self.io.reply(conn, "heartbeat_ack", ack)
+
+    def _reconcile(self, m: Member, reported: dict, seen: int, now: float):
+        for p, tok in reported.items():
+            if p >= self.P:
+                continue
+            o = self.owner[p]
+            if o == m.id:
+                m.holds[p] = tok
+            elif o is None:
+                self.owner[p] = m.id  # adopt: it held it under an earlier leader
+                m.holds[p] = tok
+                self.dirty = True
+            elif p not in m.revoking:
+                log.warning("%s reports partition %d owned by %s: revoking it", m.id, p, o)
+                m.revoking[p] = now
+                self._send_member(m.id, "revoke", {"partitions": [p]})
+        for p in [p for p in m.holds if p not in reported and p not in m.revoking and m.pending.get(p, 0) <= seen]:
+            del m.holds[p]
+            m.pending.pop(p, None)
+            if self.owner[p] == m.id:
+                self.owner[p] = None
+                self.free_at[p] = now  # it told us it does not hold it
+                self.dirty = True
+
+    def _on_revoked(self, conn, body, now):
+        if self.role != "leader":
+            return
+        m = self.members.get(body["from"])
+        if m is not None:
+            self._on_revoked_parts(m, body["partitions"], now)
+
+    def _on_revoked_parts(self, m: Member, parts, now):
+        for p in parts:
+            if p < self.P and self.owner[p] == m.id:
+                m.holds.pop(p, None)
+                m.revoking.pop(p, None)
+                m.pending.pop(p, None)
+                self.owner[p] = None
+                self.free_at[p] = now
+        self.dirty = True
+        self.members_version += 1
+        self.view_cache = None
+
+    def _on_leave(self, conn, body, now):
+        if self.role == "leader":
+            m = self.members.get(body["from"])
+            if m is not None:
+                m.leaving = True
+                if not m.holds:
+                    self._drop_member(m, "left")
+                    conn.close()
+        elif body["from"] == self.leader:
+            log.info("leader %s is leaving", self.leader)
+            self._set_role("follower", None)
+            self.last_leader_contact = now - self.L
+            self._schedule_election(now)
+
+    def describe(self) -> list[dict]:
+        """The members as the leader sees them: O(members + partitions) entries."""
+        if self.view_cache is None:
+            view = [
+                {"id": self.id, "addr": self.addr, "priority": self.priority, "role": "leader", "partitions": sorted(self.held) if self.cfg.leader_owns_partitions else []}
+            ]
+            for m in sorted(self.members.values(), key=lambda m: (m.priority, m.id)):
+                if m.id != self.id:
+                    view.append({"id": m.id, "addr": m.addr, "priority": m.priority, "role": "follower", "partitions": sorted(p for p in m.holds if p not in m.revoking)})
+            self.view_cache = view
+        return self.view_cache
+
+    # ------------------------------------------------------------------ follower
+
+    def _on_heartbeat_ack(self, conn, body, now):
+        if body["from"] != self.leader or body["epoch"] != self.epoch:
+            return
+        sent = self.hb_sent.pop(body["seq"], None)
+        self.last_leader_contact = now
+        if sent is not None:
+            sent_at, lease_valid = sent
+            if lease_valid:
+                self.lease_expiry = max(self.lease_expiry, sent_at + self.L)
+        if body["members"] is not None:
+            self.view = body["members"]
+            self.mv = body["mv"]
+
+    def _apply_assign(self, body):
+        if self.held and self.clock() >= self.lease_expiry and self.role != "leader":
+            return  # our lease ran out: refuse, the leader will see it in our next heartbeat
+        new = {p: t for p, t in body["partitions"] if p < self.P and self.held.get(p) != t}
+        self.seen_mseq = max(self.seen_mseq, body.get("mseq", 0))
+        if not new:
+            return
+        self.held.update(new)
+        self.io.assigned(PartitionsChanged(sorted(new), new, self.epoch))
+
+    def _apply_revoke(self, body, done):
+        self.seen_mseq = max(self.seen_mseq, body.get("mseq", 0))
+        parts = {p: self.held[p] for p in body["partitions"] if p in self.held and p not in self.revoke_in_progress}
+        if not parts:
+            done(body["partitions"])  # nothing to do: say so, so the leader can move on
+            return
+        self.revoke_in_progress.update(parts)
+
+        def finished(ok):
+            self.revoke_in_progress.difference_update(parts)
+            for p, t in parts.items():
+                if self.held.get(p) == t:
+                    del self.held[p]
+            if ok:
+                done(sorted(parts))
+
+        self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "rebalance"), finished)
+
+    # ------------------------------------------------------------------ dispatch
+
+    def receive(self, conn, kind: str, body: dict):
+        now = self.clock()
+        sender, epoch = body["from"], body["epoch"]
+        if sender == self.id:
+            return
+        self.known[sender] = (self.known.get(sender, ("", 0, 0))[0], self.known.get(sender, ("", 0, 0))[1], now)
+        if kind == "vote_req":
+            self._on_vote_req(conn, body, now)
+        elif kind == "vote":
+            if epoch > self.epoch and not body["pre"]:
+                self._adopt_epoch(epoch)
+            self._on_vote(conn, body, now)
+        elif kind == "hello":
+            self.known[sender] = (body["addr"], body["priority"], now)
+            self._reply_leader_is(conn, now)
+        elif kind == "leader_is":
+            self._on_leader_is(conn, body, now)
+        elif epoch < self.epoch:
+            if kind in ("heartbeat", "assign", "revoke"):
+                self._reply_leader_is(conn, now)  # tell a stale node who leads now
+        else:
+            if epoch > self.epoch:
+                self._adopt_epoch(epoch)
+            getattr(self, f"_on_{kind}")(conn, body, now)
+
+    def _reply_leader_is(self, conn, now):
+        leader = self.leader if self.hears_leader(now) else None
+        addr = self.leader_addr if leader else None
+        self.io.reply(conn, "leader_is", {**self._common(), "leader": leader, "leader_addr": addr})
+
+    def _on_leader_is(self, conn, body, now):
+        leader, addr, epoch = body["leader"], body["leader_addr"], body["epoch"]
+        if leader is None or leader == self.id or addr is None:
+            return
+        if epoch > self.epoch or (epoch == self.epoch and self.role != "leader") or not self.hears_leader(now):
+            if self.role == "leader" and epoch < self.epoch:
+                return
+            if self.leader != leader or epoch != self.epoch:
+                log.info("following leader %s at %s (epoch %d)", leader, addr, epoch)
+                if self.role == "leader":
+                    self._become_follower(None, None)
+                self.epoch = epoch
+                self._become_follower(leader, addr)
+
+    def _on_assign(self, conn, body, now):
+        if self.leader != body["from"]:
+            self._follow_sender(conn, body, now)
+            if self.leader != body["from"]:
+                return
+        self.last_leader_contact = now
+        self._apply_assign(body)
+
+    def _on_revoke(self, conn, body, now):
+        if self.leader != body["from"]:
+            return
+
+        def done(parts):
+            if self.leader == body["from"]:
+                self.io.send(self.leader_addr, "revoked", {**self._common(), "partitions": list(parts)})
+
+        self._apply_revoke(body, done)
+
+    def _follow_sender(self, conn, body, now):
+        addr = self.known.get(body["from"], (None,))[0]
+        if addr is not None and self.role != "leader":
+            self._become_follower(body["from"], addr)
+
+    def on_connection_lost(self, addr: str):
+        """A hint: the connection to `addr` closed or could not open."""
+        if addr == self.leader_addr and self.role == "follower":
+            now = self.clock()
+            log.info("lost connection to leader %s", self.leader)
+            self._set_role("follower", None)
+            self.last_leader_contact = now - self.L
+            self._schedule_election(now)
+
+    def on_inbound_closed(self, conn):
+        if self.role == "leader" and conn.remote_id in self.members:
+            m = self.members[conn.remote_id]
+            if m.conn is conn:
+                self._drop_member(m, "connection closed")
+
+    # ------------------------------------------------------------------ leaving
+
+    def leave(self, restart: bool):
+        """Hand off at once: revoke locally (handlers run), tell the leader, stop asking for votes."""
+        self.stopping = True
+        if self.role == "leader":
+            for m in list(self.members.values()):
+                if m.conn is not None:
+                    self.io.reply(m.conn, "leave", {**self._common(), "restart": restart})
+            self._become_follower(None, None)
+            return
+        if self.leader_addr is not None and self.leader is not None:
+            parts = dict(self.held)
+            self.held.clear()
+            leader_addr = self.leader_addr
+
+            def done(ok):
+                self.io.send(leader_addr, "revoked", {**self._common(), "partitions": sorted(parts)})
+                self.io.send(leader_addr, "leave", {**self._common(), "restart": restart})
+
+            if parts:
+                self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "restart" if restart else "stop"), done)
+            else:
+                done(True)
+        elif self.held:
+            parts = dict(self.held)
+            self.held.clear()
+            self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "stop"), lambda ok: None)
