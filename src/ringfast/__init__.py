@@ -20,6 +20,19 @@ except ImportError as _e:  # no pure-Python fallback ships: say how to get the r
         "an editable checkout needs `python -m pip install -e .` again after changing _core.pyx."
     ) from _e
 
+from . import events
+from .config import Config
+from .events import (
+    BECOME_LEADER,
+    LEADER_CHANGED,
+    MEMBER_JOINED,
+    MEMBER_LEFT,
+    PARTITIONS_ASSIGNED,
+    PARTITIONS_REVOKED,
+)
+from .node import Node, NotRunningError
+from .protocol import ProtocolError
+
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
@@ -32,4 +45,15 @@ __all__ = [
     "ConfigError",
     "InvalidTypeError",
     "AssignmentError",
+    "ProtocolError",
+    "NotRunningError",
+    "Node",
+    "Config",
+    "events",
+    "BECOME_LEADER",
+    "LEADER_CHANGED",
+    "PARTITIONS_ASSIGNED",
+    "PARTITIONS_REVOKED",
+    "MEMBER_JOINED",
+    "MEMBER_LEFT",
 ]

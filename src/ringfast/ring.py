@@ -134,6 +134,9 @@ class Ring:
         self.dirty = False
         self.members_version = 0
         self.view_cache: list[dict] | None = None
+        self.expected: set[str] = set()
+        self.lost_leader: str | None = None  # not counted as a live better node
+        self.settle_until = 0.0
 
     # ------------------------------------------------------------------ helpers
 
@@ -143,17 +146,21 @@ class Ring:
     def _better(self, a: tuple[int, str], b: tuple[int, str]) -> bool:
         return a < b
 
-    def _rank(self) -> int:
-        """How many live nodes (as last described by the leader) have better priority."""
+    def _rank(self, now: float) -> int:
+        """How many live nodes have better priority: those the leader last described, and
+        those we heard from lately (at a cold start, that is all we know)."""
         me = (self.priority, self.id)
-        return sum(
-            1
-            for m in self.view
-            if m["id"] not in (self.id, self.leader) and m["role"] != "leader" and (m["priority"], m["id"]) < me
-        )
+        better = {m["id"] for m in self.view if m["role"] != "leader" and (m["priority"], m["id"]) < me}
+        better.update(i for i, (_, prio, heard) in self.known.items() if now - heard < self.L and (prio, i) < me)
+        better.discard(self.leader)
+        better.discard(self.lost_leader)
+        better.discard(self.id)
+        return len(better)
 
     def _schedule_election(self, base: float):
-        self.election_at = base + self._rank() * self.stagger + self.rng.uniform(0, self.stagger / 4)
+        """Elections start at `election_at` plus a delay per better-placed live node, worked
+        out when the time comes, so the best live node usually asks first."""
+        self.election_at = base + self.rng.uniform(0, self.stagger / 4)
 
     def hears_leader(self, now: float) -> bool:
         if self.role == "leader":
@@ -210,12 +217,13 @@ class Ring:
         if self.leader is not None and now - self.last_leader_contact >= self.L:
             log.info("no answer from leader %s for %.2fs", self.leader, now - self.last_leader_contact)
             lost = self.last_leader_contact + self.L
+            self.lost_leader = self.leader
             self._set_role("follower", None)
             self._schedule_election(lost)
         if self.role == "candidate" and now >= self.election_deadline:
             self.failed_elections += 1
             self._set_role("follower", None)
-            self.election_at = now + self.rng.uniform(self.L / 4, self.L / 2) + self._rank() * self.stagger
+            self.election_at = now + self.rng.uniform(self.L / 4, self.L / 2)
         if self.leader is None and self.role == "follower":
             if now >= self.next_discovery:
                 self.next_discovery = now + self.cfg.heartbeat_interval
@@ -223,7 +231,7 @@ class Ring:
                 for addr in self.seeds:
                     if addr != self.addr:
                         self.io.send(addr, "hello", hello)
-            if now >= self.election_at and not self.stopping:
+            if now >= self.election_at + self._rank(now) * self.stagger and not self.stopping:
                 self._start_election(now)
         if self.leader is not None and now >= self.next_heartbeat:
             self._send_heartbeat(now)
@@ -348,6 +356,10 @@ class Ring:
         self.members_version += 1
         self.view_cache = None
         self.failed_elections = 0
+        # Followers of the previous leader report what they hold within a heartbeat or two;
+        # moving anything before they have would move what need not move.
+        self.expected = {m["id"] for m in self.view if m["role"] != "leader" and m["id"] != self.id}
+        self.settle_until = now + min(self.L, 2 * self.cfg.heartbeat_interval + 0.05)
         own = dict(self.held)
         self._set_role("leader", self.id, self.addr)
         if self.cfg.leader_owns_partitions:
@@ -401,6 +413,8 @@ class Ring:
                 self._drop_member(m, "revoke timeout")
         if not self.dirty:
             self.dirty = any(o is None and f <= now for o, f in zip(self.owner, self.free_at))
+        if self.dirty and now < self.settle_until and not self.expected <= self.members.keys():
+            return  # still waiting for the previous leader's followers to report
         if self.dirty:
             self.dirty = False
             self._rebalance(now)
@@ -549,6 +563,7 @@ class Ring:
                     conn.close()
         elif body["from"] == self.leader:
             log.info("leader %s is leaving", self.leader)
+            self.lost_leader = self.leader
             self._set_role("follower", None)
             self.last_leader_contact = now - self.L
             self._schedule_election(now)
@@ -615,7 +630,9 @@ class Ring:
         sender, epoch = body["from"], body["epoch"]
         if sender == self.id:
             return
-        self.known[sender] = (self.known.get(sender, ("", 0, 0))[0], self.known.get(sender, ("", 0, 0))[1], now)
+        if sender in self.known:
+            addr, prio, _ = self.known[sender]
+            self.known[sender] = (addr, prio, now)
         if kind == "vote_req":
             self._on_vote_req(conn, body, now)
         elif kind == "vote":
@@ -682,6 +699,7 @@ class Ring:
         if addr == self.leader_addr and self.role == "follower":
             now = self.clock()
             log.info("lost connection to leader %s", self.leader)
+            self.lost_leader = self.leader
             self._set_role("follower", None)
             self.last_leader_contact = now - self.L
             self._schedule_election(now)

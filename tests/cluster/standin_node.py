@@ -11,7 +11,9 @@ best priority (lowest, then id) leads, and the followers get a sticky balanced a
 a partition given to a new owner gets a new token (epoch * 1_000_000 + partition).
 
 Harness test knobs (environment): STANDIN_EXIT_CODE makes SIGTERM exit with that code;
-STANDIN_IGNORE_TERM=1 ignores SIGTERM.
+STANDIN_IGNORE_TERM=1 ignores SIGTERM; STANDIN_STALE_MS=N makes the node go on reporting a
+partition (with its old token) for N ms after losing it: a real double ownership, which the
+OwnershipMonitor must catch.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 STATE = ".standin-state.json"
@@ -170,6 +173,28 @@ def main() -> int:
     except OSError as e:
         fail(cfg["port_name"], cfg["port"], f"cannot listen: {e.strerror}")
     shared = Shared(cfg)
+    stale_s = int(os.environ.get("STANDIN_STALE_MS", "0")) / 1000
+    stale_lock = threading.Lock()
+    last_reported: dict[int, int] = {}
+    stale: dict[int, tuple[int, float]] = {}  # partition -> (token, report until)
+
+    def reported(mine: list[int], tokens: dict[int, int]) -> dict[int, int]:
+        """{partition: token} to report: what this node holds, plus (buggy knob) what it lost
+        less than STANDIN_STALE_MS ago."""
+        if not stale_s:
+            return dict(tokens)
+        now = time.monotonic()
+        with stale_lock:
+            for p, tok in last_reported.items():
+                if p not in tokens and p not in stale:
+                    stale[p] = (tok, now + stale_s)
+            for p in [p for p, (_, until) in stale.items() if until <= now or p in tokens]:
+                del stale[p]
+            out = dict(tokens)
+            out.update({p: tok for p, (tok, _) in stale.items()})
+            last_reported.clear()
+            last_reported.update(tokens)
+            return out
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -196,8 +221,9 @@ def main() -> int:
                     ],
                 }
             elif self.path == "/partitions":
-                body = {"node": me, "epoch": st["epoch"], "partitions": mine,
-                        "tokens": {str(p): st["tokens"][str(p)] for p in mine}}
+                held = reported(mine, {p: st["tokens"][str(p)] for p in mine})
+                body = {"node": me, "epoch": st["epoch"], "partitions": sorted(held),
+                        "tokens": {str(p): t for p, t in held.items()}}
             else:
                 self.send_error(404)
                 return
@@ -222,7 +248,7 @@ def main() -> int:
     st = shared.update(register=True)
     log(cfg, f"joined: epoch {st['epoch']}, leader {st['leader']}")
     threading.Thread(target=http.serve_forever, daemon=True).start()
-    while not done.wait(0.5):
+    while not done.wait(0.05):
         pass
     st = shared.update(register=False)
     log(cfg, f"left: epoch {st['epoch']}, leader {st['leader']}")

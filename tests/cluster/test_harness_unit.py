@@ -5,8 +5,6 @@ against a stand-in node (tests/cluster/standin_node.py, stdlib only). No ringfas
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -380,3 +378,32 @@ def test_failure_report_carries_node_logs(tmp_path):
     assert proc.returncode == 1, out
     assert "ringfast node logs" in out, out
     assert "standin n1: joined" in out and "standin n2: joined" in out, out
+
+
+def test_a_node_that_dies_on_its_own_fails_fast(cluster_factory):
+    c = cluster_factory(n=2, command=STANDIN, extra_args=("--partitions", "abc"))
+    c.start()
+    start = time.monotonic()
+    with pytest.raises(AssertionError, match=r"exited without being asked.*'n1': 2") as err:
+        wait_for(lambda: settled(c, 2), DEADLINE)
+    assert time.monotonic() - start < DEADLINE / 2
+    assert "invalid --partitions='abc'" in str(err.value)  # the node's log comes with it
+
+
+def test_monitor_catches_a_real_overlap_through_polling(cluster_factory):
+    """End to end: stand-ins that keep reporting a lost partition for 1.5 s after a join moved
+    it. The monitor, polling over HTTP, must prove the double ownership."""
+    c = cluster_factory(n=3, command=STANDIN, env={"STANDIN_STALE_MS": "1500"})
+    own = OwnershipMonitor(c).start()
+    c.start()
+    wait_for(lambda: settled(c, 3), DEADLINE)  # (joins one by one may already overlap)
+    c.add_node()  # n4 takes partitions from n2 and n3, which go on reporting them
+    found = wait_for(
+        lambda: [v for v in own.violations() if "n4#1" in str(v)],
+        DEADLINE,
+        message="the overlap with n4 was not detected",
+    )
+    assert {v.kind for v in own.violations()} == {"double-ownership"}, found
+    own.stop()
+    with pytest.raises(AssertionError, match="double-ownership"):
+        own.assert_no_double_ownership()
