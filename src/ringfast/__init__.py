@@ -8,7 +8,7 @@ A group of processes forms a ring, elects a leader, detects failures and splits
 import logging
 
 from ._version import __version__
-from .errors import AssignmentError, ConfigError, InvalidTypeError, RingfastError
+from .errors import AssignmentError, ConfigError, InvalidTypeError, NotRunningError, RingfastError
 
 try:
     from ._core import Partitioner, assign, murmur3, partition
@@ -30,7 +30,7 @@ from .events import (
     PARTITIONS_ASSIGNED,
     PARTITIONS_REVOKED,
 )
-from .node import Node, NotRunningError
+from .node import Node
 from .protocol import ProtocolError
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

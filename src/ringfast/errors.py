@@ -5,7 +5,7 @@ the builtin it refines, so ``except ValueError`` keeps working for callers that 
 know ringfast's names.
 """
 
-__all__ = ["RingfastError", "ConfigError", "InvalidTypeError", "AssignmentError"]
+__all__ = ["RingfastError", "ConfigError", "InvalidTypeError", "AssignmentError", "NotRunningError"]
 
 
 class RingfastError(Exception):
@@ -22,3 +22,7 @@ class InvalidTypeError(RingfastError, TypeError):
 
 class AssignmentError(RingfastError, ValueError):
     """``assign()`` was given inputs it cannot satisfy (no members, duplicate ids, bad weights)."""
+
+
+class NotRunningError(RingfastError, RuntimeError):
+    """The node is not running (start() was not called, or stop() was)."""

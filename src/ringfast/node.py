@@ -28,7 +28,7 @@ import gevent.queue
 from . import events as ev
 from ._core import Partitioner
 from .config import Config, parse_address
-from .errors import ConfigError, RingfastError
+from .errors import ConfigError, NotRunningError, RingfastError
 from .ring import Ring
 from .transport import Connection, Listener, connect
 
@@ -36,10 +36,6 @@ log = logging.getLogger(__name__)
 
 _RealThread = gevent.monkey.get_original("threading", "Thread")
 _RealEvent = gevent.monkey.get_original("threading", "Event")
-
-
-class NotRunningError(RingfastError, RuntimeError):
-    """The node is not running (start() was not called, or stop() was)."""
 
 
 class Node:
@@ -134,7 +130,11 @@ class Node:
         return self._monitor.address if self._monitor is not None else None
 
     def wait_until_ready(self, timeout: float | None = None) -> bool:
-        """Block until this node knows a leader (and, if a follower, holds a lease)."""
+        """Block until this node knows a leader (and, if a follower, holds a lease).
+
+        Returns False on timeout; raises NotRunningError if the node is not running."""
+        if not self._running:
+            raise NotRunningError(f"node {self.id} is not running: call start() first")
         if self.mode == "gevent":
             deadline = None if timeout is None else time.monotonic() + timeout
             while not self._ready.is_set():

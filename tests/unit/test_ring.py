@@ -1,0 +1,204 @@
+"""The protocol state machine without a network: a manual clock and a recording IO."""
+
+import random
+
+import pytest
+
+from ringfast.config import Config
+from ringfast.ring import Ring, token_of
+
+SEEDS = ("127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3")
+
+
+class Clock:
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+class IO:
+    def __init__(self):
+        self.sent = []  # (addr or conn, kind, body)
+        self.events = []
+        self.pending_revokes = []
+
+    def send(self, addr, kind, body):
+        self.sent.append((addr, kind, body))
+
+    def reply(self, conn, kind, body):
+        self.sent.append((conn, kind, body))
+
+    def assigned(self, change):
+        self.events.append(("assigned", change))
+
+    def revoke(self, change, done):
+        self.events.append(("revoked", change))
+        self.pending_revokes.append(done)
+
+    def role_changed(self, role, leader, epoch):
+        self.events.append(("role", role, leader, epoch))
+
+    def member_changed(self, joined, m):
+        self.events.append(("member", joined, m.id))
+
+    def persist(self, epoch, voted):
+        pass
+
+    def of_kind(self, kind):
+        return [(to, body) for to, k, body in self.sent if k == kind]
+
+
+class Conn:
+    def __init__(self, peer_addr=None):
+        self.peer_addr = peer_addr
+        self.remote_id = None
+        self.closed = False
+
+    def close(self):
+        self.closed = True
+
+
+def make(i=0, **kw):
+    cfg = Config.load({}, node_id=f"n{i + 1}", port=i + 1, seeds=",".join(SEEDS), heartbeat_interval=100,
+                      failure_timeout=1000, monitoring_port="off", **kw)
+    clock, io = Clock(), IO()
+    return Ring(cfg, io, clock, epoch=1000, rng=random.Random(i)), clock, io
+
+
+def msg(sender, epoch, **body):
+    return {"from": sender, "epoch": epoch, **body}
+
+
+def elect(ring, clock, io):
+    """Drive `ring` through pre-vote and vote to leadership."""
+    clock.now += 5
+    ring.tick()
+    assert ring.role == "candidate"
+    for addr in SEEDS[1:]:
+        ring.receive(Conn(addr), "vote", msg("x", 0, granted=True, pre=True))
+    assert ring.epoch == 1001  # the pre-vote passed: a real election at floor + 1
+    for addr in SEEDS[1:]:
+        ring.receive(Conn(addr), "vote", msg("x", ring.epoch, granted=True, pre=False))
+    assert ring.role == "leader"
+
+
+def heartbeat(sender, epoch, holdings=(), seen=0, seq=1, addr=None):
+    return msg(sender, epoch, addr=addr or f"127.0.0.1:{sender[1:]}", priority=int(sender[1:]) - 1, seq=seq,
+               holdings=[tuple(h) for h in holdings], seen=seen, mv=0)
+
+
+def test_a_voter_grants_one_vote_per_epoch_and_none_right_after_start():
+    ring, clock, io = make(2)
+    ring.receive(Conn(), "vote_req", msg("n1", 2000, addr=SEEDS[0], priority=0, pre=False))
+    assert io.of_kind("vote")[-1][1]["granted"] is False  # started less than a timeout ago
+    clock.now += 1.5
+    ring.receive(Conn(), "vote_req", msg("n1", 2000, addr=SEEDS[0], priority=0, pre=False))
+    assert io.of_kind("vote")[-1][1]["granted"] is True and ring.epoch == 2000
+    ring.receive(Conn(), "vote_req", msg("n2", 2000, addr=SEEDS[1], priority=1, pre=False))
+    assert io.of_kind("vote")[-1][1]["granted"] is False  # already voted in 2000
+
+
+def test_a_voter_refuses_while_it_hears_a_live_leader():
+    ring, clock, io = make(2)
+    clock.now += 1.5
+    ring.receive(Conn(), "leader_is", msg("n1", 1500, leader="n1", leader_addr=SEEDS[0]))
+    assert ring.leader == "n1"
+    ring.receive(Conn(), "vote_req", msg("n2", 1600, addr=SEEDS[1], priority=1, pre=True))
+    assert io.of_kind("vote")[-1][1]["granted"] is False
+
+
+def test_a_better_placed_voter_lets_itself_ask_first():
+    ring, clock, io = make(0)  # priority 0
+    clock.now += 1.5
+    ring.receive(Conn(), "vote_req", msg("n2", 1600, addr=SEEDS[1], priority=1, pre=True))
+    assert io.of_kind("vote")[-1][1]["granted"] is False
+
+
+def test_messages_from_an_older_epoch_are_ignored_and_answered_with_the_leader():
+    ring, clock, io = make(1)
+    clock.now += 1.5
+    ring.receive(Conn(), "leader_is", msg("n1", 1500, leader="n1", leader_addr=SEEDS[0]))
+    ring.receive(Conn(SEEDS[0]), "heartbeat_ack", msg("n1", 1500, seq=1, mv=0, members=None))
+    old = Conn()
+    ring.receive(old, "assign", msg("n3", 1400, mseq=1, partitions=[(0, token_of(1400, 1))]))
+    assert ring.held == {}
+    to, body = io.sent[-1][0], io.sent[-1][2]
+    assert to is old and io.sent[-1][1] == "leader_is" and body["leader"] == "n1" and body["epoch"] == 1500
+
+
+def test_lease_runs_out_from_the_send_time_and_the_follower_revokes_itself():
+    ring, clock, io = make(1)
+    ring.receive(Conn(), "leader_is", msg("n1", 1500, leader="n1", leader_addr=SEEDS[0]))
+    clock.now += 0.01
+    ring.tick()  # sends heartbeat seq 1 at t0
+    t0 = clock.now
+    (_, hb), = io.of_kind("heartbeat")
+    clock.now += 0.3  # the answer arrives late: the lease still counts from t0
+    ring.receive(Conn(SEEDS[0]), "heartbeat_ack", msg("n1", 1500, seq=hb["seq"], mv=0, members=None))
+    assert ring.lease_expiry == pytest.approx(t0 + 1.0)
+    ring.receive(Conn(SEEDS[0]), "assign", msg("n1", 1500, mseq=1, partitions=[(3, token_of(1500, 1))]))
+    assert ring.held == {3: token_of(1500, 1)}
+    clock.now = t0 + 0.999
+    ring.last_leader_contact = clock.now  # keep the leader "heard" so only the lease matters
+    ring._follower_tick(clock.now)
+    assert ring.held
+    clock.now = t0 + 1.0
+    ring._follower_tick(clock.now)
+    assert ring.held == {}
+    kind, change = io.events[-1]
+    assert kind == "revoked" and change.reason == "lease_expired" and change.expired_at == pytest.approx(t0 + 1.0)
+
+
+def test_leader_frees_a_silent_followers_partitions_only_after_its_lease_surely_ended():
+    ring, clock, io = make(0)
+    elect(ring, clock, io)
+    e = ring.epoch
+    c2, c3 = Conn(), Conn()
+
+    def beat(name, conn, seq):
+        m = ring.members.get(name)
+        holds = [(p, t) for p, t in m.holds.items()] if m else []
+        ring.receive(conn, "heartbeat", heartbeat(name, e, holdings=holds, seen=m.mseq if m else 0, seq=seq))
+
+    for seq in range(1, 25):  # both heartbeat through the new leader's wait for unreported partitions
+        beat("n2", c2, seq)
+        beat("n3", c3, seq)
+        clock.now += 0.05
+        ring.tick()
+    owned = {m: set(x.holds) for m, x in ring.members.items()}
+    assert owned["n2"] | owned["n3"] == set(range(10)) and owned["n2"] and owned["n3"]
+    last_heard = clock.now - 0.05
+    # n2 falls silent; n3 keeps heartbeating
+    for seq in range(25, 60):
+        beat("n3", c3, seq)
+        clock.now += 0.05
+        ring.tick()
+        moved = set(ring.members["n3"].holds) & owned["n2"]
+        if clock.now < last_heard + 1.0 + ring.margin:  # lease + the documented safety margin
+            assert not moved, "reassigned while n2's lease may still be valid"
+    assert set(ring.members["n3"].holds) == set(range(10))
+    new_tokens = [ring.members["n3"].holds[p] for p in owned["n2"]]
+    assert all(t > token_of(e, 1) for t in new_tokens)  # fencing tokens grew
+
+
+def test_a_new_leader_keeps_reported_partitions_where_they_are():
+    ring, clock, io = make(0)
+    elect(ring, clock, io)
+    e = ring.epoch
+    old = token_of(900, 4)
+    ring.receive(Conn(), "heartbeat", heartbeat("n2", e, holdings=[(p, old) for p in range(5)]))
+    ring.receive(Conn(), "heartbeat", heartbeat("n3", e, holdings=[(p, old) for p in range(5, 10)]))
+    clock.now += 0.01
+    ring.tick()
+    assert set(ring.members["n2"].holds) == set(range(5)) and set(ring.members["n3"].holds) == set(range(5, 10))
+    assert not io.of_kind("revoke") and not io.of_kind("assign")
+
+
+def test_leader_steps_down_without_a_quorum():
+    ring, clock, io = make(0)
+    elect(ring, clock, io)
+    clock.now += 1.01  # nobody heartbeated
+    ring.tick()
+    assert ring.role == "follower" and ring.leader is None
