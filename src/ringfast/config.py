@@ -63,10 +63,12 @@ class Config:
     leader_owns_partitions: bool = False
     cluster_name: str = "ringfast"
     handler_timeout: float = 10.0
+    rejoin_grace: float | None = None  # None: 3 x failure_timeout
     max_frame_size: int = 4 * 1024 * 1024
     journal: str | None = None
     state_dir: str | None = None
     log_level: str = "info"
+    routes: Mapping[str, str] = field(default_factory=dict, compare=False)
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -155,6 +157,26 @@ def _seeds(name, raw):
     return tuple(dict.fromkeys(out))  # order kept (it sets default priorities), duplicates dropped
 
 
+def _routes(name, raw):
+    """'addr=connect_addr,...': reach a node known as `addr` by connecting to `connect_addr`
+    (port forwarding, NAT, or a fault-injecting proxy in tests). Identities stay `addr`."""
+    if isinstance(raw, Mapping):
+        items = list(raw.items())
+    else:
+        items = []
+        for item in str(raw).split(","):
+            if not item.strip():
+                continue
+            left, sep, right = item.partition("=")
+            if not sep:
+                raise ConfigError(f"{name}={raw!r}: expected addr=connect_addr pairs")
+            items.append((left, right))
+    out = {}
+    for left, right in items:
+        out[format_address(*parse_address(left, name))] = format_address(*parse_address(right, name))
+    return out
+
+
 def _quorum(name, raw):
     text = str(raw).strip().lower()
     if text in ("majority", "none"):
@@ -195,10 +217,12 @@ FIELDS = [
     ("leader_owns_partitions", "RINGFAST_LEADER_OWNS_PARTITIONS", _bool),
     ("cluster_name", "RINGFAST_CLUSTER", _text),
     ("handler_timeout", "RINGFAST_HANDLER_TIMEOUT", _seconds(False, 0.001, 86400)),
+    ("rejoin_grace", "RINGFAST_REJOIN_GRACE", _seconds(False, 0, 86400)),
     ("max_frame_size", "RINGFAST_MAX_FRAME", _int(4096, 1 << 30)),
     ("journal", "RINGFAST_JOURNAL", _optional_text),
     ("state_dir", "RINGFAST_STATE_DIR", _optional_text),
     ("log_level", "LOG_LEVEL", _log_level),
+    ("routes", "RINGFAST_ROUTES", _routes),
     ("node_id", "NODE_ID", _text),
     ("priority", "PRIORITY", _int(-(2**31), 2**31 - 1)),
 ]
@@ -229,6 +253,8 @@ def _build(cls, env, kwargs):
         raise ConfigError(
             f"HEART_BEAT_FREQUENCY ({hb * 1000:g} ms) must be shorter than HEART_BEAT_CHECK_FREQUENCY ({ft * 1000:g} ms)"
         )
+    if values.get("rejoin_grace") is None:
+        values["rejoin_grace"] = 3 * values.get("failure_timeout", 3.0)
     quorum = values.get("quorum", "majority")
     if isinstance(quorum, int) and seeds and quorum > len(seeds):
         raise ConfigError(f"RINGFAST_QUORUM={quorum}: more than the {len(seeds)} seed nodes")

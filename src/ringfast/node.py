@@ -461,7 +461,7 @@ class _Peer:
     def __init__(self, node: Node, addr: str):
         self.node = node
         self.addr = addr
-        self.host, self.port = parse_address(addr, "peer")
+        self.host, self.port = parse_address(node.config.routes.get(addr, addr), "peer")
         self.conn: Connection | None = None
         self.connecting = None
         self.backlog: list = []

@@ -68,6 +68,7 @@ class Member:
     pending: dict = field(default_factory=dict)  # partition -> mseq of its assign
     mseq: int = 0
     leaving: bool = False
+    restarting: bool = False  # left with restart=True: what it revokes waits for it
 
 
 class Ring:
@@ -135,6 +136,7 @@ class Ring:
         self.members_version = 0
         self.view_cache: list[dict] | None = None
         self.expected: set[str] = set()
+        self.reserved: dict[int, tuple[str, float]] = {}  # partition -> (member, until): rejoin grace
         self.lost_leader: str | None = None  # not counted as a live better node
         self.settle_until = 0.0
 
@@ -353,6 +355,7 @@ class Ring:
         self.owner = [None] * self.P
         self.free_at = [now + self.L + self.margin] * self.P
         self.gen = [0] * self.P
+        self.reserved = {}
         self.members_version += 1
         self.view_cache = None
         self.failed_elections = 0
@@ -412,7 +415,10 @@ class Ring:
                 log.warning("%s did not finish revoking in %.1fs: letting its lease run out", m.id, self.cfg.handler_timeout)
                 self._drop_member(m, "revoke timeout")
         if not self.dirty:
-            self.dirty = any(o is None and f <= now for o, f in zip(self.owner, self.free_at))
+            self.dirty = any(
+                o is None and f <= now and (p not in self.reserved or self.reserved[p][1] <= now)
+                for p, (o, f) in enumerate(zip(self.owner, self.free_at))
+            )
         if self.dirty and now < self.settle_until and not self.expected <= self.members.keys():
             return  # still waiting for the previous leader's followers to report
         if self.dirty:
@@ -440,6 +446,11 @@ class Ring:
         if not followers:
             return
         previous = {m.id: [p for p in m.holds if p not in m.revoking] for m in self.members.values() if not m.leaving}
+        for p, (mid, until) in list(self.reserved.items()):
+            if until <= now:
+                del self.reserved[p]
+            elif mid in previous and self.owner[p] is None:
+                previous[mid].append(p)  # it is back: give its partitions back
         target = assign(self.P, followers, previous)
         revokes = defaultdict(list)
         assigns = defaultdict(dict)
@@ -455,6 +466,10 @@ class Ring:
                         holder.revoking[p] = now
                         revokes[o].append(p)
                 elif self.free_at[p] <= now:
+                    if p in self.reserved:
+                        if self.reserved[p][0] != mid:
+                            continue  # kept for a restarting member until its grace ends
+                        del self.reserved[p]
                     self.gen[p] += 1
                     token = token_of(self.epoch, self.gen[p])
                     self.owner[p] = mid
@@ -542,6 +557,8 @@ class Ring:
             self._on_revoked_parts(m, body["partitions"], now)
 
     def _on_revoked_parts(self, m: Member, parts, now):
+        if m.leaving:  # it revoked all it held and takes no more: anything still listed is free
+            parts = set(parts) | set(m.holds)
         for p in parts:
             if p < self.P and self.owner[p] == m.id:
                 m.holds.pop(p, None)
@@ -549,18 +566,22 @@ class Ring:
                 m.pending.pop(p, None)
                 self.owner[p] = None
                 self.free_at[p] = now
+                if m.restarting:
+                    self.reserved[p] = (m.id, now + self.cfg.rejoin_grace)
         self.dirty = True
         self.members_version += 1
         self.view_cache = None
+        if m.leaving and not m.holds and m.id in self.members and m.id != self.id:
+            self._drop_member(m, "restarting" if m.restarting else "left")
 
     def _on_leave(self, conn, body, now):
         if self.role == "leader":
             m = self.members.get(body["from"])
             if m is not None:
                 m.leaving = True
+                m.restarting = body["restart"]
                 if not m.holds:
-                    self._drop_member(m, "left")
-                    conn.close()
+                    self._drop_member(m, "restarting" if m.restarting else "left")
         elif body["from"] == self.leader:
             log.info("leader %s is leaving", self.leader)
             self.lost_leader = self.leader
@@ -596,6 +617,8 @@ class Ring:
             self.mv = body["mv"]
 
     def _apply_assign(self, body):
+        if self.stopping:
+            return  # leaving: the leader frees whatever we do not take
         if self.held and self.clock() >= self.lease_expiry and self.role != "leader":
             return  # our lease ran out: refuse, the leader will see it in our next heartbeat
         new = {p: t for p, t in body["partitions"] if p < self.P and self.held.get(p) != t}
@@ -726,9 +749,9 @@ class Ring:
             self.held.clear()
             leader_addr = self.leader_addr
 
-            def done(ok):
-                self.io.send(leader_addr, "revoked", {**self._common(), "partitions": sorted(parts)})
+            def done(ok):  # "leave" first: the leader then knows to keep what we revoke for us
                 self.io.send(leader_addr, "leave", {**self._common(), "restart": restart})
+                self.io.send(leader_addr, "revoked", {**self._common(), "partitions": sorted(parts)})
 
             if parts:
                 self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "restart" if restart else "stop"), done)

@@ -52,6 +52,13 @@ def test_bad_values_name_the_variable_and_value(env, match):
         Config.load(env)
 
 
+def test_routes_map_identities_to_connect_addresses():
+    c = Config.load({"RINGFAST_ROUTES": "127.0.0.1:7001=127.0.0.1:17001, [::1]:7002=[::1]:17002"})
+    assert c.routes == {"127.0.0.1:7001": "127.0.0.1:17001", "[::1]:7002": "[::1]:17002"}
+    with pytest.raises(ConfigError, match="RINGFAST_ROUTES='a:1'"):
+        Config.load({"RINGFAST_ROUTES": "a:1"})
+
+
 def test_unknown_keyword_is_refused():
     with pytest.raises(ConfigError, match="unknown setting"):
         Config.load({}, partitions=3)
