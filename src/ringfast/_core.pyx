@@ -229,15 +229,18 @@ cdef array _UINT_TEMPLATE = array("I")
 assert _UINT_TEMPLATE.itemsize == 4, "array('I') must hold 32-bit items"
 
 
-cdef unsigned int[::1] _out_view(object out, Py_ssize_t n):
+cdef object _result_buffer(object out, Py_ssize_t n):
+    """A new array('I') of n items, or the caller's `out` once checked to fit."""
     cdef unsigned int[::1] view
+    if out is None:
+        return clone(_UINT_TEMPLATE, n, False)
     try:
         view = out
     except (ValueError, TypeError, BufferError) as e:
         raise InvalidTypeError(f"out must be a writable buffer of unsigned 32-bit ints ('I'): {e}") from None
     if view.shape[0] != n:
         raise ConfigError(f"out has {view.shape[0]} items but there are {n} keys")
-    return view
+    return out
 
 
 cdef class Partitioner:
@@ -298,15 +301,9 @@ cdef class Partitioner:
         cdef uint32_t seed = self.seed
         cdef uint64_t m = self._magic
         cdef PyObject* key
-        cdef array res = None
-        cdef unsigned int[::1] view
-        cdef unsigned int* dst
-        if out is None:
-            res = clone(_UINT_TEMPLATE, n, False)
-            dst = res.data.as_uints
-        else:
-            view = _out_view(out, n)
-            dst = &view[0] if n else NULL
+        cdef object res = _result_buffer(out, n)
+        cdef unsigned int[::1] view = res
+        cdef unsigned int* dst = &view[0] if n else NULL
         for i in range(n):
             key = _seq_item(keys, i)
             if _is_str(key) and _is_ascii(key):
@@ -314,7 +311,7 @@ cdef class Partitioner:
             else:
                 _hash_key(key, seed, &h)
             dst[i] = rf_fastmod(h, m, d)
-        return res if out is None else out
+        return res
 
     cdef object _many_iter(self, object keys):
         cdef Py_ssize_t cap = 1024, n = 0
@@ -345,7 +342,7 @@ cdef class Partitioner:
     cdef object _many_records(self, object keys, object width, object out):
         cdef Py_buffer src
         cdef Py_ssize_t w, n, i
-        cdef array res = None
+        cdef object res
         cdef unsigned int[::1] view
         cdef unsigned int* dst
         cdef const uint8_t* p
@@ -367,19 +364,16 @@ cdef class Partitioner:
             if src.len % w:
                 raise ConfigError(f"buffer of {src.len} bytes is not a whole number of {w}-byte records")
             n = src.len // w
-            if out is None:
-                res = clone(_UINT_TEMPLATE, n, False)
-                dst = res.data.as_uints
-            else:
-                view = _out_view(out, n)
-                dst = &view[0] if n else NULL
+            res = _result_buffer(out, n)
+            view = res
+            dst = &view[0] if n else NULL
             p = <const uint8_t*>src.buf
             with nogil:
                 for i in range(n):
                     dst[i] = rf_fastmod(murmur3_32(p + i * w, w, seed), m, d)
         finally:
             PyBuffer_Release(&src)
-        return res if out is None else out
+        return res
 
     def __repr__(self):
         return f"Partitioner(num_partitions={self.num_partitions}, seed={self.seed})"
