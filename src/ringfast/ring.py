@@ -116,6 +116,8 @@ class Ring:
         self.view: list[dict] = []  # members as the leader last described them
         self.mv = 0  # version of that view
         self.stopping = False
+        self.last_tick = now
+        self.suspended_until = 0.0  # after a hung revoke handler: let our lease run out
 
         # follower state
         self.held: dict[int, int] = {}
@@ -208,6 +210,13 @@ class Ring:
 
     def tick(self):
         now = self.clock()
+        gap, self.last_tick = now - self.last_tick, now
+        if gap >= self.L and self.role == "leader":
+            # We were frozen (SIGSTOP, a long GC, a VM pause) for longer than a lease: others
+            # have moved on. Step down before acting on anything we knew before the pause.
+            log.warning("paused for %.2fs (longer than the lease): stepping down", gap)
+            self._become_follower(None, None)
+            return
         if self.role == "leader":
             self._leader_tick(now)
         else:
@@ -235,7 +244,7 @@ class Ring:
                         self.io.send(addr, "hello", hello)
             if now >= self.election_at + self._rank(now) * self.stagger and not self.stopping:
                 self._start_election(now)
-        if self.leader is not None and now >= self.next_heartbeat:
+        if self.leader is not None and now >= self.next_heartbeat and now >= self.suspended_until:
             self._send_heartbeat(now)
 
     def _send_heartbeat(self, now: float):
@@ -520,13 +529,17 @@ class Ring:
         m.last_heard = now
         if body["addr"] in self.seeds:
             self.voter_heard[body["addr"]] = now
-        self._reconcile(m, dict(body["holdings"]), body["seen"], now)
+        if self._reconcile(m, dict(body["holdings"]), body["seen"], now):
+            return  # it claims what another member owns: no lease renewal until it lets go
         ack = {**self._common(), "seq": body["seq"], "mv": self.members_version, "members": None}
         if body["mv"] != self.members_version:
             ack["members"] = self.describe()
         self.io.reply(conn, "heartbeat_ack", ack)
 
-    def _reconcile(self, m: Member, reported: dict, seen: int, now: float):
+    def _reconcile(self, m: Member, reported: dict, seen: int, now: float) -> bool:
+        """Bring our view of `m` in line with what it reports; True if it claims a partition
+        another member owns (then its lease must not be renewed)."""
+        conflict = False
         for p, tok in reported.items():
             if p >= self.P:
                 continue
@@ -537,10 +550,12 @@ class Ring:
                 self.owner[p] = m.id  # adopt: it held it under an earlier leader
                 m.holds[p] = tok
                 self.dirty = True
-            elif p not in m.revoking:
-                log.warning("%s reports partition %d owned by %s: revoking it", m.id, p, o)
-                m.revoking[p] = now
-                self._send_member(m.id, "revoke", {"partitions": [p]})
+            else:
+                conflict = True
+                if p not in m.revoking:
+                    log.warning("%s reports partition %d owned by %s: revoking it", m.id, p, o)
+                    m.revoking[p] = now
+                    self._send_member(m.id, "revoke", {"partitions": [p]})
         for p in [p for p in m.holds if p not in reported and p not in m.revoking and m.pending.get(p, 0) <= seen]:
             del m.holds[p]
             m.pending.pop(p, None)
@@ -548,6 +563,7 @@ class Ring:
                 self.owner[p] = None
                 self.free_at[p] = now  # it told us it does not hold it
                 self.dirty = True
+        return conflict
 
     def _on_revoked(self, conn, body, now):
         if self.role != "leader":
@@ -643,6 +659,11 @@ class Ring:
                     del self.held[p]
             if ok:
                 done(sorted(parts))
+            else:
+                # A handler did not return in time: we cannot say the application let go,
+                # so we stop renewing our lease and let it run out; the leader waits for that.
+                log.error("revoke handler timed out: letting the lease expire before rejoining")
+                self.suspended_until = self.clock() + self.L + self.margin
 
         self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "rebalance"), finished)
 

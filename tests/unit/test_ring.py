@@ -202,3 +202,45 @@ def test_leader_steps_down_without_a_quorum():
     clock.now += 1.01  # nobody heartbeated
     ring.tick()
     assert ring.role == "follower" and ring.leader is None
+
+
+def test_a_follower_claiming_anothers_partition_gets_no_lease_renewal():
+    ring, clock, io = make(0)
+    elect(ring, clock, io)
+    e = ring.epoch
+    c2, c3 = Conn(), Conn()
+    ring.receive(c2, "heartbeat", heartbeat("n2", e, holdings=[(1, token_of(e - 1, 1))]))
+    assert ring.owner[1] == "n2" and io.of_kind("heartbeat_ack")[-1][0] is c2
+    acks = len(io.of_kind("heartbeat_ack"))
+    ring.receive(c3, "heartbeat", heartbeat("n3", e, holdings=[(1, token_of(e - 1, 1))]))  # a stale claim
+    assert len(io.of_kind("heartbeat_ack")) == acks  # not renewed
+    assert [b["partitions"] for to, b in io.of_kind("revoke") if to is c3] == [[1]]
+    assert ring.owner[1] == "n2"
+
+
+def test_a_leader_that_was_frozen_longer_than_a_lease_steps_down_before_acting():
+    ring, clock, io = make(0)
+    elect(ring, clock, io)
+    clock.now += 2.0  # SIGSTOP
+    ring.receive(Conn(), "heartbeat", heartbeat("n2", ring.epoch))  # a stale frame buffered meanwhile
+    ring.tick()
+    assert ring.role == "follower"
+
+
+def test_a_hung_revoke_handler_stops_heartbeats_until_the_lease_ran_out():
+    ring, clock, io = make(1)
+    ring.receive(Conn(), "leader_is", msg("n1", 1500, leader="n1", leader_addr=SEEDS[0]))
+    clock.now += 0.01
+    ring.tick()
+    (_, hb), = io.of_kind("heartbeat")
+    ring.receive(Conn(SEEDS[0]), "heartbeat_ack", msg("n1", 1500, seq=hb["seq"], mv=0, members=None))
+    ring.receive(Conn(SEEDS[0]), "assign", msg("n1", 1500, mseq=1, partitions=[(2, 5), (3, 5)]))
+    ring.receive(Conn(SEEDS[0]), "revoke", msg("n1", 1500, mseq=2, partitions=[2]))
+    io.pending_revokes[-1](False)  # the handler timed out
+    assert 2 not in ring.held and not io.of_kind("revoked")
+    sent = len(io.of_kind("heartbeat"))
+    clock.now += 0.5
+    ring.last_leader_contact = clock.now
+    ring.tick()
+    assert len(io.of_kind("heartbeat")) == sent  # suspended: the lease will run out
+    assert ring.suspended_until >= clock.now
