@@ -56,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         node.add_argument(flag, dest=dest, help=f"milliseconds ({env})")
     node.add_argument("--exit-mode", choices=["leave", "restart"], default=None,
                       help="on SIGTERM/SIGINT: hand partitions off (leave, default) or keep them for a return (restart); RINGFAST_EXIT_MODE")
+    from . import devcluster
+
+    devcluster.add_commands(sub)
     return parser
 
 
@@ -111,12 +114,14 @@ def run_node(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "node":
-        try:
+    try:
+        if args.command == "node":
             return run_node(args)
-        except ConfigError as e:
-            print(f"ringfast: {e}", file=sys.stderr)
-            return 2
+        if getattr(args, "run", None) is not None:
+            return args.run(args)
+    except ConfigError as e:
+        print(f"ringfast: {e}", file=sys.stderr)
+        return 2
     parser.print_help()
     return 0
 

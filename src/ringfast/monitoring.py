@@ -14,6 +14,7 @@ Errors are JSON too (``{"title", "description"}``), never HTML or a traceback.
 from __future__ import annotations
 
 import logging
+from importlib import resources
 
 import falcon
 from gevent.pywsgi import WSGIServer
@@ -69,6 +70,21 @@ class _Health:
         resp.media = {"status": "unavailable", "role": n.role, "epoch": n.epoch, "reason": reason}
 
 
+class _Static:
+    """A file shipped in the package (the dashboard page, the OpenAPI description)."""
+
+    def __init__(self, name: str, content_type: str):
+        self.name, self.content_type = name, content_type
+
+    def on_get(self, req, resp):
+        try:
+            data = resources.files("ringfast").joinpath(self.name).read_bytes()
+        except FileNotFoundError:
+            raise falcon.HTTPNotFound(description=f"{self.name} is not part of this build") from None
+        resp.content_type = self.content_type
+        resp.data = data
+
+
 def _error_serializer(req, resp, exc):
     resp.content_type = falcon.MEDIA_JSON
     resp.media = exc.to_dict()
@@ -86,6 +102,8 @@ def make_app(node) -> falcon.App:
     app.add_route("/status", _Status(node))
     app.add_route("/partitions", _Partitions(node))
     app.add_route("/health", _Health(node))
+    app.add_route("/", _Static("dashboard.html", "text/html; charset=utf-8"))
+    app.add_route("/openapi.json", _Static("openapi.json", falcon.MEDIA_JSON))
     return app
 
 

@@ -236,7 +236,7 @@ def test_sdist_contents(sdist: Path) -> None:
     assert not so, f"compiled extensions in the sdist: {so}"
     generated_c = [m for m in members if m.endswith("_core.c")]
     assert not generated_c, f"generated C in the sdist (must be regenerated from _core.pyx): {generated_c}"
-    junk = [m for m in members if m.endswith((".pyc", ".pyo", ".html")) or "__pycache__" in m]
+    junk = [m for m in members if m.endswith((".pyc", ".pyo", "_core.html")) or "__pycache__" in m]
     assert not junk, f"build junk in the sdist: {junk}"
     assert not [m for m in members if m.startswith(("build/", "dist/", ".venv"))], listing
 
