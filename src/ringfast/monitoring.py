@@ -5,6 +5,7 @@ JSON field names are part of the API (see README, "Monitoring"):
 - ``GET /status``: ``{"node": {"id", "address", "priority", "role"}, "leader", "epoch",
   "num_partitions", "members": [{"id", "address", "priority", "role", "partitions"}]}``
 - ``GET /partitions``: ``{"node", "epoch", "partitions": [...], "tokens": {"<p>": token}}``
+- ``GET /metrics``: Prometheus text exposition (see ``metrics.py`` for the list).
 - ``GET /health``: 200 ``{"status": "ok", "role", "epoch"}`` while part of a ring with a
   leader, else 503 ``{"status": "unavailable", "reason"}``.
 
@@ -70,6 +71,17 @@ class _Health:
         resp.media = {"status": "unavailable", "role": n.role, "epoch": n.epoch, "reason": reason}
 
 
+class _Metrics:
+    def __init__(self, node):
+        self.node = node
+
+    def on_get(self, req, resp):
+        from .metrics import CONTENT_TYPE
+
+        resp.content_type = CONTENT_TYPE
+        resp.data = self.node.metrics.render()
+
+
 class _Static:
     """A file shipped in the package (the dashboard page, the OpenAPI description)."""
 
@@ -102,6 +114,7 @@ def make_app(node) -> falcon.App:
     app.add_route("/status", _Status(node))
     app.add_route("/partitions", _Partitions(node))
     app.add_route("/health", _Health(node))
+    app.add_route("/metrics", _Metrics(node))
     app.add_route("/", _Static("dashboard.html", "text/html; charset=utf-8"))
     app.add_route("/openapi.json", _Static("openapi.json", falcon.MEDIA_JSON))
     return app

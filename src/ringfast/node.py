@@ -67,7 +67,9 @@ class Node:
         self._journal = None
         self._event_queue = None
         self._busy = False
-        self.frames_rejected: dict[str, int] = {}
+        from .metrics import Metrics
+
+        self.metrics = Metrics(self)
 
     # ------------------------------------------------------------------ public API
 
@@ -232,7 +234,7 @@ class Node:
                 ) from None
         if cfg.journal:
             self._journal = open(cfg.journal, "a", encoding="utf-8")
-        self._ring = Ring(cfg, _IO(self), self._clock, self._initial_epoch())
+        self._ring = Ring(cfg, _IO(self), self._clock, self._initial_epoch(), metrics=self.metrics)
         self._snapshot.update(self._ring)
         self._event_queue = gevent.queue.Queue()
         self._running = True
@@ -340,7 +342,13 @@ class Node:
             self._ring.on_inbound_closed(conn)
 
     def _count_reject(self, reason):
-        self.frames_rejected[reason] = self.frames_rejected.get(reason, 0) + 1
+        self.metrics.rejected.labels(reason=reason).inc()
+
+    def _unowned_count(self) -> int:
+        ring = self._ring
+        if ring is None or ring.role != "leader":
+            return 0
+        return sum(1 for o in ring.owner if o is None)
 
     def _on_message(self, conn, kind, body):
         if not self._running:

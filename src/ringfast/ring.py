@@ -37,11 +37,13 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ._core import assign
 from .events import PartitionsChanged
+from .metrics import NoMetrics
 
 log = logging.getLogger(__name__)
 
@@ -80,8 +82,9 @@ class Ring:
     ``member_changed(joined, member)``, ``persist(epoch, vote)``.
     """
 
-    def __init__(self, config, io, clock, epoch: int, rng=None):
+    def __init__(self, config, io, clock, epoch: int, rng=None, metrics=None):
         self.cfg = config
+        self.metrics = metrics or NoMetrics()
         self.io = io
         self.clock = clock
         self.rng = rng or random.Random()
@@ -173,6 +176,8 @@ class Ring:
 
     def _set_role(self, role: str, leader: str | None, leader_addr: str | None = None):
         changed = (role, leader) != (self.role, self.leader)
+        if leader is not None and leader != self.leader:
+            self.metrics.leader_changes.inc()
         self.role, self.leader, self.leader_addr = role, leader, leader_addr
         if changed:
             self.io.role_changed(role, leader, self.epoch)
@@ -454,6 +459,7 @@ class Ring:
         followers = sorted(m.id for m in self.members.values() if not m.leaving)
         if not followers:
             return
+        started = time.perf_counter()
         previous = {m.id: [p for p in m.holds if p not in m.revoking] for m in self.members.values() if not m.leaving}
         for p, (mid, until) in list(self.reserved.items()):
             if until <= now:
@@ -495,6 +501,9 @@ class Ring:
         if revokes or assigns:
             self.members_version += 1
             self.view_cache = None
+            self.metrics.rebalances.inc()
+            self.metrics.rebalance_seconds.observe(time.perf_counter() - started)
+            self.metrics.moved.inc(sum(len(parts) for parts in assigns.values()))
 
     def _send_member(self, mid: str, kind: str, body: dict):
         m = self.members[mid]
@@ -535,6 +544,7 @@ class Ring:
         if body["mv"] != self.members_version:
             ack["members"] = self.describe()
         self.io.reply(conn, "heartbeat_ack", ack)
+        self.metrics.heartbeats.inc()
 
     def _reconcile(self, m: Member, reported: dict, seen: int, now: float) -> bool:
         """Bring our view of `m` in line with what it reports; True if it claims a partition
@@ -626,6 +636,7 @@ class Ring:
         self.last_leader_contact = now
         if sent is not None:
             sent_at, lease_valid = sent
+            self.metrics.rtt.observe(now - sent_at)
             if lease_valid:
                 self.lease_expiry = max(self.lease_expiry, sent_at + self.L)
         if body["members"] is not None:

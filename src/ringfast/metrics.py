@@ -1,0 +1,69 @@
+"""Prometheus metrics of one node, in a registry of its own (several nodes may share a
+process). Gauges are read from the node when scraped; counters are bumped by the protocol.
+
+| metric | type | meaning |
+|---|---|---|
+| ringfast_is_leader | gauge | 1 on the leader |
+| ringfast_epoch | gauge | current epoch |
+| ringfast_members | gauge | members in the ring as this node knows it |
+| ringfast_partitions_owned | gauge | partitions this node holds |
+| ringfast_partitions_unowned | gauge | partitions with no owner (leader's view; 0 elsewhere) |
+| ringfast_rebalances_total | counter | assignment computations that moved something (leader) |
+| ringfast_rebalance_duration_seconds | histogram | time of each such computation |
+| ringfast_partitions_moved_total | counter | partitions given to a new owner (leader) |
+| ringfast_heartbeats_received_total | counter | follower heartbeats answered (leader) |
+| ringfast_heartbeat_rtt_seconds | histogram | heartbeat round trip (follower) |
+| ringfast_leader_changes_total | counter | times this node saw the leader change |
+| ringfast_frames_rejected_total{reason} | counter | frames refused by the wire protocol |
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+REJECT_REASONS = ("oversized", "truncated", "bad_magic", "version", "cluster", "type", "malformed", "field")
+
+
+class Metrics:
+    def __init__(self, node):
+        self.registry = r = CollectorRegistry(auto_describe=True)
+        Gauge("ringfast_is_leader", "1 if this node is the leader", registry=r).set_function(
+            lambda: 1.0 if node.is_leader else 0.0)
+        Gauge("ringfast_epoch", "Current epoch (leadership term)", registry=r).set_function(lambda: node.epoch)
+        Gauge("ringfast_members", "Members in the ring as this node knows it", registry=r).set_function(
+            lambda: len(node.ring()))
+        Gauge("ringfast_partitions_owned", "Partitions this node holds", registry=r).set_function(
+            lambda: len(node.partitions()))
+        Gauge("ringfast_partitions_unowned", "Partitions with no owner (leader's view)", registry=r).set_function(
+            node._unowned_count)
+        self.rebalances = Counter("ringfast_rebalances", "Rebalances that moved partitions", registry=r)
+        self.rebalance_seconds = Histogram(
+            "ringfast_rebalance_duration_seconds", "Duration of a rebalance computation", registry=r,
+            buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0))
+        self.moved = Counter("ringfast_partitions_moved", "Partitions given to a new owner", registry=r)
+        self.heartbeats = Counter("ringfast_heartbeats_received", "Follower heartbeats answered", registry=r)
+        self.rtt = Histogram("ringfast_heartbeat_rtt_seconds", "Heartbeat round trip time", registry=r,
+                             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
+        self.leader_changes = Counter("ringfast_leader_changes", "Leader changes seen by this node", registry=r)
+        self.rejected = Counter("ringfast_frames_rejected", "Frames refused by the wire protocol", ["reason"], registry=r)
+        for reason in REJECT_REASONS:  # present from the start, so rates work from zero
+            self.rejected.labels(reason=reason)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+
+class NoMetrics:
+    """Stands in when the protocol runs without a node (tests, simulation)."""
+
+    def __getattr__(self, name):
+        return _Nothing()
+
+
+class _Nothing:
+    def __getattr__(self, name):
+        return self
+
+    def __call__(self, *args, **kwargs):
+        return self
