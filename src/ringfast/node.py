@@ -439,11 +439,13 @@ class _IO:
         n = self.node
 
         def finished(ok):
-            extra = {"expired_at": change.expired_at} if change.expired_at is not None else {}
+            # the protocol says whether the lease ran out while the handler ran
+            ended = done(ok)
+            expired_at = change.expired_at if change.expired_at is not None else ended
+            extra = {"expired_at": expired_at} if expired_at is not None else {}
             n._journal_write("revoked", partitions=change.partitions, epoch=change.epoch, reason=change.reason,
                              tokens={str(p): t for p, t in change.tokens.items()}, **extra)
             log.info("revoked %s (%s, epoch %d)", change.partitions, change.reason, change.epoch)
-            done(ok)
 
         n._emit(ev.PARTITIONS_REVOKED, change, finished)
 

@@ -69,6 +69,7 @@ class Member:
     revoking: dict = field(default_factory=dict)  # partition -> when the revoke was sent
     pending: dict = field(default_factory=dict)  # partition -> mseq of its assign
     mseq: int = 0
+    acks: dict = field(default_factory=dict)  # heartbeat seq -> when we sent its answer
     leaving: bool = False
     restarting: bool = False  # left with restart=True: what it revokes waits for it
 
@@ -103,11 +104,13 @@ class Ring:
         self.epoch_floor = epoch  # our own candidacies start above this (persisted or wall clock)
         self.vote_floor = 0  # highest epoch we voted or ran in (never vote there again)
         self.prevote = False
+        self.asked_at = now
         self.voted: tuple[int, str] | None = None
         self.role = "follower"
         self.leader: str | None = None
         self.leader_addr: str | None = None
         self.last_leader_contact = now
+        self.leader_heard = float("-inf")  # when the leader itself last answered us
         self.vote_blocked_until = now + self.L
         self.election_at = now + self.L + self.rng.uniform(0, self.stagger / 4)
         self.votes: set[str] = set()
@@ -126,8 +129,10 @@ class Ring:
         self.held: dict[int, int] = {}
         self.lease_expiry = 0.0
         self.hb_seq = 0
+        self.hb_acked = 0  # highest heartbeat the leader answered: tells it we heard it
         self.hb_sent: dict[int, tuple[float, bool]] = {}
-        self.seen_mseq = 0
+        self.seen_mseq = 0  # highest leader message number handled (assign/revoke)
+        self.seen_for: tuple | None = None  # ...from this (leader, epoch)
         self.revoke_in_progress: set[int] = set()
 
         # leader state
@@ -135,6 +140,7 @@ class Ring:
         self.owner: list[str | None] = []
         self.free_at: list[float] = []
         self.gen: list[int] = []
+        self.tok: list[int] = []
         self.leader_since = 0.0
         self.voter_heard: dict[str, float] = {}
         self.dirty = False
@@ -142,6 +148,7 @@ class Ring:
         self.view_cache: list[dict] | None = None
         self.expected: set[str] = set()
         self.reserved: dict[int, tuple[str, float]] = {}  # partition -> (member, until): rejoin grace
+        self.sessions = 0
         self.lost_leader: str | None = None  # not counted as a live better node
         self.settle_until = 0.0
 
@@ -172,7 +179,9 @@ class Ring:
     def hears_leader(self, now: float) -> bool:
         if self.role == "leader":
             return True
-        return self.leader is not None and now - self.last_leader_contact < self.L
+        # only first-hand: a leader someone told us about does not count until it answers,
+        # or followers would keep vouching for a dead leader to each other
+        return self.leader is not None and now - self.leader_heard < self.L
 
     def _set_role(self, role: str, leader: str | None, leader_addr: str | None = None):
         changed = (role, leader) != (self.role, self.leader)
@@ -199,14 +208,13 @@ class Ring:
         if leader is not None:
             self.last_leader_contact = now
             self.failed_elections = 0
-            self.hb_seq_base_reset()
+            if self.seen_for != (leader, self.epoch):  # message numbers are per leader
+                self.seen_for = (leader, self.epoch)
+                self.seen_mseq = 0
+            self.hb_sent.clear()
             self.next_heartbeat = now
         else:
             self._schedule_election(now)
-
-    def hb_seq_base_reset(self):
-        self.hb_sent.clear()
-        self.seen_mseq = 0
 
     def _common(self) -> dict:
         return {"from": self.id, "epoch": self.epoch}
@@ -243,7 +251,9 @@ class Ring:
         if self.leader is None and self.role == "follower":
             if now >= self.next_discovery:
                 self.next_discovery = now + self.cfg.heartbeat_interval
-                hello = {**self._common(), "addr": self.addr, "priority": self.priority}
+                # our epoch floor travels with it, so that candidates start above every floor
+                floor = max(self.epoch, self.vote_floor, self.epoch_floor)
+                hello = {"from": self.id, "epoch": floor, "addr": self.addr, "priority": self.priority}
                 for addr in self.seeds:
                     if addr != self.addr:
                         self.io.send(addr, "hello", hello)
@@ -258,6 +268,7 @@ class Ring:
             self._expire_lease()
         self.hb_seq += 1
         self.hb_sent[self.hb_seq] = (now, now < self.lease_expiry or not self.held)
+        log.debug("heartbeat %d to %s", self.hb_seq, self.leader)
         if len(self.hb_sent) > 64:
             for seq in sorted(self.hb_sent)[:-32]:
                 del self.hb_sent[seq]
@@ -269,16 +280,28 @@ class Ring:
                 "addr": self.addr,
                 "priority": self.priority,
                 "seq": self.hb_seq,
+                "acked": self.hb_acked,
                 "holdings": [[p, t] for p, t in self.held.items()],
                 "seen": self.seen_mseq,
                 "mv": self.mv,
             },
         )
 
+    def _right_ended(self) -> float | None:
+        """Called when a revoke handler returns: if our lease ran out meanwhile (we were
+        frozen, say), our right to act ended then, not now, and the journal must say so."""
+        if self.role != "leader" and self.clock() >= self.lease_expiry:
+            return self.lease_expiry
+        return None
+
     def _expire_lease(self):
         expired_at = self.lease_expiry
-        parts = dict(self.held)
-        self.held.clear()
+        # those being revoked already end with their own handler (it reports the expiry)
+        parts = {p: t for p, t in self.held.items() if p not in self.revoke_in_progress}
+        if not parts:
+            return
+        for p in parts:
+            del self.held[p]
         log.warning("lease expired: revoking %d partitions", len(parts))
         self.io.revoke(
             PartitionsChanged(sorted(parts), parts, self.epoch, "lease_expired", expired_at), lambda ok: None
@@ -302,6 +325,7 @@ class Ring:
             else:
                 self._become_leader(now)
             return
+        self.asked_at = now
         req = {"from": self.id, "epoch": self._next_epoch() if pre else self.epoch, "addr": self.addr, "priority": self.priority, "pre": pre}
         for addr in self.seeds:
             if addr != self.addr:
@@ -332,11 +356,17 @@ class Ring:
             if self.role != "follower":
                 self._become_follower(None, None)
             self.election_at = max(self.election_at, now + self.L / 2)  # give it time to win
-        self.io.reply(conn, "vote", {**self._common(), "granted": granted, "pre": pre})
+        # our floor travels with the answer, so a refused candidate asks above it next time
+        floor = max(self.epoch, self.vote_floor, self.epoch_floor)
+        self.io.reply(conn, "vote", {"from": self.id, "epoch": floor, "granted": granted, "pre": pre})
 
     def _may_vote(self, cand: str, priority: int, epoch: int, pre: bool, now: float) -> bool:
         if epoch <= self.epoch or (not pre and epoch <= self.vote_floor and self.voted != (epoch, cand)):
             return False  # a stale candidate, or an epoch we already voted or ran in
+        if epoch <= self.epoch_floor:
+            # We may have voted there before a restart and forgotten it (no state dir): only
+            # epochs above our floor (persisted, else the wall clock at start) are safe.
+            return False
         if now < self.vote_blocked_until:
             return False  # just started: we may have voted in this epoch before a restart
         if self.hears_leader(now):
@@ -346,8 +376,10 @@ class Ring:
         return True
 
     def _on_vote(self, conn, body, now):
-        if self.role != "candidate" or body["pre"] != self.prevote:
-            return
+        if not body["granted"]:
+            self.epoch_floor = max(self.epoch_floor, body["epoch"])
+        if self.role != "candidate" or body["pre"] != self.prevote or now > self.election_deadline:
+            return  # not asking, or asking no more (votes held up while we were frozen)
         if not body["granted"] or conn.peer_addr not in self.seeds:
             return
         if not body["pre"] and body["epoch"] != self.epoch:
@@ -364,11 +396,12 @@ class Ring:
     def _become_leader(self, now: float):
         log.info("leader for epoch %d with votes from %s", self.epoch, sorted(self.votes))
         self.leader_since = now
-        self.voter_heard = {a: now for a in self.votes}
+        self.voter_heard = {a: self.asked_at for a in self.votes}  # they answered after we asked
         self.members = {}
         self.owner = [None] * self.P
         self.free_at = [now + self.L + self.margin] * self.P
         self.gen = [0] * self.P
+        self.tok = [0] * self.P  # highest fencing token known per partition: older claims are stale
         self.reserved = {}
         self.members_version += 1
         self.view_cache = None
@@ -377,30 +410,39 @@ class Ring:
         # moving anything before they have would move what need not move.
         self.expected = {m["id"] for m in self.view if m["role"] != "leader" and m["id"] != self.id}
         self.settle_until = now + min(self.L, 2 * self.cfg.heartbeat_interval + 0.05)
-        own = dict(self.held)
+        own = {p: t for p, t in self.held.items() if p not in self.revoke_in_progress}
+        lapsed = self.lease_expiry if own and now >= self.lease_expiry else None
         self._set_role("leader", self.id, self.addr)
-        if self.cfg.leader_owns_partitions:
+        if self.cfg.leader_owns_partitions and lapsed is None:
             self._add_self_member(now)
             for p, t in own.items():
                 self.owner[p] = self.id
                 self.members[self.id].holds[p] = t
+                self.tok[p] = t
         elif own:
+            # What we held as a follower goes (the leader owns none by default); if our lease
+            # ran out before this (we were frozen, say), our right ended back then.
             def released(ok, parts=own):
                 for p in parts:
                     if self.role == "leader" and self.owner[p] is None:
                         self.free_at[p] = self.clock()
                 self.dirty = True
+                return lapsed
 
-            self.held.clear()
-            self.io.revoke(PartitionsChanged(sorted(own), own, self.epoch, "leader"), released)
+            for p in own:
+                del self.held[p]
+            reason = "leader" if lapsed is None else "lease_expired"
+            self.io.revoke(PartitionsChanged(sorted(own), own, self.epoch, reason, lapsed), released)
         self.dirty = True
 
     def _add_self_member(self, now):
         self.members[self.id] = Member(self.id, self.addr, self.priority, None, now)
+        self.sessions += 1
+        self.members[self.id].mseq = self.sessions << 32
 
     def _leader_cleanup(self):
         self.members = {}
-        self.owner, self.free_at, self.gen = [], [], []
+        self.owner, self.free_at, self.gen, self.tok = [], [], [], []
         if self.cfg.leader_owns_partitions and self.held:
             parts = dict(self.held)
             self.held.clear()
@@ -487,6 +529,7 @@ class Ring:
                         del self.reserved[p]
                     self.gen[p] += 1
                     token = token_of(self.epoch, self.gen[p])
+                    self.tok[p] = token
                     self.owner[p] = mid
                     m.holds[p] = token
                     assigns[mid][p] = token
@@ -497,6 +540,7 @@ class Ring:
             m.mseq += 1
             for p in parts:
                 m.pending[p] = m.mseq
+            log.debug("assign %s to %s (mseq %d)", sorted(parts), mid, m.mseq)
             self._send_member(mid, "assign", {"mseq": m.mseq, "partitions": [[p, t] for p, t in sorted(parts.items())]})
         if revokes or assigns:
             self.members_version += 1
@@ -523,11 +567,17 @@ class Ring:
             return
         fid = body["from"]
         m = self.members.get(fid)
+        reconnected = False
         if m is None or m.conn is not conn:
-            if m is not None:  # reconnected: the old connection is dead to us
+            if m is not None:  # reconnected: what we sent on the old connection may be lost
                 m.conn = conn
+                reconnected = True
             else:
                 m = Member(fid, body["addr"], body["priority"], conn, now)
+                # Message numbers only grow, across sessions too: once it has handled a
+                # newer one, an older one it never reported is lost for good.
+                self.sessions += 1
+                m.mseq = self.sessions << 32
                 self.members[fid] = m
                 self.dirty = True
                 self.members_version += 1
@@ -536,15 +586,41 @@ class Ring:
                 log.info("member %s joined from %s", fid, body["addr"])
             conn.remote_id = fid
         m.last_heard = now
-        if body["addr"] in self.seeds:
-            self.voter_heard[body["addr"]] = now
-        if self._reconcile(m, dict(body["holdings"]), body["seen"], now):
+        confirmed = m.acks.pop(body["acked"], None)
+        if confirmed is not None and body["addr"] in self.seeds:
+            # The quorum is timed by answers the voter confirms it got, stamped when we
+            # sent them: a heartbeat that sat in a buffer (we were frozen, or the link was
+            # cut) says nothing about whether the voter still hears us.
+            self.voter_heard[body["addr"]] = max(self.voter_heard.get(body["addr"], 0.0), confirmed)
+        reported = dict(body["holdings"])
+        if reconnected and m.revoking:
+            self._redo_revokes(m, reported, now)
+        if reconnected and m.pending:  # a newer number settles what the old connection lost
+            m.mseq += 1
+            self._send_member(m.id, "assign", {"mseq": m.mseq, "partitions": []})
+        if self._reconcile(m, reported, body["seen"], now):
             return  # it claims what another member owns: no lease renewal until it lets go
         ack = {**self._common(), "seq": body["seq"], "mv": self.members_version, "members": None}
         if body["mv"] != self.members_version:
             ack["members"] = self.describe()
         self.io.reply(conn, "heartbeat_ack", ack)
+        m.acks[body["seq"]] = now
+        if len(m.acks) > 64:
+            for seq in sorted(m.acks)[:-32]:
+                del m.acks[seq]
         self.metrics.heartbeats.inc()
+
+    def _redo_revokes(self, m: Member, reported: dict, now: float):
+        """After a reconnect: a revoke it still holds is asked again; one it no longer
+        reports has been done (its `revoked` was lost with the old connection)."""
+        again = sorted(p for p in m.revoking if p in reported)
+        done = [p for p in m.revoking if p not in reported]
+        if done:
+            self._on_revoked_parts(m, done, now)
+        if again:
+            for p in again:
+                m.revoking[p] = now
+            self._send_member(m.id, "revoke", {"partitions": again})
 
     def _reconcile(self, m: Member, reported: dict, seen: int, now: float) -> bool:
         """Bring our view of `m` in line with what it reports; True if it claims a partition
@@ -556,8 +632,9 @@ class Ring:
             o = self.owner[p]
             if o == m.id:
                 m.holds[p] = tok
-            elif o is None:
+            elif o is None and tok >= self.tok[p]:
                 self.owner[p] = m.id  # adopt: it held it under an earlier leader
+                self.tok[p] = tok
                 m.holds[p] = tok
                 self.dirty = True
             else:
@@ -566,6 +643,8 @@ class Ring:
                     log.warning("%s reports partition %d owned by %s: revoking it", m.id, p, o)
                     m.revoking[p] = now
                     self._send_member(m.id, "revoke", {"partitions": [p]})
+        for p in [p for p, n in m.pending.items() if n <= seen and p in reported]:
+            del m.pending[p]  # it has it
         for p in [p for p in m.holds if p not in reported and p not in m.revoking and m.pending.get(p, 0) <= seen]:
             del m.holds[p]
             m.pending.pop(p, None)
@@ -633,23 +712,27 @@ class Ring:
         if body["from"] != self.leader or body["epoch"] != self.epoch:
             return
         sent = self.hb_sent.pop(body["seq"], None)
-        self.last_leader_contact = now
+        self.last_leader_contact = self.leader_heard = now
+        self.hb_acked = max(self.hb_acked, body["seq"])
         if sent is not None:
             sent_at, lease_valid = sent
             self.metrics.rtt.observe(now - sent_at)
             if lease_valid:
                 self.lease_expiry = max(self.lease_expiry, sent_at + self.L)
+                log.debug("lease until %.3f (heartbeat %d)", self.lease_expiry, body["seq"])
         if body["members"] is not None:
             self.view = body["members"]
             self.mv = body["mv"]
 
     def _apply_assign(self, body):
+        # seen even when refused: our next heartbeat then tells the leader we did not take it
+        self.seen_mseq = max(self.seen_mseq, body.get("mseq", 0))
         if self.stopping:
             return  # leaving: the leader frees whatever we do not take
-        if self.held and self.clock() >= self.lease_expiry and self.role != "leader":
-            return  # our lease ran out: refuse, the leader will see it in our next heartbeat
+        if self.role != "leader" and self.clock() >= self.lease_expiry:
+            log.debug("refusing assign mseq %s: no valid lease", body.get("mseq"))
+            return  # no valid lease (e.g. a frame buffered while we were frozen): refuse it
         new = {p: t for p, t in body["partitions"] if p < self.P and self.held.get(p) != t}
-        self.seen_mseq = max(self.seen_mseq, body.get("mseq", 0))
         if not new:
             return
         self.held.update(new)
@@ -664,6 +747,7 @@ class Ring:
         self.revoke_in_progress.update(parts)
 
         def finished(ok):
+            ended = self._right_ended()
             self.revoke_in_progress.difference_update(parts)
             for p, t in parts.items():
                 if self.held.get(p) == t:
@@ -675,6 +759,7 @@ class Ring:
                 # so we stop renewing our lease and let it run out; the leader waits for that.
                 log.error("revoke handler timed out: letting the lease expire before rejoining")
                 self.suspended_until = self.clock() + self.L + self.margin
+            return ended
 
         self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "rebalance"), finished)
 
@@ -691,11 +776,10 @@ class Ring:
         if kind == "vote_req":
             self._on_vote_req(conn, body, now)
         elif kind == "vote":
-            if epoch > self.epoch and not body["pre"]:
-                self._adopt_epoch(epoch)
             self._on_vote(conn, body, now)
         elif kind == "hello":
             self.known[sender] = (body["addr"], body["priority"], now)
+            self.epoch_floor = max(self.epoch_floor, epoch)
             self._reply_leader_is(conn, now)
         elif kind == "leader_is":
             self._on_leader_is(conn, body, now)
@@ -731,7 +815,7 @@ class Ring:
             self._follow_sender(conn, body, now)
             if self.leader != body["from"]:
                 return
-        self.last_leader_contact = now
+        self.last_leader_contact = self.leader_heard = now
         self._apply_assign(body)
 
     def _on_revoke(self, conn, body, now):
@@ -776,20 +860,25 @@ class Ring:
                     self.io.reply(m.conn, "leave", {**self._common(), "restart": restart})
             self._become_follower(None, None)
             return
-        if self.leader_addr is not None and self.leader is not None:
-            parts = dict(self.held)
-            self.held.clear()
-            leader_addr = self.leader_addr
+        # Partitions stay held (and reported) until the handlers return: only then may the
+        # leader give them to someone else.
+        parts = {p: t for p, t in self.held.items() if p not in self.revoke_in_progress}
+        self.revoke_in_progress.update(parts)
+        leader_addr = self.leader_addr if self.leader is not None else None
 
-            def done(ok):  # "leave" first: the leader then knows to keep what we revoke for us
+        def done(ok):
+            ended = self._right_ended()
+            self.revoke_in_progress.difference_update(parts)
+            for p, t in parts.items():
+                if self.held.get(p) == t:
+                    del self.held[p]
+            if leader_addr is not None:  # "leave" first: the leader then knows to keep what we revoke for us
                 self.io.send(leader_addr, "leave", {**self._common(), "restart": restart})
                 self.io.send(leader_addr, "revoked", {**self._common(), "partitions": sorted(parts)})
+            return ended
 
-            if parts:
-                self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "restart" if restart else "stop"), done)
-            else:
-                done(True)
-        elif self.held:
-            parts = dict(self.held)
-            self.held.clear()
-            self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "stop"), lambda ok: None)
+        if parts:
+            reason = "restart" if restart else "stop"
+            self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, reason), done)
+        else:
+            done(True)

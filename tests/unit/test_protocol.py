@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from ringfast import protocol
 from ringfast.protocol import Decoder, ProtocolError, encode
 
-HB = {"from": "n1", "epoch": 7, "addr": "127.0.0.1:1", "priority": 0, "seq": 3, "holdings": [[1, 99]], "seen": 0, "mv": 0}
+HB = {"from": "n1", "epoch": 7, "addr": "127.0.0.1:1", "priority": 0, "seq": 3, "acked": 2, "holdings": [[1, 99]], "seen": 0, "mv": 0}
 
 
 def test_round_trip_of_every_message_kind_in_pieces():

@@ -85,7 +85,7 @@ def elect(ring, clock, io):
 
 
 def heartbeat(sender, epoch, holdings=(), seen=0, seq=1, addr=None):
-    return msg(sender, epoch, addr=addr or f"127.0.0.1:{sender[1:]}", priority=int(sender[1:]) - 1, seq=seq,
+    return msg(sender, epoch, addr=addr or f"127.0.0.1:{sender[1:]}", priority=int(sender[1:]) - 1, seq=seq, acked=max(0, seq - 1),
                holdings=[tuple(h) for h in holdings], seen=seen, mv=0)
 
 
@@ -105,8 +105,11 @@ def test_a_voter_refuses_while_it_hears_a_live_leader():
     clock.now += 1.5
     ring.receive(Conn(), "leader_is", msg("n1", 1500, leader="n1", leader_addr=SEEDS[0]))
     assert ring.leader == "n1"
-    ring.receive(Conn(), "vote_req", msg("n2", 1600, addr=SEEDS[1], priority=1, pre=True))
-    assert io.of_kind("vote")[-1][1]["granted"] is False
+    ring.receive(Conn(), "vote_req", msg("n2", 1600, addr=SEEDS[1], priority=2, pre=True))
+    assert io.of_kind("vote")[-1][1]["granted"] is True  # hearsay of a leader does not count...
+    ring.receive(Conn(SEEDS[0]), "heartbeat_ack", msg("n1", 1500, seq=1, mv=0, members=None))
+    ring.receive(Conn(), "vote_req", msg("n2", 1600, addr=SEEDS[1], priority=2, pre=True))
+    assert io.of_kind("vote")[-1][1]["granted"] is False  # ...the leader answering us does
 
 
 def test_a_better_placed_voter_lets_itself_ask_first():

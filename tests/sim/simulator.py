@@ -1,0 +1,416 @@
+"""Deterministic simulation: many `Ring`s in one process, a virtual clock, an in-memory network.
+
+Everything random comes from one seeded `random.Random`, so a seed replays exactly. The
+network models TCP as the nodes see it: per-connection FIFO delivery with random delay,
+black-holed links during a network partition, resets, and refused connections to a node
+that is down. Nodes can crash (and restart with the same id and a fresh state), and pause
+(no ticks, no message handling, like SIGSTOP) for a while.
+
+The checker records, on the one virtual clock, when each node held each partition:
+
+- from the moment it accepted an assignment,
+- until its revoke handler returned, or for a lease expiry until ``expired_at`` (the end of
+  its right to act), or for a crash until its lease expiry (nobody else may act before,
+  and a process frozen past its lease had lost the right even if it never woke).
+
+and proves G1 (no two holding intervals of a partition overlap), G3 (at most one leader
+per epoch, fencing tokens only grow per partition) and G2 (after the faults stop, every
+partition is held by exactly one live follower within a bound).
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import random
+from dataclasses import dataclass, field
+
+from ringfast.config import Config
+from ringfast.ring import Ring
+
+TICK = 0.05
+
+
+class Sim:
+    def __init__(self, seed: int, nodes: int = 5, partitions: int = 12, heartbeat: float = 0.1,
+                 lease: float = 0.5, delay: tuple[float, float] = (0.0005, 0.01), handler: tuple[float, float] = (0.0, 0.03)):
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.now = 0.0
+        self.queue: list = []
+        self.seq = itertools.count()
+        self.delay = delay
+        self.handler = handler
+        self.P = partitions
+        self.addrs = [f"10.0.0.{i + 1}:7000" for i in range(nodes)]
+        self.cfg = {a: Config.load({}, node_id=f"n{i + 1}", host=f"10.0.0.{i + 1}", port=7000, seeds=",".join(self.addrs),
+                                   num_partitions=partitions, heartbeat_interval=heartbeat * 1000,
+                                   failure_timeout=lease * 1000, monitoring_port="off", handler_timeout=5)
+                    for i, a in enumerate(self.addrs)}
+        self.lease = lease
+        self.cut: set[tuple[str, str]] = set()  # (from, to) pairs whose packets are dropped
+        self.nodes: dict[str, SimNode] = {}
+        self.log = Log(partitions)
+        for a in self.addrs:
+            self.nodes[a] = SimNode(self, a, incarnation=0)
+            self.at(self.rng.uniform(0, 0.05), self.nodes[a].tick)
+
+    # -------------------------------------------------------------- scheduling
+
+    def at(self, t: float, fn, *args):
+        heapq.heappush(self.queue, (t, next(self.seq), fn, args))
+
+    def run_until(self, t_end: float):
+        while self.queue and self.queue[0][0] <= t_end:
+            t, _, fn, args = heapq.heappop(self.queue)
+            self.now = max(self.now, t)
+            fn(*args)
+        self.now = t_end
+
+    # -------------------------------------------------------------- network
+
+    def connect(self, src: SimNode, dst_addr: str) -> SimConn | None:
+        dst = self.nodes.get(dst_addr)
+        if dst is None or dst.down or (src.addr, dst_addr) in self.cut or (dst_addr, src.addr) in self.cut:
+            return None
+        a = SimConn(self, src, dst_addr)
+        b = SimConn(self, dst, None)
+        a.other, b.other = b, a
+        src.conns[a.id] = a
+        dst.conns[b.id] = b
+        return a
+
+    def deliver(self, conn: SimConn, kind: str, body: dict):
+        """Send on `conn`: FIFO per direction. While the link is cut, frames wait (TCP keeps
+        retransmitting them) and arrive after the heal, unless the connection dies first."""
+        other = conn.other
+        if conn.closed or other is None or other.closed:
+            return
+        if (conn.node.addr, other.node.addr) in self.cut or conn.stalled:
+            conn.stalled.append((kind, body))
+            return
+        t = max(self.now + self.rng.uniform(*self.delay), conn.last_delivery)
+        conn.last_delivery = t
+        self.at(t, other.node.receive, other, kind, body)
+
+    # -------------------------------------------------------------- faults
+
+    def crash(self, addr: str):
+        node = self.nodes[addr]
+        if node.down:
+            return
+        node.crash()
+
+    def restart(self, addr: str):
+        old = self.nodes[addr]
+        if not old.down:
+            return
+        node = SimNode(self, addr, incarnation=old.incarnation + 1)
+        self.nodes[addr] = node
+        self.at(self.now + TICK, node.tick)
+
+    def pause(self, addr: str, duration: float):
+        node = self.nodes[addr]
+        if node.down or node.paused:
+            return
+        node.paused = True
+        self.at(self.now + duration, node.resume)
+
+    def partition(self, side: set[str]):
+        for a in self.addrs:
+            for b in self.addrs:
+                if (a in side) != (b in side):
+                    self.cut.add((a, b))
+
+    def cut_one_way(self, src: str, dst: str):
+        self.cut.add((src, dst))
+
+    def heal(self):
+        self.cut.clear()
+        for node in list(self.nodes.values()):
+            for conn in list(node.conns.values()):
+                stalled, conn.stalled = conn.stalled, []
+                for kind, body in stalled:
+                    self.deliver(conn, kind, body)
+
+    def reset_random_connection(self):
+        live = [n for n in self.nodes.values() if n.conns and not n.down]
+        if live:
+            node = self.rng.choice(sorted(live, key=lambda n: n.addr))
+            conn = self.rng.choice(sorted(node.conns.values(), key=lambda c: c.id))
+            conn.close()
+
+    def random_faults(self, until: float, rate: float = 1.0):
+        """A random schedule of faults from now to `until` (about `rate` per second)."""
+        t = self.now
+        while True:
+            t += self.rng.expovariate(rate)
+            if t >= until:
+                return
+            kind = self.rng.choice(["crash", "restart", "pause", "partition", "heal", "oneway", "reset", "stop"])
+            addr = self.rng.choice(self.addrs)
+            if kind == "crash":
+                self.at(t, self.crash, addr)
+                self.at(t + self.rng.uniform(0.1, 2.0), self.restart, addr)
+            elif kind == "pause":
+                self.at(t, self.pause, addr, self.rng.uniform(0.1, 3 * self.lease))
+            elif kind == "partition":
+                side = set(self.rng.sample(self.addrs, self.rng.randint(1, len(self.addrs) // 2)))
+                self.at(t, self.partition, side)
+                self.at(t + self.rng.uniform(0.2, 3.0), self.heal)
+            elif kind == "oneway":
+                other = self.rng.choice([a for a in self.addrs if a != addr])
+                self.at(t, self.cut_one_way, addr, other)
+                self.at(t + self.rng.uniform(0.2, 2.0), self.heal)
+            elif kind == "reset":
+                self.at(t, self.reset_random_connection)
+            elif kind == "stop":
+                self.at(t, self.graceful_stop, addr, self.rng.random() < 0.5)
+                self.at(t + self.rng.uniform(0.3, 2.0), self.restart, addr)
+            elif kind == "heal":
+                self.at(t, self.heal)
+            elif kind == "restart":
+                self.at(t, self.restart, addr)
+
+    def graceful_stop(self, addr: str, restart: bool):
+        node = self.nodes[addr]
+        if node.down or node.paused:
+            return
+        node.ring.leave(restart)
+        self.at(self.now + 0.2, self.crash, addr)  # then the process exits
+
+    # -------------------------------------------------------------- checks
+
+    def live_followers(self):
+        return [n for n in self.nodes.values() if not n.down and not n.paused and n.ring.role != "leader"]
+
+    def settled(self) -> bool:
+        live = [n for n in self.nodes.values() if not n.down]
+        leaders = [n for n in live if n.ring.role == "leader"]
+        if len(leaders) != 1:
+            return False
+        held = sorted(p for n in live for p in n.ring.held)
+        return held == list(range(self.P)) and all(n.ring.leader == leaders[0].ring.id for n in live)
+
+
+class SimConn:
+    ids = itertools.count()
+
+    def __init__(self, sim: Sim, node: SimNode, peer_addr: str | None):
+        self.sim = sim
+        self.node = node
+        self.peer_addr = peer_addr
+        self.remote_id = None
+        self.other: SimConn | None = None
+        self.closed = False
+        self.last_delivery = 0.0
+        self.stalled: list = []  # frames waiting for a cut link to heal
+        self.id = next(SimConn.ids)
+
+    def close(self):
+        if self.closed:
+            return
+        self.closed = True
+        self.node.conns.pop(self.id, None)
+        self.node.connection_closed(self)
+        if self.other is not None and not self.other.closed:
+            other = self.other
+            # the far end learns of it a little later (a FIN or RST on the wire)
+            self.sim.at(self.sim.now + self.sim.rng.uniform(*self.sim.delay), other.close)
+
+
+class SimNode:
+    """One process: a Ring, its connections, its event handlers; can crash and pause."""
+
+    def __init__(self, sim: Sim, addr: str, incarnation: int):
+        self.sim = sim
+        self.addr = addr
+        self.incarnation = incarnation
+        self.down = False
+        self.paused = False
+        self.backlog: list = []
+        self.conns: dict[int, SimConn] = {}  # by id: iteration order must not depend on addresses
+        self.outbound: dict[str, SimConn] = {}
+        self.ring = Ring(sim.cfg[addr], _IO(self), lambda: sim.now, epoch=1000 + int(sim.now), rng=random.Random(sim.rng.random()))
+        self.name = f"{self.ring.id}#{incarnation}"
+
+    def tick(self):
+        if self.down:
+            return
+        if not self.paused:
+            self.ring.tick()
+            self.sim.log.observe(self)
+        self.sim.at(self.sim.now + TICK * self.sim.rng.uniform(0.9, 1.1), self.tick)
+
+    def receive(self, conn: SimConn, kind: str, body: dict):
+        if self.down or conn.closed:
+            return
+        if self.paused:
+            self.backlog.append((conn, kind, body))
+            return
+        self.ring.receive(conn, kind, body)
+        self.sim.log.observe(self)
+
+    def resume(self):
+        if self.down:
+            return
+        self.paused = False
+        backlog, self.backlog = self.backlog, []
+        for conn, kind, body in backlog:  # frames that waited in the socket buffers
+            if not self.down and not conn.closed:
+                self.ring.receive(conn, kind, body)
+        self.sim.log.observe(self)
+
+    def crash(self):
+        self.sim.log.crashed(self, self.sim.now)
+        self.down = True
+        for conn in list(self.conns.values()):
+            conn.close()
+
+    def connection_closed(self, conn: SimConn):
+        if self.down:
+            return
+        if conn.peer_addr is not None:
+            if self.outbound.get(conn.peer_addr) is conn:
+                del self.outbound[conn.peer_addr]
+                self.ring.on_connection_lost(conn.peer_addr)
+        else:
+            self.ring.on_inbound_closed(conn)
+
+    def send(self, addr: str, kind: str, body: dict):
+        conn = self.outbound.get(addr)
+        if conn is None or conn.closed:
+            conn = self.sim.connect(self, addr)
+            if conn is None:  # refused or unreachable: the connect fails after a while
+                self.sim.at(self.sim.now + 0.01, self._connect_failed, addr)
+                return
+            self.outbound[addr] = conn
+        self.sim.deliver(conn, kind, body)
+
+    def _connect_failed(self, addr):
+        if not self.down and not self.paused:
+            self.ring.on_connection_lost(addr)
+
+
+class _IO:
+    def __init__(self, node: SimNode):
+        self.node = node
+
+    def send(self, addr, kind, body):
+        self.node.send(addr, kind, body)
+
+    def reply(self, conn, kind, body):
+        self.node.sim.deliver(conn, kind, body)
+
+    def assigned(self, change):
+        self.node.sim.log.assigned(self.node, change)
+
+    def revoke(self, change, done):
+        node, sim = self.node, self.node.sim
+        if change.expired_at is not None:  # the right ended when the lease did
+            sim.log.revoked(node, change, change.expired_at)
+
+        def finish():
+            if node.down:
+                return
+            if node.paused:  # a frozen handler finishes after the thaw
+                sim.at(sim.now + TICK, finish)
+                return
+            ended = done(True)
+            if change.expired_at is None:
+                sim.log.revoked(node, change, sim.now if ended is None else ended)
+
+        sim.at(sim.now + sim.rng.uniform(*sim.handler), finish)
+
+    def role_changed(self, role, leader, epoch):
+        if role == "leader":
+            self.node.sim.log.leader(self.node, epoch)
+
+    def member_changed(self, joined, m):
+        pass
+
+    def persist(self, epoch, voted):
+        pass
+
+
+@dataclass
+class Interval:
+    holder: str
+    start: float
+    end: float | None
+    token: int
+
+
+@dataclass
+class Log:
+    """What the checker needs: holding intervals, leaders per epoch, tokens."""
+
+    P: int
+    intervals: dict = field(default_factory=dict)  # partition -> [Interval]
+    open: dict = field(default_factory=dict)  # (holder, partition) -> Interval
+    leaders: dict = field(default_factory=dict)  # epoch -> set of holders
+    violations: list = field(default_factory=list)
+
+    def assigned(self, node, change):
+        for p in change.partitions:
+            iv = Interval(node.name, node.sim.now, None, change.tokens[p])
+            prev = self.intervals.setdefault(p, [])
+            if prev and iv.token <= max(x.token for x in prev) and (node.name, p) not in self.open:
+                self.violations.append(f"t={node.sim.now:.3f} token of partition {p} did not grow: {iv.token}")
+            prev.append(iv)
+            self.open[(node.name, p)] = iv
+
+    def revoked(self, node, change, end):
+        for p in change.partitions:
+            iv = self.open.pop((node.name, p), None)
+            if iv is not None:
+                iv.end = end
+
+    def crashed(self, node, now):
+        # Its right to act ends with its lease, crash or not: a live node cannot be told
+        # from a dead one before that, and a frozen one lost the right even if it never woke.
+        end = node.ring.lease_expiry
+        for (holder, p), iv in list(self.open.items()):
+            if holder == node.name:
+                iv.end = end
+                del self.open[(holder, p)]
+
+    def leader(self, node, epoch):
+        holders = self.leaders.setdefault(epoch, set())
+        holders.add(node.name)
+        if len({h.split("#")[0] for h in holders}) > 1:
+            self.violations.append(f"t={node.sim.now:.3f} two leaders in epoch {epoch}: {sorted(holders)}")
+
+    def observe(self, node):
+        pass
+
+    def check_overlaps(self, now: float):
+        for p, ivs in self.intervals.items():
+            ivs = sorted(ivs, key=lambda iv: iv.start)
+            for i, a in enumerate(ivs):
+                a_end = float("inf") if a.end is None else a.end  # still held
+                for b in ivs[i + 1:]:
+                    if b.start >= a_end:
+                        break
+                    if b.holder != a.holder:
+                        self.violations.append(
+                            f"partition {p} held by {a.holder} [{a.start:.3f}, {a_end:.3f}) and {b.holder} from {b.start:.3f}")
+
+
+def run_seed(seed: int, nodes: int = 5, fault_seconds: float = 6.0, settle_limit: float = 6.0) -> Sim:
+    """One schedule: settle, random faults for a while, then no faults until settled."""
+    sim = Sim(seed, nodes=nodes)
+    sim.run_until(2.0)
+    sim.random_faults(until=2.0 + fault_seconds, rate=1.5)
+    sim.run_until(2.0 + fault_seconds)
+    # faults stop: heal, restart whatever is down, thaw whatever is frozen
+    sim.heal()
+    for a in sim.addrs:
+        if sim.nodes[a].down:
+            sim.restart(a)
+    end = sim.now + settle_limit
+    while sim.now < end and not sim.settled():
+        sim.run_until(sim.now + 0.1)
+    sim.settle_time = None if not sim.settled() else sim.now - (2.0 + fault_seconds)
+    sim.log.check_overlaps(sim.now)
+    return sim
