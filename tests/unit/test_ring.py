@@ -247,3 +247,21 @@ def test_a_hung_revoke_handler_stops_heartbeats_until_the_lease_ran_out():
     ring.tick()
     assert len(io.of_kind("heartbeat")) == sent  # suspended: the lease will run out
     assert ring.suspended_until >= clock.now
+
+
+def test_a_restarted_voter_only_votes_above_its_floor_and_says_so():
+    ring, clock, io = make(2)  # started with epoch floor 1000 (persisted or wall clock)
+    clock.now += 1.5
+    ring.receive(Conn(), "vote_req", msg("n1", 1000, addr=SEEDS[0], priority=0, pre=False))
+    (_, vote), = io.of_kind("vote")
+    assert vote["granted"] is False and vote["epoch"] == 1000  # the floor travels back
+    ring.receive(Conn(), "vote_req", msg("n1", 1001, addr=SEEDS[0], priority=0, pre=False))
+    assert io.of_kind("vote")[-1][1]["granted"] is True
+
+
+def test_a_refused_candidate_asks_above_the_floor_it_learned():
+    ring, clock, io = make(0)
+    clock.now += 5
+    ring.tick()
+    ring.receive(Conn(SEEDS[1]), "vote", msg("n2", 5000, granted=False, pre=True))
+    assert ring._next_epoch() == 5001
