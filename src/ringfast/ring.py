@@ -411,7 +411,7 @@ class Ring:
         self.expected = {m["id"] for m in self.view if m["role"] != "leader" and m["id"] != self.id}
         self.settle_until = now + min(self.L, 2 * self.cfg.heartbeat_interval + 0.05)
         own = {p: t for p, t in self.held.items() if p not in self.revoke_in_progress}
-        lapsed = self.lease_expiry if own and now >= self.lease_expiry else None
+        lapsed = self.lease_expiry if own and now >= self.lease_expiry else None  # before we got here
         self._set_role("leader", self.id, self.addr)
         if self.cfg.leader_owns_partitions and lapsed is None:
             self._add_self_member(now)
@@ -427,7 +427,9 @@ class Ring:
                     if self.role == "leader" and self.owner[p] is None:
                         self.free_at[p] = self.clock()
                 self.dirty = True
-                return lapsed
+                # held on our follower lease, which no longer renews: if the handler outlived
+                # it (we froze), the right ended with it
+                return self.lease_expiry if self.clock() >= self.lease_expiry else None
 
             for p in own:
                 del self.held[p]
@@ -444,16 +446,22 @@ class Ring:
         self.members = {}
         self.owner, self.free_at, self.gen, self.tok = [], [], [], []
         if self.cfg.leader_owns_partitions and self.held:
+            # a leader's own partitions are held on its quorum, as a follower's on its lease
+            until = self._quorum_until(self.clock()) if self.voter_heard else self.clock()
             parts = dict(self.held)
             self.held.clear()
-            self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "leader"), lambda ok: None)
+            self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "leader"),
+                           lambda ok: until if self.clock() >= until else None)
+
+    def _quorum_until(self, now: float) -> float:
+        """Until when a quorum of voters surely still hears us (our own vote counts now)."""
+        if self._is_voter(self.addr):
+            self.voter_heard[self.addr] = now
+        times = sorted(self.voter_heard.values(), reverse=True)
+        return times[self.quorum - 1] + self.L if len(times) >= self.quorum else float("-inf")
 
     def _has_quorum(self, now: float) -> bool:
-        heard = sum(1 for a, t in self.voter_heard.items() if now - t < self.L)
-        if self._is_voter(self.addr):
-            heard += 0 if self.addr in self.voter_heard else 1
-            self.voter_heard[self.addr] = now
-        return heard >= self.quorum
+        return now < self._quorum_until(now)
 
     def _leader_tick(self, now: float):
         if not self._has_quorum(now):
@@ -556,7 +564,11 @@ class Ring:
             if kind == "assign":
                 self._apply_assign(body)
             else:
-                self._apply_revoke(body, lambda parts: self._on_revoked_parts(m, parts, self.clock()))
+                def done(parts, epoch=self.epoch):
+                    if self.role == "leader" and self.epoch == epoch and self.members.get(m.id) is m:
+                        self._on_revoked_parts(m, parts, self.clock())
+
+                self._apply_revoke(body, done)
             return
         body.setdefault("mseq", m.mseq)
         self.io.reply(m.conn, kind, body)

@@ -1,0 +1,141 @@
+"""ringfast in a monkey-patched gevent application.
+
+    python examples/gevent_app.py [--nodes 3] [--seconds 2]
+
+Patch first, before anything imports `socket` or `threading`. A Node created with the
+default mode "auto" then sees the patched `threading` and runs in *your* hub: its
+listener, heartbeats and connections are greenlets next to yours, and your callbacks run
+as greenlets too. The one rule: nothing in the hub may block without yielding for longer
+than the lease (the failure timeout), or the node misses its heartbeats like a frozen
+process would.
+
+The script runs a ring of `--nodes` nodes in this one hub next to an application
+greenlet, reads a node's /status over patched urllib, stops the leader to watch a new one
+take over, prints what it saw and exits 0.
+"""
+
+from gevent import monkey
+
+monkey.patch_all()
+
+import argparse  # noqa: E402  (after patching, on purpose)
+import json  # noqa: E402
+import socket  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+import urllib.request  # noqa: E402
+from collections import Counter  # noqa: E402
+
+import gevent  # noqa: E402
+
+import ringfast  # noqa: E402
+from ringfast import BECOME_LEADER, PARTITIONS_ASSIGNED, PARTITIONS_REVOKED  # noqa: E402
+
+
+def free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def wait_for(cond, timeout):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        gevent.sleep(0.02)  # yield: the nodes run in this same hub
+    return True
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--nodes", type=int, default=3)
+    ap.add_argument("--seconds", type=float, default=2.0, help="how long the application greenlet works")
+    args = ap.parse_args(argv)
+    if args.nodes < 3:
+        ap.error("--nodes must be at least 3 (the leader stops, and two must remain to elect a new one)")
+
+    ports = free_ports(2 * args.nodes)
+    seeds = ",".join(f"127.0.0.1:{p}" for p in ports[: args.nodes])
+    events = []  # (event, node, detail, ran in a greenlet?)
+
+    def record(event, nid, detail):
+        events.append((event, nid, detail, isinstance(gevent.getcurrent(), gevent.Greenlet)))
+
+    nodes = []
+    for i in range(args.nodes):
+        node = ringfast.Node(node_id=f"g{i}", port=ports[i], seeds=seeds, num_partitions=12,
+                             heartbeat_interval=100, failure_timeout=500,
+                             monitoring_port=ports[args.nodes + i])  # mode="auto" -> "gevent" here
+        nid = node.id
+        node.on(PARTITIONS_ASSIGNED, lambda c, nid=nid: record("assigned", nid, c.partitions))
+        node.on(PARTITIONS_REVOKED, lambda c, nid=nid: record("revoked", nid, c.partitions))
+        node.on(BECOME_LEADER, lambda c, nid=nid: record("become_leader", nid, c.epoch))
+        nodes.append(node)
+    print(f"gevent_app: node modes: {sorted({n.mode for n in nodes})}", flush=True)
+
+    # The application's own work, sharing the hub with the nodes: it must keep its pace.
+    beats = []
+
+    def app_work():
+        deadline = time.monotonic() + args.seconds
+        while time.monotonic() < deadline:
+            beats.append(time.monotonic())
+            gevent.sleep(0.01)
+
+    for n in nodes:
+        n.start()
+    try:
+        worker = gevent.spawn(app_work)
+        if not (all(n.wait_until_ready(timeout=60) for n in nodes)  # waits cooperatively here
+                and wait_for(lambda: sum(len(n.partitions()) for n in nodes) == 12, 60)):
+            print("gevent_app: the ring did not form", flush=True)
+            return 1
+        leader = next(n for n in nodes if n.is_leader)
+        print(f"gevent_app: leader {leader.id}, epoch {leader.epoch}", flush=True)
+        for n in nodes:
+            print(f"gevent_app: {n.id} ({n.role}) holds {n.partitions()}", flush=True)
+
+        # Blocking-style code is fine once patched: this urlopen yields to the hub while the
+        # node answering it runs in the same hub.
+        port = nodes[0].monitoring_address[1]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as r:
+            status = json.load(r)
+        print(f"gevent_app: /status of {status['node']['id']} says leader {status['leader']}, "
+              f"{len(status['members'])} members", flush=True)
+
+        worker.join()
+        gaps = [b - a for a, b in zip(beats, beats[1:])]
+        print(f"gevent_app: application greenlet ran {len(beats)} times, longest pause "
+              f"{max(gaps, default=0) * 1000:.0f} ms", flush=True)
+
+        # Stop the leader: it tells the others, who elect a new one at once (higher epoch).
+        old_epoch = leader.epoch
+        leader.stop()
+        rest = [n for n in nodes if n is not leader]
+        elected = wait_for(lambda: sum(n.is_leader for n in rest) == 1 and all(n.epoch > old_epoch for n in rest)
+                           and sum(len(n.partitions()) for n in rest) == 12, 60)
+        new = next((n for n in rest if n.is_leader), None)
+        print(f"gevent_app: stopped leader {leader.id}; new leader {new.id if new else None}, "
+              f"epoch grew: {elected}", flush=True)
+        for n in rest:
+            print(f"gevent_app: {n.id} ({n.role}) holds {n.partitions()}", flush=True)
+    finally:
+        for n in sorted(nodes, key=lambda n: n.is_leader):  # the leader last: no needless election
+            n.stop()
+
+    counts = Counter(e[0] for e in events)
+    in_greenlets = all(e[3] for e in events)
+    print(f"gevent_app: callbacks: {dict(sorted(counts.items()))}; all ran as greenlets: {in_greenlets}",
+          flush=True)
+    ok = elected and in_greenlets and all(n.mode == "gevent" for n in nodes)
+    print("gevent_app: OK" if ok else "gevent_app: FAILED", flush=True)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
