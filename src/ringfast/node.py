@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import threading
 import time
 
@@ -27,7 +28,7 @@ import gevent.queue
 
 from . import events as ev
 from ._core import Partitioner
-from .config import Config, parse_address
+from .config import Config, format_address, parse_address
 from .errors import ConfigError, NotRunningError, RingfastError
 from .ring import Ring
 from .transport import Connection, Listener, connect
@@ -205,8 +206,7 @@ class Node:
     def _start_in_hub(self):
         cfg = self.config
         self._hub = gevent.get_hub()
-        for seed in cfg.seeds:  # resolve names once: later lookups could block or change
-            parse_address(seed, "SEED_NODES")
+        cfg = self.config = _resolved(cfg)
         try:
             self._listener = Listener(cfg.host, cfg.port, make_connection=self._accept)
         except OSError as e:
@@ -413,6 +413,38 @@ class Node:
         rec = {"t": self._clock(), "node": self.id, "event": event, **fields}
         self._journal.write(json.dumps(rec, separators=(",", ":")) + "\n")
         self._journal.flush()
+
+
+def _resolve(addr: str, what: str) -> str:
+    host, port = parse_address(addr, what)
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError as e:
+        raise ConfigError(f"{what}={addr!r}: cannot resolve {host!r}: {e}") from None
+    infos.sort(key=lambda info: info[0] != socket.AF_INET)  # IPv4 first, as most clusters use
+    return format_address(infos[0][4][0], port)
+
+
+def _resolved(cfg: Config) -> Config:
+    """Host names become addresses, once, at start: a node's identity in the protocol is
+    its address as text, so "localhost:7001" and "127.0.0.1:7001" must be the same thing,
+    and later lookups could block or change."""
+    from .config import replace
+
+    if cfg.host in ("0.0.0.0", "::", ""):
+        raise ConfigError(
+            f"HOST={cfg.host!r}: a node needs an address the others can reach it at; bind to that address"
+        )
+    host = _resolve(format_address(cfg.host, cfg.port or 1), "HOST").rsplit(":", 1)[0].strip("[]")
+    seeds = tuple(dict.fromkeys(_resolve(s, "SEED_NODES") for s in cfg.seeds))
+    routes = {_resolve(k, "RINGFAST_ROUTES"): v for k, v in cfg.routes.items()}
+    changes = {"host": host, "seeds": seeds, "routes": routes}
+    own = format_address(host, cfg.port)
+    if cfg.port and cfg.priority == len(cfg.seeds) and own in seeds:
+        changes["priority"] = seeds.index(own)  # the default priority, once names are resolved
+    if cfg.port and cfg.node_id == format_address(cfg.host, cfg.port):
+        changes["node_id"] = own
+    return replace(cfg, **changes)
 
 
 class _IO:

@@ -819,6 +819,8 @@ class Ring:
                 log.info("following leader %s at %s (epoch %d)", leader, addr, epoch)
                 if self.role == "leader":
                     self._become_follower(None, None)
+                if epoch > self.epoch:
+                    self.io.persist(epoch, self.voted)  # the highest epoch seen must survive a restart
                 self.epoch = epoch
                 self._become_follower(leader, addr)
 

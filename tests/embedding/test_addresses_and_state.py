@@ -1,0 +1,91 @@
+"""Seeds given as host names (as ring-election users write them), and the state directory."""
+
+import json
+import os
+import socket
+import time
+
+import pytest
+
+from ringfast import ConfigError, Node
+
+pytestmark = pytest.mark.cluster
+
+
+def free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def wait_for(cond, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def ring(ports, seeds, **kw):
+    return [Node(node_id=f"h{i}", port=p, seeds=seeds, monitoring_port="off", num_partitions=6,
+                 heartbeat_interval=50, failure_timeout=400, mode="thread", **kw) for i, p in enumerate(ports)]
+
+
+def settled(nodes):
+    return sum(n.is_leader for n in nodes) == 1 and sorted(p for n in nodes for p in n.partitions()) == list(range(6))
+
+
+def test_host_name_seeds_are_resolved_once_and_match_the_nodes_addresses():
+    ports = free_ports(3)
+    nodes = ring(ports, ",".join(f"localhost:{p}" for p in ports))
+    try:
+        for n in nodes:
+            n.start()
+        assert [n.config.priority for n in nodes] == [0, 1, 2]  # their places in the seed list
+        assert all(n.config.seeds == tuple(f"127.0.0.1:{p}" for p in ports) for n in nodes)
+        wait_for(lambda: settled(nodes), what="a ring from host-name seeds")
+        assert nodes[0].is_leader  # the best priority, now that every node knows its own
+    finally:
+        for n in nodes:
+            n.stop(timeout=3)
+
+
+def test_a_wildcard_host_is_refused_with_its_value():
+    with pytest.raises(ConfigError, match="HOST='0.0.0.0'"):
+        Node(host="0.0.0.0", monitoring_port="off", mode="thread").start()
+
+
+def test_every_node_keeps_the_highest_epoch_in_its_state_dir(tmp_path):
+    ports = free_ports(3)
+    nodes = [Node(node_id=f"s{i}", port=p, seeds=",".join(f"127.0.0.1:{q}" for q in ports), monitoring_port="off",
+                  num_partitions=6, heartbeat_interval=50, failure_timeout=400, mode="thread",
+                  state_dir=str(tmp_path / f"s{i}")) for i, p in enumerate(ports)]
+    try:
+        for n in nodes:
+            n.start()
+        wait_for(lambda: settled(nodes), what="a settled ring")
+        epoch = nodes[0].epoch
+        for i in range(3):
+            with open(tmp_path / f"s{i}" / "ringfast-state.json") as f:
+                assert json.load(f)["epoch"] >= epoch  # followers too, not only voters
+    finally:
+        for n in nodes:
+            n.stop(timeout=3)
+    # a node restarted with its state dir never starts below what it saw
+    state = tmp_path / "s0" / "ringfast-state.json"
+    with open(state, "w") as f:
+        json.dump({"epoch": 2**33, "voted": None}, f)
+    again = Node(node_id="s0", port=ports[0], seeds=f"127.0.0.1:{ports[0]}", monitoring_port="off",
+                 heartbeat_interval=50, failure_timeout=400, mode="thread", state_dir=str(tmp_path / "s0"))
+    again.start()
+    try:
+        wait_for(lambda: again.is_leader, what="a one-node ring")
+        assert again.epoch > 2**33
+    finally:
+        again.stop(timeout=3)
+    assert os.path.exists(state)
