@@ -117,12 +117,15 @@ class Node:
         return self._partitioner.partition(key)
 
     def partitions(self) -> list[int]:
-        """The partitions this node holds right now, sorted."""
-        return list(self._snapshot.partitions)
+        """The partitions this node holds right now, sorted (none once its lease ran out,
+        even before the node has noticed: after a freeze, say)."""
+        snap = self._snapshot
+        return list(snap.partitions) if snap.valid_until > self._clock() else []
 
     def fencing_token(self, partition: int) -> int | None:
         """The fencing token of `partition` while this node holds it, else None."""
-        return self._snapshot.tokens.get(partition)
+        snap = self._snapshot
+        return snap.tokens.get(partition) if snap.valid_until > self._clock() else None
 
     def ring(self) -> list[dict]:
         """Members as last described by the leader: id, address, priority, role, partitions."""
@@ -571,6 +574,7 @@ class _Snapshot:
         self.epoch = 0
         self.partitions: tuple = ()
         self.tokens: dict = {}
+        self.valid_until = 0.0
         self.members: tuple = ()
 
     def update(self, ring: Ring, stopped: bool = False):
@@ -580,6 +584,8 @@ class _Snapshot:
         self.epoch = ring.epoch
         held = dict(ring.held)
         self.tokens = held
+        # a follower holds on its lease, a leader (owning partitions) on its quorum
+        self.valid_until = float("inf") if ring.role == "leader" else ring.lease_expiry
         self.partitions = tuple(sorted(held))
         if ring.role == "leader":
             self.members = tuple(ring.describe())

@@ -147,6 +147,7 @@ class Ring:
         self.members_version = 0
         self.view_cache: list[dict] | None = None
         self.expected: set[str] = set()
+        self.hint: dict[int, str] = {}
         self.reserved: dict[int, tuple[str, float]] = {}  # partition -> (member, until): rejoin grace
         self.sessions = 0
         self.lost_leader: str | None = None  # not counted as a live better node
@@ -409,6 +410,9 @@ class Ring:
         # Followers of the previous leader report what they hold within a heartbeat or two;
         # moving anything before they have would move what need not move.
         self.expected = {m["id"] for m in self.view if m["role"] != "leader" and m["id"] != self.id}
+        # where partitions were, as the previous leader last described it: partitions that
+        # come back free (their owners' leases ran out while there was no leader) go back there
+        self.hint = {p: m["id"] for m in self.view if m["id"] != self.id for p in m["partitions"] if p < self.P}
         self.settle_until = now + min(self.L, 2 * self.cfg.heartbeat_interval + 0.05)
         own = {p: t for p, t in self.held.items() if p not in self.revoke_in_progress}
         lapsed = self.lease_expiry if own and now >= self.lease_expiry else None  # before we got here
@@ -511,6 +515,9 @@ class Ring:
             return
         started = time.perf_counter()
         previous = {m.id: [p for p in m.holds if p not in m.revoking] for m in self.members.values() if not m.leaving}
+        for p, mid in self.hint.items():
+            if self.owner[p] is None and mid in previous and p not in self.reserved:
+                previous[mid].append(p)
         for p, (mid, until) in list(self.reserved.items()):
             if until <= now:
                 del self.reserved[p]

@@ -1,0 +1,138 @@
+"""The pieces of `ringfast dev-cluster` / `ringfast status` that need no process: formatting,
+URL handling, the keyboard scheme, argument checks."""
+
+from __future__ import annotations
+
+import argparse
+import io
+
+import pytest
+
+from ringfast import cli, devcluster
+from ringfast.devcluster import DevCluster, DevNode, format_ranges, format_status
+
+
+def test_format_ranges():
+    assert format_ranges([]) == "-"
+    assert format_ranges([3]) == "3"
+    assert format_ranges([0, 1, 2, 3, 7, 9, 10]) == "0-3,7,9-10"
+    assert format_ranges({5, 4, 4, 6}) == "4-6"
+
+
+@pytest.mark.parametrize("given, url", [
+    ("http://127.0.0.1:9000", "http://127.0.0.1:9000/status"),
+    ("http://127.0.0.1:9000/", "http://127.0.0.1:9000/status"),
+    ("http://127.0.0.1:9000/status", "http://127.0.0.1:9000/status"),
+    ("127.0.0.1:7101", "http://127.0.0.1:7101/status"),
+    ("7101", "http://127.0.0.1:7101/status"),
+    ("http://proxy.example/ringfast/", "http://proxy.example/ringfast/status"),
+])
+def test_status_url(given, url):
+    assert devcluster._status_url(given) == url
+
+
+def test_status_url_refuses_other_schemes():
+    with pytest.raises(devcluster.ConfigError):
+        devcluster._status_url("ftp://x:1")
+
+
+def test_format_status_table():
+    doc = {
+        "node": {"id": "n1", "address": "127.0.0.1:7000", "priority": 0, "role": "follower"},
+        "leader": "n2", "epoch": 17, "num_partitions": 6,
+        "members": [
+            {"id": "n2", "address": "127.0.0.1:7001", "priority": 1, "role": "leader", "partitions": []},
+            {"id": "n1", "address": "127.0.0.1:7000", "priority": 0, "role": "follower", "partitions": [0, 1, 2]},
+            {"id": "n3", "address": "127.0.0.1:7002", "priority": 2, "role": "follower", "partitions": [3, 4]},
+        ],
+    }
+    text = format_status(doc, "http://x/status")
+    assert "leader: n2" in text and "epoch: 17" in text and "not owned: 5" in text
+    lines = text.splitlines()
+    header = next(i for i, ln in enumerate(lines) if ln.startswith("ID"))
+    assert lines[header].split() == ["ID", "ADDRESS", "PRIORITY", "ROLE", "PARTITIONS"]
+    rows = lines[header + 1: header + 4]
+    assert rows[0].split()[:4] == ["n2", "127.0.0.1:7001", "1", "leader"]
+    assert rows[1].split()[:5] == ["n1", "*", "127.0.0.1:7000", "0", "follower"] and "0-2 (3)" in rows[1]
+    assert "3-4 (2)" in rows[2]
+
+
+def _args(**kw):
+    base = dict(nodes=3, partitions=10, base_port=7000, heartbeat_ms=1000, check_ms=3000, dir=None,
+                stop_timeout=10.0, duration=None, once=False, json=False, action=None, node=None)
+    base.update(kw)
+    return argparse.Namespace(**base)
+
+
+class _Recorder(DevCluster):
+    """A DevCluster without processes: records the actions the keys ask for."""
+
+    def __init__(self, n=3):
+        super().__init__(_args(nodes=n), out=io.StringIO())
+        self.nodes = [DevNode(index=i, port=7000 + i, monitoring_port=7100 + i, journal="", log="")
+                      for i in range(1, n + 1)]
+        self.done = []
+
+    def do(self, action, name):
+        self.done.append((action, name))
+        return True, f"{action} {name}"
+
+
+def test_keys_one_digit_nodes():
+    dc = _Recorder(3)
+    for ch in "k2p3p3r1s2x":
+        dc.on_key(ch)
+    assert dc.done == [("kill", "2"), ("toggle", "3"), ("toggle", "3"), ("restart", "1"), ("stop", "2")]
+    assert "press k, p, r or s" in dc._message  # x is not a key
+    dc.on_key("q")
+    assert dc.quit
+
+
+def test_keys_escape_cancels_and_enter_ends_a_number():
+    dc = _Recorder(12)
+    dc.on_key("k")
+    dc.on_key("\x1b")
+    assert dc.done == [] and dc._pending is None
+    for ch in "k1":
+        dc.on_key(ch)
+    assert dc.done == []  # 1 could go on: 10, 11, 12
+    dc.on_key("\r")
+    assert dc.done == [("kill", "1")]
+    for ch in "s12":
+        dc.on_key(ch)
+    assert dc.done[-1] == ("stop", "12")  # 12*10 > 12: complete without Enter
+
+
+def test_view_shows_nodes_ring_and_owners():
+    dc = _Recorder(3)
+    dc.dir = "/tmp/x"
+    dc.nodes[0].state, dc.nodes[0].role, dc.nodes[0].epoch = "running", "leader", 5
+    dc.nodes[1].state, dc.nodes[1].role, dc.nodes[1].partitions = "running", "follower", set(range(5))
+    dc.nodes[2].state, dc.nodes[2].role, dc.nodes[2].partitions = "paused", "follower", set(range(5, 10))
+    text = "\n".join(dc.view(width=200, height=50))
+    assert "leader n1, epoch 5" in text
+    assert "not owned: 5-9" in text  # held only by a paused node
+    assert "0:n2" in text and "7:n3*" in text
+    assert not dc.complete()
+    dc.nodes[2].state = "running"
+    assert dc.complete()
+
+
+def test_help_documents_the_control_socket(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["dev-cluster", "--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    assert "dev-cluster-<base-port>.sock" in out and "k N" in out and "ringfast dev-cluster kill n2" in out
+
+
+@pytest.mark.parametrize("argv, fragment", [
+    (["dev-cluster", "--nodes", "0"], "--nodes=0"),
+    (["dev-cluster", "--partitions", "0"], "--partitions=0"),
+    (["dev-cluster", "--base-port", "65500"], "--base-port=65500"),
+    (["dev-cluster", "kill"], "which node"),
+])
+def test_bad_arguments_exit_2(argv, fragment, capsys):
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err and len(err.strip().splitlines()) == 1
