@@ -22,7 +22,10 @@ from __future__ import annotations
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-REJECT_REASONS = ("oversized", "truncated", "bad_magic", "version", "cluster", "type", "malformed", "field")
+# protocol.ProtocolError reasons, plus connections dropped for saying nothing valid in time
+# ("idle") or for arriving while too many such were open ("too_many_pending")
+REJECT_REASONS = ("oversized", "truncated", "bad_magic", "version", "cluster", "type", "malformed", "field",
+                  "idle", "too_many_pending")
 
 
 class Metrics:

@@ -35,6 +35,7 @@ from .transport import Connection, Listener, connect
 
 log = logging.getLogger(__name__)
 
+MAX_SILENT = 128  # inbound connections that have not sent a valid frame yet
 _RealThread = gevent.monkey.get_original("threading", "Thread")
 _RealEvent = gevent.monkey.get_original("threading", "Event")
 
@@ -336,8 +337,22 @@ class Node:
             on_message=self._on_message, on_close=self._on_inbound_close, on_reject=self._count_reject,
         )
         conn.peer_addr = None
+        conn.silent = True  # until its first valid frame
         self._inbound.add(conn)
+        # A connection that never says anything valid only holds a socket: it gets one
+        # failure timeout to speak, and only so many may wait at once.
+        if sum(1 for c in self._inbound if c.silent) > MAX_SILENT:
+            self._count_reject("too_many_pending")
+            conn.close()
+        else:
+            gevent.spawn_later(self.config.failure_timeout, self._drop_if_silent, conn)
         return conn
+
+    def _drop_if_silent(self, conn):
+        if conn.silent and not conn.closed:
+            log.info("closing connection from %s: nothing valid within %.1fs", conn.peer, self.config.failure_timeout)
+            self._count_reject("idle")
+            conn.close()
 
     def _on_inbound_close(self, conn):
         self._inbound.discard(conn)
@@ -354,6 +369,7 @@ class Node:
         return sum(1 for o in ring.owner if o is None)
 
     def _on_message(self, conn, kind, body):
+        conn.silent = False
         if not self._running:
             return
         try:
