@@ -70,6 +70,7 @@ class Member:
     pending: dict = field(default_factory=dict)  # partition -> mseq of its assign
     mseq: int = 0
     acks: dict = field(default_factory=dict)  # heartbeat seq -> when we sent its answer
+    last_sent: float = 0.0  # when we last sent it an assign or a revoke
     leaving: bool = False
     restarting: bool = False  # left with restart=True: what it revokes waits for it
 
@@ -127,6 +128,7 @@ class Ring:
 
         # follower state
         self.held: dict[int, int] = {}
+        self.max_token: dict[int, int] = {}  # highest token ever taken per partition
         self.lease_expiry = 0.0
         self.hb_seq = 0
         self.hb_acked = 0  # highest heartbeat the leader answered: tells it we heard it
@@ -198,6 +200,8 @@ class Ring:
             if self.role != "follower":
                 log.info("saw epoch %d: stepping down", epoch)
                 self._become_follower(None, None)
+            elif self.leader is not None:
+                self._set_role("follower", None)  # our leader belongs to an older epoch
             self.io.persist(self.epoch, self.voted)
 
     def _become_follower(self, leader: str | None, addr: str | None):
@@ -356,6 +360,8 @@ class Ring:
             self.io.persist(self.epoch, self.voted)
             if self.role != "follower":
                 self._become_follower(None, None)
+            elif self.leader is not None:
+                self._set_role("follower", None)  # a new epoch: the old leader is not ours any more
             self.election_at = max(self.election_at, now + self.L / 2)  # give it time to win
         # our floor travels with the answer, so a refused candidate asks above it next time
         floor = max(self.epoch, self.vote_floor, self.epoch_floor)
@@ -482,6 +488,8 @@ class Ring:
             elif m.revoking and min(m.revoking.values()) + self.cfg.handler_timeout + self.margin < now:
                 log.warning("%s did not finish revoking in %.1fs: letting its lease run out", m.id, self.cfg.handler_timeout)
                 self._drop_member(m, "revoke timeout")
+            elif (m.pending or m.revoking) and now - m.last_sent > 2 * self.cfg.heartbeat_interval + 0.1:
+                self._resend(m, now)
         if not self.dirty:
             self.dirty = any(
                 o is None and f <= now and (p not in self.reserved or self.reserved[p][1] <= now)
@@ -566,6 +574,7 @@ class Ring:
 
     def _send_member(self, mid: str, kind: str, body: dict):
         m = self.members[mid]
+        m.last_sent = self.clock()
         body = {**self._common(), **body}
         if mid == self.id:  # the leader owning partitions talks to itself without a socket
             if kind == "assign":
@@ -628,6 +637,18 @@ class Ring:
             for seq in sorted(m.acks)[:-32]:
                 del m.acks[seq]
         self.metrics.heartbeats.inc()
+
+    def _resend(self, m: Member, now: float):
+        """Ask again for what it has not confirmed: a follower ignores an assign or revoke
+        that arrives while it does not (yet) follow us, and would never take it otherwise."""
+        unconfirmed = sorted(m.pending)
+        if unconfirmed:
+            m.mseq += 1
+            for p in unconfirmed:
+                m.pending[p] = m.mseq
+            self._send_member(m.id, "assign", {"mseq": m.mseq, "partitions": [[p, m.holds[p]] for p in unconfirmed]})
+        if m.revoking:
+            self._send_member(m.id, "revoke", {"partitions": sorted(m.revoking)})
 
     def _redo_revokes(self, m: Member, reported: dict, now: float):
         """After a reconnect: a revoke it still holds is asked again; one it no longer
@@ -751,7 +772,10 @@ class Ring:
         if self.role != "leader" and self.clock() >= self.lease_expiry:
             log.debug("refusing assign mseq %s: no valid lease", body.get("mseq"))
             return  # no valid lease (e.g. a frame buffered while we were frozen): refuse it
-        new = {p: t for p, t in body["partitions"] if p < self.P and self.held.get(p) != t}
+        # A token at or below one we already had for that partition is a stale or repeated
+        # assign (say, one asked again that crossed a revoke): taking it would undo the revoke.
+        new = {p: t for p, t in body["partitions"] if p < self.P and t > self.max_token.get(p, -1)}
+        self.max_token.update(new)
         if not new:
             return
         self.held.update(new)
@@ -760,9 +784,11 @@ class Ring:
     def _apply_revoke(self, body, done):
         self.seen_mseq = max(self.seen_mseq, body.get("mseq", 0))
         parts = {p: self.held[p] for p in body["partitions"] if p in self.held and p not in self.revoke_in_progress}
+        absent = [p for p in body["partitions"] if p not in self.held]
+        if absent:
+            done(absent)  # not ours (any more): say so, so the leader can move on
         if not parts:
-            done(body["partitions"])  # nothing to do: say so, so the leader can move on
-            return
+            return  # (those being revoked already are acknowledged when their handler returns)
         self.revoke_in_progress.update(parts)
 
         def finished(ok):
@@ -819,9 +845,9 @@ class Ring:
         leader, addr, epoch = body["leader"], body["leader_addr"], body["epoch"]
         if leader is None or leader == self.id or addr is None:
             return
-        if epoch > self.epoch or (epoch == self.epoch and self.role != "leader") or not self.hears_leader(now):
-            if self.role == "leader" and epoch < self.epoch:
-                return
+        # Never back to an older epoch: having voted in a newer one, supporting its
+        # predecessor could hand out a lease the new leader does not know about.
+        if epoch > self.epoch or (epoch == self.epoch and self.role != "leader"):
             if self.leader != leader or epoch != self.epoch:
                 log.info("following leader %s at %s (epoch %d)", leader, addr, epoch)
                 if self.role == "leader":

@@ -357,7 +357,10 @@ class Log:
         for p in change.partitions:
             iv = Interval(node.name, node.sim.now, None, change.tokens[p])
             prev = self.intervals.setdefault(p, [])
-            if prev and iv.token <= max(x.token for x in prev) and (node.name, p) not in self.open:
+            held = self.open.pop((node.name, p), None)
+            if held is not None:  # held already, now with a newer token: one continuous hold
+                held.end = node.sim.now
+            if prev and iv.token <= max(x.token for x in prev):
                 self.violations.append(f"t={node.sim.now:.3f} token of partition {p} did not grow: {iv.token}")
             prev.append(iv)
             self.open[(node.name, p)] = iv
