@@ -507,10 +507,15 @@ def test_once_with_dir(tmp_path, runtime_dir):
 
 
 def test_busy_port_is_named(tmp_path, runtime_dir):
-    base = pick_base_port()
-    busy = base + MON + 1  # n2's monitoring port
-    s = socket.socket()
-    s.bind((HOST, busy))
+    for _ in range(10):  # the picked range may be taken by someone else before we hold it
+        base = pick_base_port()
+        busy = base + MON + 1  # n2's monitoring port
+        s = socket.socket()
+        try:
+            s.bind((HOST, busy))
+            break
+        except OSError:
+            s.close()
     s.listen(1)
     try:
         cp = subprocess.run([*RINGFAST, "dev-cluster", "--base-port", str(base)], capture_output=True, text=True,

@@ -8,8 +8,10 @@ import io
 
 import pytest
 
-from ringfast import cli, devcluster
+from ringfast import cli
 from ringfast.devcluster import DevCluster, DevNode, format_ranges, format_status
+from ringfast.devcluster.status import _status_url
+from ringfast.errors import ConfigError
 
 
 def test_format_ranges():
@@ -28,12 +30,12 @@ def test_format_ranges():
     ("http://proxy.example/ringfast/", "http://proxy.example/ringfast/status"),
 ])
 def test_status_url(given, url):
-    assert devcluster._status_url(given) == url
+    assert _status_url(given) == url
 
 
 def test_status_url_refuses_other_schemes():
-    with pytest.raises(devcluster.ConfigError):
-        devcluster._status_url("ftp://x:1")
+    with pytest.raises(ConfigError):
+        _status_url("ftp://x:1")
 
 
 def test_format_status_table():

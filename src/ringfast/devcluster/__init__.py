@@ -1,0 +1,51 @@
+"""``ringfast dev-cluster`` and ``ringfast status``: a local cluster to watch, and one
+node's view of the ring as a table.
+
+``ringfast dev-cluster`` starts N real ``ringfast node`` processes on 127.0.0.1 (cluster
+ports ``base-port + i``, monitoring ports ``base-port + 100 + i``, ids ``n1..nN``), follows
+their journals and shows the ring: a view redrawn in place when stdout is a terminal, plain
+event lines otherwise. Nodes are driven from the keyboard (``k 2`` kills n2, ...) or from
+another terminal (``ringfast dev-cluster kill n2``) through a Unix socket, the *control
+socket*, at ``$XDG_RUNTIME_DIR/ringfast/dev-cluster-<base-port>.sock`` (without
+``XDG_RUNTIME_DIR``: ``/tmp/ringfast-dev-cluster-<uid>/``). The protocol on it is one JSON
+line each way: ``{"cmd": "kill", "node": "n2"}`` -> ``{"ok", "message", "cluster"}``, where
+``cluster`` describes the dev-cluster and every node (pid, state, role, epoch, partitions).
+
+Every node process runs in its own session (so the terminal's Ctrl-C reaches only the
+dev-cluster, which then stops the nodes in order) and, on Linux, is killed by the kernel if
+the dev-cluster itself dies (``PR_SET_PDEATHSIG``), so no node outlives it.
+
+The modules:
+
+- ``commands``: the argparse wiring (``add_commands``) and ``run_dev_cluster``;
+- ``cluster``: ``DevCluster``, the running dev-cluster: setup, the main loop, teardown;
+- ``devnode``: ``DevNode``, one node: its process, its journal, what the journal says;
+- ``processes``: ports, starting/signalling/stopping/reaping node processes;
+- ``control``: the control socket: the server side in the dev-cluster, the client side
+  (``ringfast dev-cluster ACTION``);
+- ``keyboard``: keys and the terminal mode they need;
+- ``view``: journal records to events, the ring, the live view and the plain event lines;
+- ``status``: ``ringfast status``;
+- ``formatting``: partition ranges and text tables, shared by the above.
+"""
+
+from __future__ import annotations
+
+from .cluster import DevCluster
+from .commands import add_commands, run_dev_cluster
+from .control import control_dir, control_socket_path
+from .devnode import DevNode
+from .formatting import format_ranges
+from .status import format_status, run_status
+
+__all__ = [
+    "DevCluster",
+    "DevNode",
+    "add_commands",
+    "control_dir",
+    "control_socket_path",
+    "format_ranges",
+    "format_status",
+    "run_dev_cluster",
+    "run_status",
+]
