@@ -256,9 +256,10 @@ class Ring:
         if self.leader is None and self.role == "follower":
             if now >= self.next_discovery:
                 self.next_discovery = now + self.cfg.heartbeat_interval
-                # our epoch floor travels with it, so that candidates start above every floor
-                floor = max(self.epoch, self.vote_floor, self.epoch_floor)
-                hello = {"from": self.id, "epoch": floor, "addr": self.addr, "priority": self.priority}
+                # the newest epoch we voted or ran in travels with it: candidates then start
+                # above it, and a leader of an older epoch learns that it has been superseded
+                hello = {"from": self.id, "epoch": max(self.epoch, self.vote_floor), "addr": self.addr,
+                         "priority": self.priority}
                 for addr in self.seeds:
                     if addr != self.addr:
                         self.io.send(addr, "hello", hello)
@@ -641,7 +642,9 @@ class Ring:
     def _resend(self, m: Member, now: float):
         """Ask again for what it has not confirmed: a follower ignores an assign or revoke
         that arrives while it does not (yet) follow us, and would never take it otherwise."""
-        unconfirmed = sorted(m.pending)
+        # never an assign after a revoke of the same partition: the revoke supersedes it, and
+        # its acknowledgement must not be overtaken by the partition coming back
+        unconfirmed = sorted(p for p in m.pending if p not in m.revoking)
         if unconfirmed:
             m.mseq += 1
             for p in unconfirmed:
@@ -825,6 +828,11 @@ class Ring:
         elif kind == "hello":
             self.known[sender] = (body["addr"], body["priority"], now)
             self.epoch_floor = max(self.epoch_floor, epoch)
+            if self.role == "leader" and epoch > self.epoch:
+                # it voted in a newer election (one a quorum agreed to hold): this leadership
+                # is over, and without a new election it could never follow anyone again
+                log.info("%s took part in epoch %d: stepping down from %d", sender, epoch, self.epoch)
+                self._become_follower(None, None)
             self._reply_leader_is(conn, now)
         elif kind == "leader_is":
             self._on_leader_is(conn, body, now)
