@@ -25,7 +25,8 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "cluster"))
 
-from harness import Cluster, settled  # noqa: E402
+from convergence import settled  # noqa: E402
+from harness import Cluster  # noqa: E402
 
 PROFILES = {"default": (1000, 3000), "fast": (100, 500)}
 

@@ -6,8 +6,10 @@
   them at teardown, pass or fail.
 - on a failed test, the last 40 lines of every node's log are attached to the report (shown
   in the failure output as a "ringfast node logs" section).
-- `record_timing`: timings the tests measure (failover, settle) are printed in a
-  "ringfast cluster timings" section at the end of the run.
+- `proxy_for`: a fault-injecting proxy between a cluster's nodes (faultproxy.py), closed at
+  teardown.
+- `record_timing`: timings the tests measure (failover, settle, unowned windows) are printed
+  in a "ringfast cluster timings" section at the end of the run.
 """
 
 from __future__ import annotations
@@ -61,6 +63,25 @@ def cluster_factory(request: pytest.FixtureRequest, tmp_path):
     finally:
         for cluster in clusters:
             cluster.close()
+
+
+@pytest.fixture
+def proxy_for():
+    """`proxy_for(cluster)` -> a `faultproxy.FaultProxy` between every pair of the cluster's
+    nodes (call it before starting them: it sets their routes); closed at teardown."""
+    from faultproxy import FaultProxy
+
+    proxies: list[FaultProxy] = []
+
+    def make(cluster: Cluster) -> FaultProxy:
+        proxies.append(FaultProxy.for_cluster(cluster))
+        return proxies[-1]
+
+    try:
+        yield make
+    finally:
+        for proxy in proxies:
+            proxy.close()
 
 
 @pytest.fixture

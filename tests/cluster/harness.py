@@ -54,7 +54,8 @@ class Cluster:
     Each node's stdout and stderr go to `<dir>/<id>.log` (appended across restarts, with a
     harness line before each start). Nodes run with `<dir>` as their working directory.
     Priorities are left to the node's default (position in the seed list) unless `priorities`
-    maps ids to explicit values.
+    maps ids to explicit values. `env` is added to every node's environment, and
+    `nodes[id].env` to that node's only (e.g. RINGFAST_ROUTES, set by faultproxy).
     """
 
     def __init__(
@@ -141,8 +142,17 @@ class Cluster:
             args += ["--priority", str(node.priority)]
         if self.journal:
             args += ["--journal", str(self.journal_path(name))]
-        args += [*self.extra_args, *node.extra_args]
+        args += self.extra_args
         return args
+
+    def _mark(self, name: str, action: str, t: float, **extra) -> None:
+        """Append a harness line to the node's journal (see the module docstring)."""
+        if not self.journal:
+            return
+        node = self.nodes[name]
+        rec = {"t": t, "node": name, "event": "harness", "action": action, "incarnation": node.incarnation, **extra}
+        with open(self.journal_path(name), "a", encoding="utf-8") as f:
+            f.write(json.dumps(rec) + "\n")
 
     def start(self, which: str | int | None = None) -> list[str]:
         """Start one node (by id or 0-based index) or, with no argument, every node that is not
@@ -158,7 +168,6 @@ class Cluster:
             for name in names:
                 if self.running(name):
                     raise RuntimeError(f"{name} is already running (pid {self.pid(name)})")
-            env = node_env(self.env)
             prepared = []
             for name in names:
                 node = self.nodes[name]
@@ -169,9 +178,11 @@ class Cluster:
                     f"monotonic {time.monotonic():.3f}: {shlex.join(argv)}\n".encode()
                 )
                 log.flush()
-                prepared.append((node, argv, log))
+                prepared.append((node, argv, node_env({**self.env, **node.env}), log))
             try:
-                for node, argv, log in prepared:  # the tight loop
+                for node, argv, env, log in prepared:  # the tight loop
+                    # (incarnation counts the processes started, so the new one is +1)
+                    self._mark(node.name, "start", time.monotonic(), incarnation=node.incarnation + 1)
                     node.procs.append(
                         subprocess.Popen(
                             argv,
@@ -185,7 +196,7 @@ class Cluster:
                     node.paused = False
                     node.exit_expected = False
             finally:
-                for _, _, log in prepared:
+                for *_, log in prepared:
                     log.close()  # the child has its own copy of the descriptor
             return names
 
@@ -206,24 +217,38 @@ class Cluster:
         proc.send_signal(sig)
         return proc
 
-    def kill(self, name: str, sig: int = signal.SIGKILL, timeout: float = 10.0) -> None:
-        """Send `sig` (default SIGKILL). For SIGKILL, also wait until the process is gone."""
+    def kill(self, name: str, sig: int = signal.SIGKILL, timeout: float = 10.0) -> float:
+        """Send `sig` (default SIGKILL). For SIGKILL, also wait until the process is gone and
+        journal the instant of the signal. Returns that instant (time.monotonic())."""
+        name = self._name(name)
         if sig not in (signal.SIGSTOP, signal.SIGCONT, signal.SIGTSTP):
-            self.nodes[self._name(name)].exit_expected = True
+            self.nodes[name].exit_expected = True
+        t = time.monotonic()
         proc = self._signal(name, sig)
         if sig == signal.SIGKILL:
             proc.wait(timeout)
-            self.nodes[self._name(name)].paused = False
+            self.nodes[name].paused = False
+            self._mark(name, "kill", t)
+        return t
 
-    def pause(self, name: str) -> None:
-        """SIGSTOP: the process freezes (its sockets stay open, nothing answers)."""
+    def pause(self, name: str) -> float:
+        """SIGSTOP: the process freezes (its sockets stay open, nothing answers). Returns the
+        instant of the signal."""
+        name = self._name(name)
+        t = time.monotonic()
         self._signal(name, signal.SIGSTOP)
-        self.nodes[self._name(name)].paused = True
+        self.nodes[name].paused = True
+        self._mark(name, "pause", t)
+        return t
 
-    def resume(self, name: str) -> None:
-        """SIGCONT."""
+    def resume(self, name: str) -> float:
+        """SIGCONT. Returns the instant of the signal."""
+        name = self._name(name)
+        t = time.monotonic()
+        self._mark(name, "resume", t)  # written while the process is still frozen
         self._signal(name, signal.SIGCONT)
-        self.nodes[self._name(name)].paused = False
+        self.nodes[name].paused = False
+        return t
 
     def stop(self, name: str, timeout: float = 20.0) -> float:
         """Graceful stop: SIGTERM, wait for exit, assert exit code 0. Returns the seconds from
@@ -237,13 +262,16 @@ class Cluster:
         try:
             rc = proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            t = time.monotonic()
             proc.kill()
             proc.wait()
+            self._mark(name, "kill", t)
             raise AssertionError(
                 f"{name} did not exit within {timeout}s of SIGTERM (killed it)\n"
                 f"--- last lines of {name}.log ---\n{tail(self.log_path(name))}"
             ) from None
         elapsed = time.monotonic() - t0
+        self._mark(name, "exit", t0 + elapsed, code=rc)
         assert rc == 0, (
             f"{name} exited with {rc} after SIGTERM, expected 0\n"
             f"--- last lines of {name}.log ---\n{tail(self.log_path(name))}"
@@ -316,12 +344,6 @@ class Cluster:
                     pass
             node.paused = False
         _ALL_CLUSTERS.discard(self)
-
-    def __enter__(self) -> "Cluster":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # ---- observation
 

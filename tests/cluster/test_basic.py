@@ -16,17 +16,11 @@ import time
 
 import pytest
 
-from harness import (
-    LeadershipMonitor,
-    OwnershipMonitor,
-    Verdict,
-    free_ports,
-    node_command,
-    node_env,
-    settled,
-    stays,
-    wait_for,
-)
+from convergence import Verdict, settled
+from leadership import LeadershipMonitor
+from nodes import free_ports, node_command, node_env
+from ownership import OwnershipMonitor
+from waiting import stays, wait_for
 
 pytestmark = pytest.mark.cluster
 

@@ -13,15 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from harness import (
-    LeadershipMonitor,
-    OwnershipMonitor,
-    free_ports,
-    parse_partitions_answer,
-    settled,
-    tail,
-    wait_for,
-)
+from convergence import settled
+from leadership import LeadershipMonitor
+from nodes import free_ports, tail
+from ownership import OwnershipMonitor, parse_partitions_answer
+from waiting import wait_for
 
 STANDIN = [sys.executable, str(Path(__file__).with_name("standin_node.py"))]
 DEADLINE = 20.0
@@ -359,10 +355,11 @@ def test_failure_report_carries_node_logs(tmp_path):
     here = Path(__file__).parent
     work = tmp_path / "inner"
     work.mkdir()
-    for name in ("conftest.py", "harness.py"):
-        (work / name).write_text((here / name).read_text())
+    for helper in here.glob("*.py"):  # conftest and the harness modules
+        if not helper.name.startswith("test_"):
+            (work / helper.name).write_text(helper.read_text())
     (work / "test_inner.py").write_text(
-        "from harness import wait_for\n"
+        "from waiting import wait_for\n"
         f"STANDIN = {STANDIN!r}\n"
         "def test_fails(cluster_factory):\n"
         "    c = cluster_factory(n=2, command=STANDIN)\n"
