@@ -364,6 +364,9 @@ class Ring:
             elif self.leader is not None:
                 self._set_role("follower", None)  # a new epoch: the old leader is not ours any more
             self.election_at = max(self.election_at, now + self.L / 2)  # give it time to win
+            # If it wins, it counts on our vote as contact until one failure timeout after it
+            # asked: no other vote from us before then, or two leaders could grant leases.
+            self.vote_blocked_until = max(self.vote_blocked_until, now + self.L)
         # our floor travels with the answer, so a refused candidate asks above it next time
         floor = max(self.epoch, self.vote_floor, self.epoch_floor)
         self.io.reply(conn, "vote", {"from": self.id, "epoch": floor, "granted": granted, "pre": pre})
@@ -705,8 +708,9 @@ class Ring:
             self._on_revoked_parts(m, body["partitions"], now)
 
     def _on_revoked_parts(self, m: Member, parts, now):
-        if m.leaving:  # it revoked all it held and takes no more: anything still listed is free
-            parts = set(parts) | set(m.holds)
+        if m.leaving:  # it takes no more: what we sent it unconfirmed is free (revokes still
+            # running are not: each is acknowledged when its handler returns)
+            parts = set(parts) | {p for p in m.holds if p not in m.revoking}
         for p in parts:
             if p < self.P and self.owner[p] == m.id:
                 m.holds.pop(p, None)
@@ -908,6 +912,8 @@ class Ring:
 
     def leave(self, restart: bool):
         """Hand off at once: revoke locally (handlers run), tell the leader, stop asking for votes."""
+        if self.stopping:
+            return  # once is enough: a second "leave" would tell the leader we hold nothing
         self.stopping = True
         if self.role == "leader":
             for m in list(self.members.values()):
