@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import socket
-import threading
 import time
 
 import gevent

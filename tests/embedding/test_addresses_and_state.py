@@ -2,33 +2,18 @@
 
 import json
 import os
-import socket
-import time
 
 import pytest
+
+from support import free_ports, wait_for
 
 from ringfast import ConfigError, Node
 
 pytestmark = pytest.mark.cluster
 
 
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
-def wait_for(cond, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def ring(ports, seeds, **kw):

@@ -5,10 +5,11 @@ import json
 import random
 import socket
 import struct
-import time
 import urllib.request
 
 import pytest
+
+from support import free_ports, wait_for
 
 from ringfast import Node, protocol
 
@@ -18,24 +19,8 @@ HB = {"from": "intruder", "epoch": 1, "addr": "127.0.0.1:1", "priority": 0, "seq
       "holdings": [], "seen": 0, "mv": 0}
 
 
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
-def wait_for(cond, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def rejected(mport, reason):

@@ -3,25 +3,18 @@
 import json
 import socket
 import struct
-import time
 import urllib.error
 import urllib.request
 
 import pytest
+
+from support import free_ports, wait_for
 
 from ringfast import Node
 
 pytestmark = pytest.mark.cluster
 
 
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def get(port, path):
@@ -39,14 +32,6 @@ def metric(text, name, labels=""):
     raise AssertionError(f"{name}{labels} not in metrics")
 
 
-def wait_for(cond, timeout=20.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

@@ -35,7 +35,6 @@ def main():
         original(self, *a, **kw)
 
     simulator.Sim.__init__ = init
-    trace = []
     for name in ("crash", "restart", "pause", "partition", "heal", "cut_one_way", "graceful_stop"):
         fn = getattr(simulator.Sim, name)
 
