@@ -446,21 +446,23 @@ cdef list _member_ids(object members):
     return ids
 
 
-cdef int _load_previous(object previous, dict index, int32_t* owner, int64_t* kept, Py_ssize_t P) except -1:
-    cdef Py_ssize_t i, j, n, p
+cdef int _load_previous(object previous, list ids, int32_t* owner, int64_t* kept, Py_ssize_t P) except -1:
+    """owner[p] = position in `ids` of its previous owner; entries of members that are gone
+    are never looked at. `ids` is sorted, so the first to claim a partition (the smallest id)
+    keeps it, whatever the mapping's order."""
+    cdef Py_ssize_t i, j, n, p, M = len(ids)
     cdef int overflow
     cdef long long v
     cdef PyObject* item
-    cdef int32_t o
     try:
-        items = previous.items()
+        get = previous.get
     except AttributeError:
         raise InvalidTypeError(f"previous must be a mapping of member id -> partitions, not {type(previous).__name__}") from None
-    for mid, parts in items:
-        slot = index.get(mid)
-        if slot is None:
-            continue  # a member that is gone: its partitions are free
-        i = slot
+    for i in range(M):
+        mid = <object>_list_item(ids, i)
+        parts = get(mid)
+        if parts is None:
+            continue
         seq = PySequence_Fast(parts, "previous[...] must be an iterable of partition numbers")
         n = _seq_len(seq)
         for j in range(n):
@@ -476,12 +478,7 @@ cdef int _load_previous(object previous, dict index, int32_t* owner, int64_t* ke
             if overflow or v >= P:
                 continue  # the partition count shrank: that partition no longer exists
             p = <Py_ssize_t>v
-            o = owner[p]
-            if o == -1:
-                owner[p] = <int32_t>i
-                kept[i] += 1
-            elif i < o:  # claimed twice: the smallest member id keeps it, whatever the dict order
-                kept[o] -= 1
+            if owner[p] == -1:
                 owner[p] = <int32_t>i
                 kept[i] += 1
     return 0
@@ -576,8 +573,8 @@ def assign(num_partitions, members, previous=None, weights=None):
     cdef uint32_t P = _check_partitions(num_partitions)
     cdef list ids = _member_ids(members)
     cdef Py_ssize_t M = len(ids), i, p, base, extra, j
-    cdef tuple ints = _partition_ints(P if P > M else M)
-    cdef dict index = dict(zip(ids, ints))  # id -> position; becomes the result at the end
+    cdef tuple ints = _partition_ints(P)
+    cdef dict result
     cdef int32_t* owner = <int32_t*>malloc(P * sizeof(int32_t))
     cdef int64_t* kept = <int64_t*>calloc(M, sizeof(int64_t))
     cdef int64_t* cap = <int64_t*>calloc(M, sizeof(int64_t))
@@ -585,10 +582,6 @@ def assign(num_partitions, members, previous=None, weights=None):
     cdef list lists
     cdef PyObject** list_ptrs
     cdef PyObject** int_ptrs
-    if len(index) != M:
-        for i in range(1, M):
-            if ids[i] == ids[i - 1]:
-                raise AssignmentError(f"duplicate member id {ids[i]!r} in members")
     if owner == NULL or kept == NULL or cap == NULL:
         free(owner)
         free(kept)
@@ -598,7 +591,7 @@ def assign(num_partitions, members, previous=None, weights=None):
         for p in range(P):
             owner[p] = -1
         if previous is not None:
-            _load_previous(previous, index, owner, kept, P)
+            _load_previous(previous, ids, owner, kept, P)
 
         if weights is None:
             base = P // M
@@ -652,9 +645,12 @@ def assign(num_partitions, members, previous=None, weights=None):
                 _list_set(list_ptrs[o], kept[o], int_ptrs[p])
                 kept[o] += 1
         free(list_ptrs)
-        for i in range(M):  # same keys: values are replaced in place, nothing is rehashed
-            index[<object>_list_item(ids, i)] = <object>_list_item(lists, i)
-        return index
+        result = dict(zip(ids, lists))
+        if len(result) != M:  # checked last: it costs nothing here, and nothing was returned yet
+            for i in range(1, M):
+                if ids[i] == ids[i - 1]:
+                    raise AssignmentError(f"duplicate member id {ids[i]!r} in members")
+        return result
     finally:
         free(owner)
         free(kept)
