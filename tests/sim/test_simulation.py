@@ -59,3 +59,22 @@ def test_many_random_schedules_keep_every_guarantee():
             break
     print(f"{SEEDS} seeds, slowest settle after faults {slowest:.2f}s")
     assert not failures, "\n".join(f"seed {s}: {v}" for s, v in failures)
+
+
+def test_after_a_hung_leader_partitions_go_back_where_they_were():
+    sim = Sim(seed=5)
+    sim.run_until(3.0)
+    assert sim.settled()
+    leader = next(n for n in sim.nodes.values() if n.ring.role == "leader")
+    before = {p: n.ring.id for n in sim.nodes.values() for p in n.ring.held}
+    sim.pause(leader.addr, 3 * sim.lease)  # followers' leases lapse: they revoke everything
+    sim.run_until(sim.now + 0.8)
+    assert not any(n.ring.held for n in sim.nodes.values() if n is not leader)
+    end = sim.now + 6.0
+    while sim.now < end and not sim.settled():
+        sim.run_until(sim.now + 0.1)
+    assert sim.settled() and not sim.log.violations
+    new_leader = next(n.ring.id for n in sim.nodes.values() if n.ring.role == "leader")
+    after = {p: n.ring.id for n in sim.nodes.values() for p in n.ring.held}
+    stayed = [p for p, owner in before.items() if owner != new_leader and after[p] == owner]
+    assert len(stayed) == len([p for p, owner in before.items() if owner != new_leader])
