@@ -29,6 +29,7 @@ NODE_FLAGS = [
     ("--quorum", "quorum", "majority (default), none (unsafe), or a number (RINGFAST_QUORUM)"),
     ("--cluster", "cluster_name", "cluster name, checked on every frame (RINGFAST_CLUSTER)"),
     ("--journal", "journal", "append events as JSON lines to this file (RINGFAST_JOURNAL)"),
+    ("--secret-file", "secret_file", "file holding the shared cluster secret (RINGFAST_SECRET_FILE)"),
     ("--state-dir", "state_dir", "keep the highest epoch here across restarts (RINGFAST_STATE_DIR)"),
     ("--log-level", "log_level", "debug, info, warning, error (LOG_LEVEL)"),
 ]

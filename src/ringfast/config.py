@@ -66,6 +66,7 @@ class Config:
     rejoin_grace: float | None = None  # None: 3 x failure_timeout
     max_frame_size: int = 4 * 1024 * 1024
     journal: str | None = None
+    secret_file: str | None = None  # shared cluster secret (never on the command line in clear)
     state_dir: str | None = None
     log_level: str = "info"
     routes: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -220,6 +221,7 @@ FIELDS = [
     ("rejoin_grace", "RINGFAST_REJOIN_GRACE", _seconds(False, 0, 86400)),
     ("max_frame_size", "RINGFAST_MAX_FRAME", _int(4096, 1 << 30)),
     ("journal", "RINGFAST_JOURNAL", _optional_text),
+    ("secret_file", "RINGFAST_SECRET_FILE", _optional_text),
     ("state_dir", "RINGFAST_STATE_DIR", _optional_text),
     ("log_level", "LOG_LEVEL", _log_level),
     ("routes", "RINGFAST_ROUTES", _routes),

@@ -25,7 +25,7 @@ CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # protocol.ProtocolError reasons, plus connections dropped for saying nothing valid in time
 # ("idle") or for arriving while too many such were open ("too_many_pending")
 REJECT_REASONS = ("oversized", "truncated", "bad_magic", "version", "cluster", "type", "malformed", "field",
-                  "idle", "too_many_pending")
+                  "unauthenticated", "idle", "too_many_pending")
 
 
 class Metrics:

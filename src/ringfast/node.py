@@ -26,6 +26,7 @@ import gevent.monkey
 import gevent.queue
 
 from . import events as ev
+from . import protocol
 from ._core import Partitioner
 from .config import Config, format_address, parse_address
 from .errors import ConfigError, NotRunningError, RingfastError
@@ -71,6 +72,8 @@ class Node:
         from .metrics import Metrics
 
         self.metrics = Metrics(self)
+        self._secret = None
+        self._unauthenticated_logged: set[str] = set()
 
     # ------------------------------------------------------------------ public API
 
@@ -210,6 +213,7 @@ class Node:
         cfg = self.config
         self._hub = gevent.get_hub()
         cfg = self.config = _resolved(cfg)
+        self._secret = _read_secret(cfg.secret_file) if cfg.secret_file else None
         try:
             self._listener = Listener(cfg.host, cfg.port, make_connection=self._accept)
         except OSError as e:
@@ -334,6 +338,7 @@ class Node:
         conn = Connection(
             sock, peer, cluster=self.config.cluster_name, max_frame=self.config.max_frame_size,
             on_message=self._on_message, on_close=self._on_inbound_close, on_reject=self._count_reject,
+            auth=self._auth(initiator=False), node_id=self.config.node_id,
         )
         conn.peer_addr = None
         conn.silent = True  # until its first valid frame
@@ -358,8 +363,16 @@ class Node:
         if self._running:
             self._ring.on_inbound_closed(conn)
 
-    def _count_reject(self, reason):
+    def _count_reject(self, reason, peer=None):
         self.metrics.rejected.labels(reason=reason).inc()
+        if reason == "unauthenticated" and peer is not None:
+            host = peer.rsplit(":", 1)[0]
+            if host not in self._unauthenticated_logged:  # once per address, not per attempt
+                self._unauthenticated_logged.add(host)
+                log.warning("refused a connection from %s: it does not know the cluster's secret", host)
+
+    def _auth(self, initiator: bool):
+        return None if self._secret is None else protocol.Auth(self._secret, initiator)
 
     def _unowned_count(self) -> int:
         ring = self._ring
@@ -431,6 +444,17 @@ class Node:
         rec = {"t": self._clock(), "node": self.id, "event": event, **fields}
         self._journal.write(json.dumps(rec, separators=(",", ":")) + "\n")
         self._journal.flush()
+
+
+def _read_secret(path: str) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            secret = f.read().strip()
+    except OSError as e:
+        raise ConfigError(f"RINGFAST_SECRET_FILE={path!r}: cannot read it: {e.strerror or e}") from None
+    if len(secret) < 16:
+        raise ConfigError(f"RINGFAST_SECRET_FILE={path!r}: the secret must be at least 16 bytes")
+    return secret
 
 
 def _resolve(addr: str, what: str) -> str:
@@ -549,6 +573,7 @@ class _Peer:
                 (self.host, self.port), timeout=min(cfg.failure_timeout, cfg.reconnect_time),
                 cluster=cfg.cluster_name, max_frame=cfg.max_frame_size,
                 on_message=self.node._on_message, on_close=self._on_close, on_reject=self.node._count_reject,
+                auth=self.node._auth(initiator=True), node_id=cfg.node_id,
             )
         except OSError:
             self.backlog.clear()

@@ -14,7 +14,10 @@ message carries a list of members per member.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
+import os
 import struct
 
 from .errors import RingfastError
@@ -122,7 +125,12 @@ MESSAGES = {
     8: ("revoke", {"mseq": _count, "partitions": _partitions}),
     9: ("revoked", {"partitions": _partitions}),
     10: ("leave", {"restart": _bool}),
+    # the authentication handshake (only with a shared secret; see Auth)
+    11: ("auth_hello", {"nonce": _str(64)}),
+    12: ("auth_challenge", {"nonce": _str(64), "proof": _str(128)}),
+    13: ("auth_proof", {"proof": _str(128)}),
 }
+AUTH_KINDS = frozenset(("auth_hello", "auth_challenge", "auth_proof"))
 TYPE_OF = {name: number for number, (name, _) in MESSAGES.items()}
 
 
@@ -141,12 +149,16 @@ def _check_fields(body: dict, fields: dict) -> dict:
 # --------------------------------------------------------------------------- frames
 
 
-def encode(kind: str, body: dict, cluster: str) -> bytes:
-    """One frame for message `kind` (a name in MESSAGES) with `body` (must hold `from`, `epoch`)."""
+def encode(kind: str, body: dict, cluster: str, auth: Auth | None = None) -> bytes:
+    """One frame for message `kind` (a name in MESSAGES) with `body` (must hold `from`, `epoch`);
+    once `auth` has finished its handshake, the frame ends with its MAC."""
     name = cluster.encode("utf-8")
     payload = json.dumps(body, separators=(",", ":")).encode("utf-8")
     head = _HEAD.pack(MAGIC, VERSION, TYPE_OF[kind], len(name))
-    return _LENGTH.pack(len(head) + len(name) + len(payload)) + head + name + payload
+    frame = head + name + payload
+    if auth is not None and auth.ready:
+        frame += auth.sign(frame)
+    return _LENGTH.pack(len(frame)) + frame
 
 
 def decode_payload(payload: bytes, cluster: bytes) -> tuple[str, dict]:
@@ -180,29 +192,136 @@ def decode_payload(payload: bytes, cluster: bytes) -> tuple[str, dict]:
 
 
 class Decoder:
-    """Turns a byte stream into validated messages; keeps at most one partial frame."""
+    """Turns a byte stream into validated messages; keeps at most one partial frame.
 
-    def __init__(self, cluster: str, max_frame_size: int):
+    With an `auth`, frames must follow its state: only the handshake before it is done,
+    and after it only frames whose MAC verifies (each once, in order: no replays)."""
+
+    def __init__(self, cluster: str, max_frame_size: int, auth: Auth | None = None):
         self._cluster = cluster.encode("utf-8")
         self._max = max_frame_size
         self._buf = bytearray()
+        self._auth = auth
 
     def feed(self, data: bytes) -> list[tuple[str, dict]]:
+        return list(self.frames(data))
+
+    def frames(self, data: bytes):
+        """Yield messages one at a time: the handshake changes how the next frame is read."""
         self._buf += data
-        out = []
         while len(self._buf) >= _LENGTH.size:
             (length,) = _LENGTH.unpack_from(self._buf)
             if length > self._max:
                 raise ProtocolError("oversized", f"frame of {length} bytes, the limit is {self._max}")
             end = _LENGTH.size + length
             if len(self._buf) < end:
-                break
+                return
             payload = bytes(self._buf[_LENGTH.size : end])
             del self._buf[:end]
-            out.append(decode_payload(payload, self._cluster))
-        return out
+            auth = self._auth
+            if auth is not None and auth.ready:
+                payload = auth.verify(payload)
+            kind, body = decode_payload(payload, self._cluster)
+            if auth is None and kind in AUTH_KINDS:
+                raise ProtocolError("unauthenticated", "this node has no shared secret configured")
+            if auth is not None and (kind in AUTH_KINDS) == auth.ready:
+                raise ProtocolError("unauthenticated", f"{kind} {'after' if auth.ready else 'before'} the handshake")
+            yield kind, body
 
     @property
     def pending(self) -> int:
         """Bytes of an incomplete frame waiting for the rest."""
         return len(self._buf)
+
+
+class Auth:
+    """Mutual challenge-response on a shared secret, then a MAC on every frame.
+
+    The side that connects sends ``auth_hello`` (its nonce); the other answers
+    ``auth_challenge`` (its nonce, and a proof it knows the secret bound to both nonces);
+    the connector checks it and answers ``auth_proof``. Both then derive a session key from
+    the secret and the two nonces. Every later frame carries HMAC-SHA256(key, direction,
+    sequence number, frame)[:16]: a frame from another connection (other key) or replayed
+    on this one (sequence number already used) fails. The secret never crosses the wire.
+    """
+
+    MAC_SIZE = 16
+
+    def __init__(self, secret: bytes, initiator: bool):
+        self.secret = secret
+        self.initiator = initiator
+        self.my_nonce = os.urandom(16)
+        self.peer_nonce: bytes | None = None
+        self.key: bytes | None = None
+        self.sent = 0
+        self.received = 0
+
+    @property
+    def ready(self) -> bool:
+        return self.key is not None
+
+    def _proof(self, label: bytes, first: bytes, second: bytes) -> str:
+        return hmac.new(self.secret, label + first + second, hashlib.sha256).hexdigest()
+
+    def _nonces(self) -> tuple[bytes, bytes]:
+        """(connector's nonce, acceptor's nonce)"""
+        return (self.my_nonce, self.peer_nonce) if self.initiator else (self.peer_nonce, self.my_nonce)
+
+    def hello(self) -> dict:
+        return {"nonce": self.my_nonce.hex()}
+
+    def on_hello(self, body: dict) -> dict:
+        """Acceptor: the challenge to send back."""
+        self.peer_nonce = _nonce(body["nonce"])
+        c, s = self._nonces()
+        return {"nonce": self.my_nonce.hex(), "proof": self._proof(b"acceptor", c, s)}
+
+    def on_challenge(self, body: dict) -> dict:
+        """Connector: check the acceptor knows the secret; the proof that we do too."""
+        self.peer_nonce = _nonce(body["nonce"])
+        c, s = self._nonces()
+        if not hmac.compare_digest(body["proof"], self._proof(b"acceptor", c, s)):
+            raise ProtocolError("unauthenticated", "the node we connected to does not know our secret")
+        self._derive()
+        return {"proof": self._proof(b"connector", s, c)}
+
+    def on_proof(self, body: dict) -> None:
+        """Acceptor: check the connector knows the secret."""
+        if self.peer_nonce is None:
+            raise ProtocolError("unauthenticated", "auth_proof before auth_hello")
+        c, s = self._nonces()
+        if not hmac.compare_digest(body["proof"], self._proof(b"connector", s, c)):
+            raise ProtocolError("unauthenticated", "wrong proof: the peer does not know the secret")
+        self._derive()
+
+    def _derive(self):
+        c, s = self._nonces()
+        self.key = hmac.new(self.secret, b"session" + c + s, hashlib.sha256).digest()
+
+    def _mac(self, direction: bool, seq: int, frame: bytes) -> bytes:
+        msg = (b"c" if direction else b"a") + seq.to_bytes(8, "big") + frame
+        return hmac.new(self.key, msg, hashlib.sha256).digest()[: self.MAC_SIZE]
+
+    def sign(self, frame: bytes) -> bytes:
+        self.sent += 1
+        return self._mac(self.initiator, self.sent, frame)
+
+    def verify(self, payload: bytes) -> bytes:
+        if len(payload) < self.MAC_SIZE:
+            raise ProtocolError("unauthenticated", "frame too short for its MAC")
+        frame, mac = payload[: -self.MAC_SIZE], payload[-self.MAC_SIZE :]
+        expected = self._mac(not self.initiator, self.received + 1, frame)
+        if not hmac.compare_digest(mac, expected):
+            raise ProtocolError("unauthenticated", "bad MAC (forged, replayed or out of order)")
+        self.received += 1
+        return frame
+
+
+def _nonce(text: str) -> bytes:
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raise ProtocolError("field", "nonce is not hex") from None
+    if len(raw) != 16:
+        raise ProtocolError("field", "nonce must be 16 bytes")
+    return raw

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 import gevent
+import gevent.event
 import gevent.queue
 import gevent.socket
 from gevent.server import StreamServer
@@ -25,12 +26,19 @@ _CLOSE = object()
 class Connection:
     """One TCP connection carrying frames; `on_message(conn, kind, body)` gets what arrives."""
 
-    def __init__(self, sock, peer: str, *, cluster: str, max_frame: int, on_message, on_close, on_reject=None):
+    def __init__(self, sock, peer: str, *, cluster: str, max_frame: int, on_message, on_close, on_reject=None,
+                 auth: protocol.Auth | None = None, node_id: str = ""):
         self.sock = sock
         self.peer = peer  # "host:port" of the remote end as seen on the socket
         self.remote_id: str | None = None  # set by the node once the peer said who it is
         self._cluster = cluster
-        self._decoder = protocol.Decoder(cluster, max_frame)
+        self._auth = auth
+        self._node_id = node_id
+        self._authenticated = gevent.event.Event()
+        self._handshake_started = False
+        if auth is None:
+            self._authenticated.set()
+        self._decoder = protocol.Decoder(cluster, max_frame, auth)
         self._on_message = on_message
         self._on_close = on_close
         self._on_reject = on_reject
@@ -38,6 +46,8 @@ class Connection:
         self.closed = False
         self._reader = gevent.spawn(self._read_loop)
         self._writer = gevent.spawn(self._write_loop)
+        if auth is not None and auth.initiator:
+            self._send_now("auth_hello", auth.hello())
 
     def send(self, kind: str, body: dict) -> None:
         if self.closed:
@@ -46,7 +56,7 @@ class Connection:
             log.warning("dropping connection to %s: %d frames queued", self.peer, MAX_QUEUED)
             self.close()
             return
-        self._queue.put(protocol.encode(kind, body, self._cluster))
+        self._queue.put((kind, body))  # encoded by the writer: MACs are numbered in sending order
 
     def close(self) -> None:
         if self.closed:
@@ -66,15 +76,21 @@ class Connection:
             while True:
                 data = self.sock.recv(65536)
                 if not data:
+                    if self._handshake_started and not self._authenticated.is_set() and self._on_reject:
+                        # it gave up on our challenge: it did not know the secret
+                        self._on_reject("unauthenticated", self.peer)
                     break
-                for kind, body in self._decoder.feed(data):
-                    self._on_message(self, kind, body)
+                for kind, body in self._decoder.frames(data):
+                    if kind in protocol.AUTH_KINDS:
+                        self._handshake(kind, body)
+                    else:
+                        self._on_message(self, kind, body)
                     if self.closed:
                         return
         except protocol.ProtocolError as e:
             log.warning("closing connection from %s: %s", self.peer, e)
             if self._on_reject:
-                self._on_reject(e.reason)
+                self._on_reject(e.reason, self.peer)
         except OSError:
             pass
         finally:
@@ -82,13 +98,35 @@ class Connection:
 
     def _write_loop(self):
         try:
+            self._authenticated.wait()
             while True:
-                frame = self._queue.get()
-                if frame is _CLOSE:
+                item = self._queue.get()
+                if item is _CLOSE:
                     return
-                self.sock.sendall(frame)
+                self.sock.sendall(protocol.encode(*item, self._cluster, self._auth))
         except OSError:
             self.close()
+
+    def _send_now(self, kind: str, body: dict):
+        """A handshake frame: written at once (the writer waits until the handshake is done)."""
+        try:
+            self.sock.sendall(protocol.encode(kind, {"from": self._node_id or "?", "epoch": 0, **body}, self._cluster))
+        except OSError:
+            self.close()
+
+    def _handshake(self, kind: str, body: dict):
+        auth = self._auth
+        if kind == "auth_hello" and not auth.initiator:
+            self._handshake_started = True
+            self._send_now("auth_challenge", auth.on_hello(body))
+        elif kind == "auth_challenge" and auth.initiator:
+            self._send_now("auth_proof", auth.on_challenge(body))
+            self._authenticated.set()
+        elif kind == "auth_proof" and not auth.initiator:
+            auth.on_proof(body)
+            self._authenticated.set()
+        else:
+            raise protocol.ProtocolError("unauthenticated", f"unexpected {kind}")
 
 
 def connect(addr: tuple[str, int], timeout: float, **kwargs) -> Connection:
