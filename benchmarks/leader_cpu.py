@@ -11,14 +11,17 @@ to keep the machine's two cores for measuring. The leader's CPU time is read fro
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
-import json
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests"))
+
+from support import free_ports  # noqa: E402
 
 FOLLOWERS = r"""
 import sys, time, gevent
@@ -31,16 +34,6 @@ print("started", flush=True)
 while True:
     gevent.sleep(1)
 """
-
-
-def free_ports(n):
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 def cpu_seconds(pid):
