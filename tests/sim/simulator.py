@@ -34,7 +34,7 @@ TICK = 0.05
 class Sim:
     def __init__(self, seed: int, nodes: int = 5, partitions: int = 12, heartbeat: float = 0.1,
                  lease: float = 0.5, delay: tuple[float, float] = (0.0005, 0.01), handler: tuple[float, float] = (0.0, 0.03),
-                 leader_owns: bool = False):
+                 leader_owns: bool = False, voters: int | None = None):
         self.seed = seed
         self.rng = random.Random(seed)
         self.now = 0.0
@@ -43,8 +43,9 @@ class Sim:
         self.delay = delay
         self.handler = handler
         self.P = partitions
-        self.addrs = [f"10.0.0.{i + 1}:7000" for i in range(nodes)]
-        self.cfg = {a: Config.load({}, node_id=f"n{i + 1}", host=f"10.0.0.{i + 1}", port=7000, seeds=",".join(self.addrs),
+        self.addrs = [f"10.{i // 65536}.{i // 256 % 256}.{i % 256 + 1}:7000" for i in range(nodes)]
+        seeds = ",".join(self.addrs[:voters] if voters else self.addrs)  # the first `voters` nodes vote
+        self.cfg = {a: Config.load({}, node_id=f"n{i + 1}", host=f"10.{i // 65536}.{i // 256 % 256}.{i % 256 + 1}", port=7000, seeds=seeds,
                                    num_partitions=partitions, heartbeat_interval=heartbeat * 1000,
                                    failure_timeout=lease * 1000, monitoring_port="off", handler_timeout=5,
                                    leader_owns_partitions=leader_owns)

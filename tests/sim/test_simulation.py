@@ -78,3 +78,22 @@ def test_after_a_hung_leader_partitions_go_back_where_they_were():
     after = {p: n.ring.id for n in sim.nodes.values() for p in n.ring.held}
     stayed = [p for p, owner in before.items() if owner != new_leader and after[p] == owner]
     assert len(stayed) == len([p for p, owner in before.items() if owner != new_leader])
+
+
+@pytest.mark.slow
+def test_a_thousand_nodes_settle_and_survive_the_leader_crashing():
+    sim = Sim(seed=11, nodes=1000, partitions=1000, heartbeat=1.0, lease=3.0, voters=5)
+    t = 0.0
+    while t < 30 and not sim.settled():
+        t += 0.5
+        sim.run_until(t)
+    assert sim.settled(), "1,000 nodes did not settle in 30 virtual seconds"
+    loads = [len(n.ring.held) for n in sim.nodes.values() if n.ring.role != "leader"]
+    assert max(loads) - min(loads) <= 1
+    leader = next(n for n in sim.nodes.values() if n.ring.role == "leader")
+    sim.crash(leader.addr)
+    end = sim.now + 30
+    while sim.now < end and not sim.settled():
+        sim.run_until(sim.now + 0.5)
+    assert sim.settled() and not sim.log.violations
+    assert next(n for n in sim.nodes.values() if n.ring.role == "leader" and not n.down) is not leader
