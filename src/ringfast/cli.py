@@ -30,6 +30,9 @@ NODE_FLAGS = [
     ("--cluster", "cluster_name", "cluster name, checked on every frame (RINGFAST_CLUSTER)"),
     ("--journal", "journal", "append events as JSON lines to this file (RINGFAST_JOURNAL)"),
     ("--secret-file", "secret_file", "file holding the shared cluster secret (RINGFAST_SECRET_FILE)"),
+    ("--tls-cert", "tls_cert", "this node's certificate, PEM (RINGFAST_TLS_CERT); with --tls-key and --tls-ca"),
+    ("--tls-key", "tls_key", "its private key, PEM (RINGFAST_TLS_KEY)"),
+    ("--tls-ca", "tls_ca", "the CA that signs every member's certificate (RINGFAST_TLS_CA)"),
     ("--state-dir", "state_dir", "keep the highest epoch here across restarts (RINGFAST_STATE_DIR)"),
     ("--log-level", "log_level", "debug, info, warning, error (LOG_LEVEL)"),
 ]

@@ -67,6 +67,9 @@ class Config:
     max_frame_size: int = 4 * 1024 * 1024
     journal: str | None = None
     secret_file: str | None = None  # shared cluster secret (never on the command line in clear)
+    tls_cert: str | None = None  # this node's certificate chain (PEM)...
+    tls_key: str | None = None  # ...its private key...
+    tls_ca: str | None = None  # ...and the CA that signs every member's certificate
     state_dir: str | None = None
     log_level: str = "info"
     routes: Mapping[str, str] = field(default_factory=dict, compare=False)
@@ -222,6 +225,9 @@ FIELDS = [
     ("max_frame_size", "RINGFAST_MAX_FRAME", _int(4096, 1 << 30)),
     ("journal", "RINGFAST_JOURNAL", _optional_text),
     ("secret_file", "RINGFAST_SECRET_FILE", _optional_text),
+    ("tls_cert", "RINGFAST_TLS_CERT", _optional_text),
+    ("tls_key", "RINGFAST_TLS_KEY", _optional_text),
+    ("tls_ca", "RINGFAST_TLS_CA", _optional_text),
     ("state_dir", "RINGFAST_STATE_DIR", _optional_text),
     ("log_level", "LOG_LEVEL", _log_level),
     ("routes", "RINGFAST_ROUTES", _routes),
@@ -254,6 +260,12 @@ def _build(cls, env, kwargs):
         hb, ft = values.get("heartbeat_interval", 1.0), values.get("failure_timeout", 3.0)
         raise ConfigError(
             f"HEART_BEAT_FREQUENCY ({hb * 1000:g} ms) must be shorter than HEART_BEAT_CHECK_FREQUENCY ({ft * 1000:g} ms)"
+        )
+    tls = [values.get(k) for k in ("tls_cert", "tls_key", "tls_ca")]
+    if any(tls) and not all(tls):
+        raise ConfigError(
+            "RINGFAST_TLS_CERT, RINGFAST_TLS_KEY and RINGFAST_TLS_CA go together (mutual TLS): "
+            f"got cert={tls[0]!r}, key={tls[1]!r}, ca={tls[2]!r}"
         )
     if values.get("rejoin_grace") is None:
         values["rejoin_grace"] = 3 * values.get("failure_timeout", 3.0)

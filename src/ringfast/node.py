@@ -73,6 +73,7 @@ class Node:
 
         self.metrics = Metrics(self)
         self._secret = None
+        self._tls_server = self._tls_client = None
         self._unauthenticated_logged: set[str] = set()
 
     # ------------------------------------------------------------------ public API
@@ -214,8 +215,10 @@ class Node:
         self._hub = gevent.get_hub()
         cfg = self.config = _resolved(cfg)
         self._secret = _read_secret(cfg.secret_file) if cfg.secret_file else None
+        self._tls_server, self._tls_client = _tls_contexts(cfg)
         try:
-            self._listener = Listener(cfg.host, cfg.port, make_connection=self._accept)
+            self._listener = Listener(cfg.host, cfg.port, make_connection=self._accept, tls=self._tls_server,
+                                      handshake_timeout=cfg.failure_timeout, on_tls_error=self._tls_refused)
         except OSError as e:
             raise ConfigError(f"PORT={cfg.port}: cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
         if cfg.port == 0:
@@ -371,6 +374,10 @@ class Node:
                 self._unauthenticated_logged.add(host)
                 log.warning("refused a connection from %s: it does not know the cluster's secret", host)
 
+    def _tls_refused(self, peer, error):
+        self._count_reject("unauthenticated", peer)
+        log.debug("TLS handshake with %s failed: %s", peer, error)
+
     def _auth(self, initiator: bool):
         return None if self._secret is None else protocol.Auth(self._secret, initiator)
 
@@ -444,6 +451,30 @@ class Node:
         rec = {"t": self._clock(), "node": self.id, "event": event, **fields}
         self._journal.write(json.dumps(rec, separators=(",", ":")) + "\n")
         self._journal.flush()
+
+
+def _tls_contexts(cfg: Config):
+    """(server, client) contexts for mutual TLS, or (None, None). Members are whoever holds a
+    certificate signed by the CA: peers are addressed by IP, so names are not checked."""
+    if not cfg.tls_cert:
+        return None, None
+    from gevent import ssl
+
+    contexts = []
+    for purpose in (ssl.PROTOCOL_TLS_SERVER, ssl.PROTOCOL_TLS_CLIENT):
+        ctx = ssl.SSLContext(purpose)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        try:
+            ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
+            ctx.load_verify_locations(cfg.tls_ca)
+        except (OSError, ssl.SSLError) as e:
+            raise ConfigError(
+                f"RINGFAST_TLS_CERT={cfg.tls_cert!r}, RINGFAST_TLS_KEY={cfg.tls_key!r}, RINGFAST_TLS_CA={cfg.tls_ca!r}: {e}"
+            ) from None
+        contexts.append(ctx)
+    return tuple(contexts)
 
 
 def _read_secret(path: str) -> bytes:
@@ -573,7 +604,7 @@ class _Peer:
                 (self.host, self.port), timeout=min(cfg.failure_timeout, cfg.reconnect_time),
                 cluster=cfg.cluster_name, max_frame=cfg.max_frame_size,
                 on_message=self.node._on_message, on_close=self._on_close, on_reject=self.node._count_reject,
-                auth=self.node._auth(initiator=True), node_id=cfg.node_id,
+                auth=self.node._auth(initiator=True), node_id=cfg.node_id, tls=self.node._tls_client,
             )
         except OSError:
             self.backlog.clear()

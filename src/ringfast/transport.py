@@ -129,19 +129,25 @@ class Connection:
             raise protocol.ProtocolError("unauthenticated", f"unexpected {kind}")
 
 
-def connect(addr: tuple[str, int], timeout: float, **kwargs) -> Connection:
-    """Open an outbound connection (blocks this greenlet up to `timeout`)."""
+def connect(addr: tuple[str, int], timeout: float, tls=None, **kwargs) -> Connection:
+    """Open an outbound connection (blocks this greenlet up to `timeout`), over TLS if given
+    a client context (the handshake is part of the timeout)."""
     sock = gevent.socket.create_connection(addr, timeout=timeout)
-    sock.settimeout(None)
     sock.setsockopt(gevent.socket.IPPROTO_TCP, gevent.socket.TCP_NODELAY, 1)
+    if tls is not None:
+        sock = tls.wrap_socket(sock)
+    sock.settimeout(None)
     return Connection(sock, f"{addr[0]}:{addr[1]}", **kwargs)
 
 
 class Listener:
     """The cluster port: every accepted socket becomes a Connection."""
 
-    def __init__(self, host: str, port: int, *, make_connection):
+    def __init__(self, host: str, port: int, *, make_connection, tls=None, handshake_timeout=5.0, on_tls_error=None):
         self._make = make_connection
+        self._tls = tls
+        self._handshake_timeout = handshake_timeout
+        self._on_tls_error = on_tls_error
         self.server = StreamServer((host, port), self._accept)
         self.server.init_socket()  # bind now, so a busy port fails at start
 
@@ -157,6 +163,15 @@ class Listener:
 
     def _accept(self, sock, address):
         sock.setsockopt(gevent.socket.IPPROTO_TCP, gevent.socket.TCP_NODELAY, 1)
+        if self._tls is not None:
+            try:  # the handshake is bounded: a peer that stalls in it only holds this greenlet
+                sock.settimeout(self._handshake_timeout)
+                sock = self._tls.wrap_socket(sock, server_side=True)
+                sock.settimeout(None)
+            except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
+                if self._on_tls_error:
+                    self._on_tls_error(f"{address[0]}:{address[1]}", e)
+                return
         conn = self._make(sock, f"{address[0]}:{address[1]}")
         # StreamServer closes the socket when this handler returns: wait for the reader
         conn._reader.join()
