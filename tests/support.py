@@ -24,3 +24,14 @@ def wait_for(cond, timeout=20.0, what="condition"):
             return value
         time.sleep(0.02)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def rejected(mport, reason):
+    """A node's ringfast_frames_rejected_total{reason=...}, read from its /metrics."""
+    import urllib.request
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=2) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith(f'ringfast_frames_rejected_total{{reason="{reason}"}}'):
+                return float(line.split()[-1])
+    raise AssertionError(f"no frames_rejected counter for reason {reason!r}")

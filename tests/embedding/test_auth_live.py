@@ -3,22 +3,15 @@ joins nor learns the members; a replayed frame is refused."""
 
 import socket
 import struct
-import urllib.request
 
 import pytest
-from support import free_ports, wait_for
+from support import free_ports, rejected, wait_for
 
 from ringfast import Node, protocol
 
 pytestmark = pytest.mark.cluster
 
 
-def rejected(mport, reason="unauthenticated"):
-    with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=2) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(f'ringfast_frames_rejected_total{{reason="{reason}"}}'):
-                return float(line.split()[-1])
-    raise AssertionError(reason)
 
 
 @pytest.fixture
@@ -45,7 +38,7 @@ def test_a_node_without_the_secret_never_joins(secured, secret):
     nodes, ports, seeds, tmp_path = secured
     leader = next(n for n in nodes if n.is_leader)
     lport = ports[4 + nodes.index(leader)]
-    before = rejected(lport)
+    before = rejected(lport, "unauthenticated")
     kw = {}
     if secret is not None:
         (tmp_path / "wrong").write_bytes(secret)
@@ -54,7 +47,7 @@ def test_a_node_without_the_secret_never_joins(secured, secret):
                     heartbeat_interval=50, failure_timeout=400, mode="thread", **kw)
     stranger.start()
     try:
-        wait_for(lambda: rejected(lport) > before, what="the stranger to be refused")
+        wait_for(lambda: rejected(lport, "unauthenticated") > before, what="the stranger to be refused")
         assert not stranger.wait_until_ready(1.0)
         assert stranger.leader is None and stranger.ring() == [] and stranger.partitions() == []
         assert "stranger" not in [m["id"] for m in leader.ring()]
@@ -65,7 +58,7 @@ def test_a_node_without_the_secret_never_joins(secured, secret):
 def test_a_replayed_frame_is_refused(secured):
     nodes, ports, seeds, tmp_path = secured
     target = next(i for i, n in enumerate(nodes) if not n.is_leader)
-    before = rejected(ports[4 + target])
+    before = rejected(ports[4 + target], "unauthenticated")
     auth = protocol.Auth(b"correct horse battery staple 42", initiator=True)
     with socket.create_connection(("127.0.0.1", ports[target]), timeout=3) as s:
         hello = {"from": "tester", "epoch": 0, **auth.hello()}
@@ -86,4 +79,4 @@ def test_a_replayed_frame_is_refused(secured):
             assert s.recv(4096) == b""  # closed
         except ConnectionResetError:
             pass
-    wait_for(lambda: rejected(ports[4 + target]) == before + 1, what="the replay to be counted")
+    wait_for(lambda: rejected(ports[4 + target], "unauthenticated") == before + 1, what="the replay to be counted")

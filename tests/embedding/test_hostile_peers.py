@@ -5,11 +5,10 @@ import json
 import random
 import socket
 import struct
-import urllib.request
 
 import pytest
 
-from support import free_ports, wait_for
+from support import free_ports, rejected, wait_for
 
 from ringfast import Node, protocol
 
@@ -23,12 +22,6 @@ HB = {"from": "intruder", "epoch": 1, "addr": "127.0.0.1:1", "priority": 0, "seq
 
 
 
-def rejected(mport, reason):
-    with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=2) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith(f'ringfast_frames_rejected_total{{reason="{reason}"}}'):
-                return float(line.split()[-1])
-    raise AssertionError(reason)
 
 
 def frame(kind=5, version=protocol.VERSION, cluster=b"ringfast", body=None, magic=b"RF"):

@@ -3,10 +3,9 @@ without TLS, or with a certificate from another CA, never joins."""
 
 import shutil
 import subprocess
-import urllib.request
 
 import pytest
-from support import free_ports, wait_for
+from support import free_ports, rejected, wait_for
 
 from ringfast import ConfigError, Node
 
@@ -28,12 +27,6 @@ def make_pki(d, name):
     return {"tls_cert": str(d / f"{name}.pem"), "tls_key": str(d / f"{name}.key"), "tls_ca": str(d / f"{name}-ca.pem")}
 
 
-def rejected(mport):
-    with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=2) as r:
-        for line in r.read().decode().splitlines():
-            if line.startswith('ringfast_frames_rejected_total{reason="unauthenticated"}'):
-                return float(line.split()[-1])
-    raise AssertionError("no unauthenticated counter")
 
 
 @pytest.fixture
@@ -61,13 +54,13 @@ def test_only_holders_of_a_cluster_certificate_join(tls_ring, stranger_tls):
     nodes, ports, seeds, tmp_path = tls_ring
     leader = next(n for n in nodes if n.is_leader)
     lport = ports[4 + nodes.index(leader)]
-    before = rejected(lport)
+    before = rejected(lport, "unauthenticated")
     kw = make_pki(tmp_path, "rogue") if stranger_tls == "another CA" else {}
     stranger = Node(node_id="stranger", port=ports[3], seeds=seeds, monitoring_port="off", num_partitions=6,
                     heartbeat_interval=50, failure_timeout=400, mode="thread", **kw)
     stranger.start()
     try:
-        wait_for(lambda: rejected(lport) > before, what="the stranger's handshake to be refused")
+        wait_for(lambda: rejected(lport, "unauthenticated") > before, what="the stranger's handshake to be refused")
         assert not stranger.wait_until_ready(1.0)
         assert stranger.ring() == [] and "stranger" not in [m["id"] for m in leader.ring()]
     finally:
