@@ -123,7 +123,7 @@ MESSAGES = {
     6: ("heartbeat_ack", {"seq": _count, "mv": _count, "members": _optional(_list(_member, 1 << 16))}),
     7: ("assign", {"mseq": _count, "partitions": _holdings}),
     8: ("revoke", {"mseq": _count, "partitions": _partitions}),
-    9: ("revoked", {"partitions": _partitions}),
+    9: ("revoked", {"partitions": _partitions, "mseq": _count}),  # mseq: of the revoke answered (0: leaving)
     10: ("leave", {"restart": _bool}),
     # the authentication handshake (only with a shared secret; see Auth)
     11: ("auth_hello", {"nonce": _str(64)}),

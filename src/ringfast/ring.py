@@ -68,6 +68,7 @@ class Member:
     holds: dict = field(default_factory=dict)  # partition -> token, held or being assigned
     revoking: dict = field(default_factory=dict)  # partition -> when the revoke was sent
     pending: dict = field(default_factory=dict)  # partition -> mseq of its assign
+    revoke_mseq: dict = field(default_factory=dict)  # partition -> mseq of the revoke in progress
     mseq: int = 0
     acks: dict = field(default_factory=dict)  # heartbeat seq -> when we sent its answer
     last_sent: float = 0.0  # when we last sent it an assign or a revoke
@@ -150,6 +151,7 @@ class Ring:
         self.view_cache: list[dict] | None = None
         self.expected: set[str] = set()
         self.hint: dict[int, str] = {}
+        self.next_wake = float("inf")  # when the leader must look at unowned partitions again
         self.reserved: dict[int, tuple[str, float]] = {}  # partition -> (member, until): rejoin grace
         self.sessions = 0
         self.lost_leader: str | None = None  # not counted as a live better node
@@ -494,11 +496,8 @@ class Ring:
                 self._drop_member(m, "revoke timeout")
             elif (m.pending or m.revoking) and now - m.last_sent > 2 * self.cfg.heartbeat_interval + 0.1:
                 self._resend(m, now)
-        if not self.dirty:
-            self.dirty = any(
-                o is None and f <= now and (p not in self.reserved or self.reserved[p][1] <= now)
-                for p, (o, f) in enumerate(zip(self.owner, self.free_at))
-            )
+        if now >= self.next_wake:  # a freed partition's lease, or a rejoin grace, has run out
+            self.dirty = True
         if self.dirty and now < self.settle_until and not self.expected <= self.members.keys():
             return  # still waiting for the previous leader's followers to report
         if self.dirty:
@@ -524,6 +523,7 @@ class Ring:
     def _rebalance(self, now: float):
         followers = sorted(m.id for m in self.members.values() if not m.leaving)
         if not followers:
+            self.next_wake = float("inf")  # a member joining marks us dirty
             return
         started = time.perf_counter()
         previous = {m.id: [p for p in m.holds if p not in m.revoking] for m in self.members.values() if not m.leaving}
@@ -569,6 +569,13 @@ class Ring:
                 m.pending[p] = m.mseq
             log.debug("assign %s to %s (mseq %d)", sorted(parts), mid, m.mseq)
             self._send_member(mid, "assign", {"mseq": m.mseq, "partitions": [[p, t] for p, t in sorted(parts.items())]})
+        # What is still unowned waits for a lease to run out or for a rejoin grace to end:
+        # wake then, rather than scanning every partition on every tick.
+        self.next_wake = min(
+            [f for o, f in zip(self.owner, self.free_at) if o is None and f > now]
+            + [until for _, until in self.reserved.values()],
+            default=float("inf"),
+        )
         if revokes or assigns:
             self.members_version += 1
             self.view_cache = None
@@ -579,14 +586,19 @@ class Ring:
     def _send_member(self, mid: str, kind: str, body: dict):
         m = self.members[mid]
         m.last_sent = self.clock()
+        if kind == "revoke":  # numbered: answers to revokes from before this one do not count
+            m.mseq += 1
+            body = {**body, "mseq": m.mseq}
+            for p in body["partitions"]:
+                m.revoke_mseq.setdefault(p, m.mseq)  # asking again keeps the first number
         body = {**self._common(), **body}
         if mid == self.id:  # the leader owning partitions talks to itself without a socket
             if kind == "assign":
                 self._apply_assign(body)
             else:
-                def done(parts, epoch=self.epoch):
+                def done(parts, epoch=self.epoch, mseq=body["mseq"]):
                     if self.role == "leader" and self.epoch == epoch and self.members.get(m.id) is m:
-                        self._on_revoked_parts(m, parts, self.clock())
+                        self._on_revoked_parts(m, self._answered(m, parts, mseq), self.clock())
 
                 self._apply_revoke(body, done)
             return
@@ -705,7 +717,16 @@ class Ring:
             return
         m = self.members.get(body["from"])
         if m is not None:
-            self._on_revoked_parts(m, body["partitions"], now)
+            self._on_revoked_parts(m, self._answered(m, body["partitions"], body["mseq"]), now)
+
+    @staticmethod
+    def _answered(m: Member, parts, mseq: int) -> list:
+        """The partitions this `revoked` really releases. A late answer to an earlier revoke
+        (asked twice, say) must not free a partition given back to the member since: only
+        answers to the revoke in progress, first asked at revoke_mseq, count."""
+        if m.leaving:
+            return list(parts)  # it leaves: it holds none of them any more
+        return [p for p in parts if p in m.revoking and mseq >= m.revoke_mseq.get(p, 0)]
 
     def _on_revoked_parts(self, m: Member, parts, now):
         if m.leaving:  # it takes no more: what we sent it unconfirmed is free (revokes still
@@ -715,6 +736,7 @@ class Ring:
             if p < self.P and self.owner[p] == m.id:
                 m.holds.pop(p, None)
                 m.revoking.pop(p, None)
+                m.revoke_mseq.pop(p, None)
                 m.pending.pop(p, None)
                 self.owner[p] = None
                 self.free_at[p] = now
@@ -883,7 +905,8 @@ class Ring:
 
         def done(parts):
             if self.leader == body["from"]:
-                self.io.send(self.leader_addr, "revoked", {**self._common(), "partitions": list(parts)})
+                self.io.send(self.leader_addr, "revoked",
+                             {**self._common(), "partitions": list(parts), "mseq": body["mseq"]})
 
         self._apply_revoke(body, done)
 
@@ -935,7 +958,7 @@ class Ring:
                     del self.held[p]
             if leader_addr is not None:  # "leave" first: the leader then knows to keep what we revoke for us
                 self.io.send(leader_addr, "leave", {**self._common(), "restart": restart})
-                self.io.send(leader_addr, "revoked", {**self._common(), "partitions": sorted(parts)})
+                self.io.send(leader_addr, "revoked", {**self._common(), "partitions": sorted(parts), "mseq": 0})
             return ended
 
         if parts:

@@ -24,7 +24,7 @@ def test_round_trip_of_every_message_kind_in_pieces():
             {"id": "x", "addr": "h:2", "priority": 1, "role": "follower", "partitions": [0, 5]}]},
         "assign": {"from": "a", "epoch": 1, "mseq": 1, "partitions": [[0, 2**40]]},
         "revoke": {"from": "a", "epoch": 1, "mseq": 2, "partitions": [0]},
-        "revoked": {"from": "a", "epoch": 1, "partitions": []},
+        "revoked": {"from": "a", "epoch": 1, "partitions": [], "mseq": 3},
         "leave": {"from": "a", "epoch": 1, "restart": True},
     }
     stream = b"".join(encode(kind, body, "prod") for kind, body in bodies.items())
