@@ -37,12 +37,43 @@ cdef extern from "Python.h":
     bint _is_bool "PyBool_Check" (PyObject*) nogil
     long long _int_value "PyLong_AsLongLongAndOverflow" (PyObject*, int*) except? -1
     PyObject* _seq_item "PySequence_Fast_GET_ITEM" (object, Py_ssize_t)
+    PyObject** PySequence_Fast_ITEMS(object)
+    PyObject** _list_items "PySequence_Fast_ITEMS" (PyObject*)
     Py_ssize_t _seq_len "PySequence_Fast_GET_SIZE" (object)
     object PyNumber_ToBase(object, int)
     object PySequence_Fast(object, const char*)
     object PyList_New(Py_ssize_t)
     void _list_set "PyList_SET_ITEM" (PyObject*, Py_ssize_t, PyObject*) nogil
-    void _incref "Py_INCREF" (PyObject*) nogil
+    void _incref "Py_INCREF" (PyObject*)
+    int PyGC_Disable()
+    int PyGC_Enable()
+    bint _is_dict_exact "PyDict_CheckExact" (object)
+    PyObject* _dict_get "PyDict_GetItemWithError" (object, object) except? NULL
+    int _dict_set "PyDict_SetItem" (object, PyObject*, PyObject*) except -1
+    bint _is_list_exact "PyList_CheckExact" (object)
+    bint _is_tuple_exact "PyTuple_CheckExact" (object)
+
+# The value of an exact int that fits in one digit, read without a call: previous
+# assignments hold ten thousand of them, and PyLong_AsLongLongAndOverflow per item was a
+# third of assign()'s time. Anything else returns 0 and takes the general path.
+cdef extern from *:
+    """
+    static inline int rf_small_int(PyObject *o, long long *v) {
+        if (!PyLong_CheckExact(o)) return 0;
+    #if PY_VERSION_HEX >= 0x030C0000
+        if (!PyUnstable_Long_IsCompact((PyLongObject *)o)) return 0;
+        *v = (long long)PyUnstable_Long_CompactValue((PyLongObject *)o);
+    #else
+        Py_ssize_t size = Py_SIZE(o);
+        if (size == 0) { *v = 0; return 1; }
+        if (size == 1) { *v = (long long)((PyLongObject *)o)->ob_digit[0]; return 1; }
+        if (size == -1) { *v = -(long long)((PyLongObject *)o)->ob_digit[0]; return 1; }
+        return 0;
+    #endif
+        return 1;
+    }
+    """
+    bint rf_small_int(PyObject*, long long*) nogil
 
 # Lemire's "fastmod": x % d with two multiplications instead of a division, for a divisor
 # fixed per Partitioner. Falls back to % where the compiler has no 128-bit integers.
@@ -64,6 +95,7 @@ cdef extern from *:
 cdef enum:
     MAX_PARTITIONS = 2147483647
     INT_CACHE_LIMIT = 1 << 20  # result ints are cached for partition counts up to this
+    NOGIL_PARTITIONS = 1 << 18  # below this, releasing the GIL costs more than it lets run
 
 
 # --------------------------------------------------------------------------- murmur3
@@ -450,37 +482,61 @@ cdef int _load_previous(object previous, list ids, int32_t* owner, int64_t* kept
     """owner[p] = position in `ids` of its previous owner; entries of members that are gone
     are never looked at. `ids` is sorted, so the first to claim a partition (the smallest id)
     keeps it, whatever the mapping's order."""
-    cdef Py_ssize_t i, j, n, p, M = len(ids)
-    cdef int overflow
+    cdef Py_ssize_t i, j, n, claimed, M = len(ids)
     cdef long long v
-    cdef PyObject* item
-    try:
-        get = previous.get
-    except AttributeError:
-        raise InvalidTypeError(f"previous must be a mapping of member id -> partitions, not {type(previous).__name__}") from None
+    cdef PyObject* found
+    cdef PyObject** items
+    cdef bint plain = _is_dict_exact(previous)
+    get = None
+    if not plain:
+        try:
+            get = previous.get
+        except AttributeError:
+            raise InvalidTypeError(f"previous must be a mapping of member id -> partitions, not {type(previous).__name__}") from None
     for i in range(M):
         mid = <object>_list_item(ids, i)
-        parts = get(mid)
+        if plain:
+            found = _dict_get(previous, mid)
+            if found == NULL:
+                continue
+            parts = <object>found
+        else:
+            parts = get(mid)
         if parts is None:
             continue
-        seq = PySequence_Fast(parts, "previous[...] must be an iterable of partition numbers")
-        n = _seq_len(seq)
+        if not (_is_list_exact(parts) or _is_tuple_exact(parts)):
+            parts = PySequence_Fast(parts, "previous[...] must be an iterable of partition numbers")
+        n = _seq_len(parts)
+        items = PySequence_Fast_ITEMS(parts)
+        claimed = 0
         for j in range(n):
-            item = _seq_item(seq, j)
-            if not _is_int(item) or _is_bool(item):
-                raise InvalidTypeError(
-                    f"previous[{mid!r}] holds {type(<object>item).__name__} {<object>item!r:.40}, not a partition number"
-                )
-            overflow = 0
-            v = _int_value(item, &overflow)
-            if v < 0 or overflow < 0:
-                raise AssignmentError(f"previous[{mid!r}] holds negative partition {<object>item!r}")
-            if overflow or v >= P:
-                continue  # the partition count shrank: that partition no longer exists
-            p = <Py_ssize_t>v
-            if owner[p] == -1:
-                owner[p] = <int32_t>i
-                kept[i] += 1
+            if rf_small_int(items[j], &v) and 0 <= v < P:
+                if owner[v] == -1:
+                    owner[v] = <int32_t>i
+                    claimed += 1
+            else:
+                claimed += _claim_other(items[j], mid, <int32_t>i, owner, P)
+        kept[i] += claimed
+    return 0
+
+
+cdef int _claim_other(PyObject* item, object mid, int32_t i, int32_t* owner, Py_ssize_t P) except -1:
+    """The slow path of _load_previous: anything but a small int in range. Returns 1 if it
+    claimed a partition."""
+    cdef long long v
+    cdef int overflow = 0
+    if not _is_int(item) or _is_bool(item):
+        raise InvalidTypeError(
+            f"previous[{mid!r}] holds {type(<object>item).__name__} {<object>item!r:.40}, not a partition number"
+        )
+    v = _int_value(item, &overflow)
+    if overflow < 0 or (overflow == 0 and v < 0):  # on overflow v is -1, whatever the sign
+        raise AssignmentError(f"previous[{mid!r}] holds negative partition {<object>item!r}")
+    if overflow > 0 or v >= P:
+        return 0  # the partition count shrank: that partition no longer exists
+    if owner[v] == -1:
+        owner[v] = i
+        return 1
     return 0
 
 
@@ -545,6 +601,36 @@ cdef int _weighted_caps(list ids, object weights, Py_ssize_t P, int64_t* kept, i
         free(ranks)
 
 
+cdef void _rebalance(int32_t* owner, int64_t* kept, const int64_t* cap, Py_ssize_t P, Py_ssize_t M) noexcept nogil:
+    """Moves partitions so that kept[i] == cap[i] for every member, keeping every one it can."""
+    cdef Py_ssize_t p, j, over = 0, free = P
+    cdef int32_t o
+    for j in range(M):
+        over += kept[j] > cap[j]
+        free -= kept[j]
+    # Overloaded members give up their highest-numbered partitions...
+    p = P - 1
+    while over > 0:
+        o = owner[p]
+        if o >= 0 and kept[o] > cap[o]:
+            owner[p] = -1
+            kept[o] -= 1
+            free += 1
+            over -= kept[o] == cap[o]
+        p -= 1
+    # ...and free partitions fill the members below capacity, in id order.
+    j = 0
+    p = 0
+    while free > 0:
+        if owner[p] == -1:
+            while kept[j] >= cap[j]:
+                j += 1
+            owner[p] = <int32_t>j
+            kept[j] += 1
+            free -= 1
+        p += 1
+
+
 def assign(num_partitions, members, previous=None, weights=None):
     """Split partitions ``0 .. num_partitions-1`` among `members`: balanced, sticky, minimal.
 
@@ -579,9 +665,6 @@ def assign(num_partitions, members, previous=None, weights=None):
     cdef int64_t* kept = <int64_t*>calloc(M, sizeof(int64_t))
     cdef int64_t* cap = <int64_t*>calloc(M, sizeof(int64_t))
     cdef int32_t o
-    cdef list lists
-    cdef PyObject** list_ptrs
-    cdef PyObject** int_ptrs
     if owner == NULL or kept == NULL or cap == NULL:
         free(owner)
         free(kept)
@@ -613,45 +696,65 @@ def assign(num_partitions, members, previous=None, weights=None):
         else:
             _weighted_caps(ids, weights, P, kept, cap)
 
-        with nogil:
-            # Overloaded members give up their highest-numbered partitions...
-            for p in range(P - 1, -1, -1):
-                o = owner[p]
-                if o >= 0 and kept[o] > cap[o]:
-                    owner[p] = -1
-                    kept[o] -= 1
-            # ...and free partitions fill the members below capacity, in id order.
-            j = 0
-            for p in range(P):
-                if owner[p] == -1:
-                    while kept[j] >= cap[j]:
-                        j += 1
-                    owner[p] = <int32_t>j
-                    kept[j] += 1
-
-        # Lists are created at their final size and filled in place: no appends, no new ints.
-        lists = [PyList_New(cap[i]) for i in range(M)]
-        list_ptrs = <PyObject**>malloc(M * sizeof(PyObject*))
-        if list_ptrs == NULL:
-            raise MemoryError()
-        for i in range(M):
-            list_ptrs[i] = _list_item(lists, i)
-            kept[i] = 0  # reused as each list's fill position
-        int_ptrs = _tuple_items(ints, 0)
-        with nogil:
-            for p in range(P):
-                o = owner[p]
-                _incref(int_ptrs[p])
-                _list_set(list_ptrs[o], kept[o], int_ptrs[p])
-                kept[o] += 1
-        free(list_ptrs)
-        result = dict(zip(ids, lists))
-        if len(result) != M:  # checked last: it costs nothing here, and nothing was returned yet
-            for i in range(1, M):
-                if ids[i] == ids[i - 1]:
-                    raise AssignmentError(f"duplicate member id {ids[i]!r} in members")
-        return result
+        if P >= NOGIL_PARTITIONS:
+            with nogil:
+                _rebalance(owner, kept, cap, P, M)
+        else:
+            _rebalance(owner, kept, cap, P, M)
+        return _build_result(ids, owner, kept, cap, P, ints)
     finally:
         free(owner)
         free(kept)
         free(cap)
+
+
+cdef dict _build_result(list ids, const int32_t* owner, int64_t* fill, const int64_t* cap,
+                        Py_ssize_t P, tuple ints):
+    """{id: [partitions ascending]} from owner[]. Lists are created at their final size and
+    filled in place: no appends, no new ints.
+
+    The cyclic GC is paused while the lists are made. A thousand new lists would otherwise
+    start a collection in the middle, which walks every half-built list and promotes them
+    all to an older generation, only to find nothing to free (a third of assign's time,
+    measured with perf). The GIL is held throughout and no Python code runs in between,
+    so no other thread sees the GC paused or can switch it on or off under us. The
+    reference counts of the shared cached ints are only touched with the GIL held.
+    """
+    cdef Py_ssize_t M = len(ids), i, p, q
+    cdef int32_t o
+    cdef PyObject** dst
+    cdef dict result = {}
+    cdef PyObject** int_ptrs = _tuple_items(ints, 0)
+    cdef PyObject** list_ptrs = <PyObject**>malloc(M * sizeof(PyObject*))
+    cdef bint gc_was_on
+    if list_ptrs == NULL:
+        raise MemoryError()
+    gc_was_on = PyGC_Disable()
+    try:
+        for i in range(M):
+            lst = PyList_New(cap[i])
+            list_ptrs[i] = <PyObject*>lst  # borrowed: the dict holds the reference
+            _dict_set(result, _list_item(ids, i), list_ptrs[i])
+            fill[i] = 0
+        if len(result) != M:  # checked before filling, so a half-filled list is never seen
+            for i in range(1, M):
+                if ids[i] == ids[i - 1]:
+                    raise AssignmentError(f"duplicate member id {ids[i]!r} in members")
+        # Members mostly own runs of consecutive partitions: copying run by run keeps the
+        # write position in a register instead of a load and store per partition.
+        p = 0
+        while p < P:
+            o = owner[p]
+            dst = _list_items(list_ptrs[o]) + fill[o]
+            q = p
+            while q < P and owner[q] == o:
+                _incref(int_ptrs[q])
+                dst[q - p] = int_ptrs[q]
+                q += 1
+            fill[o] += q - p
+            p = q
+        return result
+    finally:
+        if gc_was_on:
+            PyGC_Enable()
+        free(list_ptrs)

@@ -1,7 +1,14 @@
 """assign(): examples, ring-election's failure cases, and every bad input."""
 
+import collections
+import collections.abc
+import enum
+import gc
 import math
 import random
+import sys
+import threading
+import types
 
 import pytest
 
@@ -153,3 +160,102 @@ def test_errors_derive_from_the_matching_builtin():
         assign(10, [])
     with pytest.raises(TypeError):
         assign(10, [1])
+
+
+class _Mapping(collections.abc.Mapping):
+    """A mapping that is not a dict, so assign() takes its general path."""
+
+    def __init__(self, data):
+        self._data = data
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self):
+        return len(self._data)
+
+
+class _Part(enum.IntEnum):
+    THREE = 3
+    SEVEN = 7
+
+
+@pytest.mark.parametrize(
+    "wrap",
+    [
+        pytest.param(lambda d: d, id="dict of lists"),
+        pytest.param(lambda d: {k: tuple(v) for k, v in d.items()}, id="dict of tuples"),
+        pytest.param(lambda d: {k: iter(v) for k, v in d.items()}, id="dict of iterators"),
+        pytest.param(lambda d: collections.OrderedDict(d), id="dict subclass"),
+        pytest.param(lambda d: types.MappingProxyType(d), id="mapping proxy"),
+        pytest.param(_Mapping, id="Mapping"),
+    ],
+)
+def test_every_kind_of_previous_gives_the_same_answer(wrap):
+    members = [f"m{i}" for i in range(7)]
+    before = assign(100, members[:5])
+    want = reference.assign(100, members, before)
+    assert assign(100, members, previous=wrap(before)) == want
+
+
+def test_previous_partitions_may_be_any_int_small_or_huge():
+    # int subclasses and ints past one machine digit take the general conversion
+    prev = {"a": [_Part.THREE, 2**40, 2**100, 1], "b": [_Part.SEVEN, 0]}
+    assert assign(8, ["a", "b"], previous=prev) == reference.assign(8, ["a", "b"], {"a": [3, 1], "b": [7, 0]})
+    with pytest.raises(AssignmentError, match=r"negative partition -1267650600228229401496703205376"):
+        assign(8, ["a"], previous={"a": [-(2**100)]})
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_cyclic_gc_is_left_as_it_was(enabled):
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        assign(10_000, [f"m{i}" for i in range(1000)])
+        assert gc.isenabled() is enabled
+        with pytest.raises(AssignmentError, match="duplicate"):  # raised while it is paused
+            assign(10_000, [f"m{i}" for i in range(1000)] + ["m7"])
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def test_result_lists_are_tracked_and_own_their_ints():
+    result = assign(5000, ["a", "b", "c"])
+    assert all(gc.is_tracked(parts) for parts in result.values())
+    four = result["b"][0]
+    before = sys.getrefcount(four)
+    again = assign(5000, ["a", "b", "c"])
+    assert sys.getrefcount(four) == before + 1
+    del again
+    assert sys.getrefcount(four) == before
+
+
+def test_refcounts_of_shared_ints_survive_other_threads():
+    """Results share cached int objects; another thread touching them while assign() fills
+    its lists must not lose a reference count (the fill runs with the GIL held)."""
+    members = [f"m{i}" for i in range(100)]
+    held = assign(20_000, members)
+    probe = held["m50"][:5]
+    counts = [sys.getrefcount(p) for p in probe]
+    stop = threading.Event()
+
+    def churn():
+        while not stop.is_set():
+            for parts in held.values():
+                for _ in parts:  # each item is increfed and decrefed
+                    pass
+
+    t = threading.Thread(target=churn)
+    t.start()
+    try:
+        for _ in range(300):
+            assign(20_000, members)
+    finally:
+        stop.set()
+        t.join(timeout=10)
+    assert not t.is_alive()
+    assert [sys.getrefcount(p) for p in probe] == counts
