@@ -50,6 +50,7 @@ cdef extern from "Python.h":
     bint _is_dict_exact "PyDict_CheckExact" (object)
     PyObject* _dict_get "PyDict_GetItemWithError" (object, object) except? NULL
     int _dict_set "PyDict_SetItem" (object, PyObject*, PyObject*) except -1
+    bint _dict_next "PyDict_Next" (object, Py_ssize_t*, PyObject**, PyObject**)
     bint _is_list_exact "PyList_CheckExact" (object)
     bint _is_tuple_exact "PyTuple_CheckExact" (object)
 
@@ -482,9 +483,10 @@ cdef int _load_previous(object previous, list ids, int32_t* owner, int64_t* kept
     """owner[p] = position in `ids` of its previous owner; entries of members that are gone
     are never looked at. `ids` is sorted, so the first to claim a partition (the smallest id)
     keeps it, whatever the mapping's order."""
-    cdef Py_ssize_t i, j, n, claimed, M = len(ids)
+    cdef Py_ssize_t i, j, n, claimed, M = len(ids), pos = 0, peek
     cdef long long v
     cdef PyObject* found
+    cdef PyObject* key
     cdef PyObject** items
     cdef bint plain = _is_dict_exact(previous)
     get = None
@@ -496,9 +498,17 @@ cdef int _load_previous(object previous, list ids, int32_t* owner, int64_t* kept
     for i in range(M):
         mid = <object>_list_item(ids, i)
         if plain:
-            found = _dict_get(previous, mid)
-            if found == NULL:
-                continue
+            # `previous` is usually the last result: the same id objects in the same
+            # (sorted) order, give or take a member. Walking it alongside `ids` saves a
+            # hash lookup per member; an identical key is the entry a lookup would find.
+            peek = pos
+            if (_dict_next(previous, &peek, &key, &found) and key == <PyObject*>mid) or \
+                    (_dict_next(previous, &peek, &key, &found) and key == <PyObject*>mid):
+                pos = peek
+            else:
+                found = _dict_get(previous, mid)
+                if found == NULL:
+                    continue
             parts = <object>found
         else:
             parts = get(mid)

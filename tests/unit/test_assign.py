@@ -259,3 +259,36 @@ def test_refcounts_of_shared_ints_survive_other_threads():
         t.join(timeout=10)
     assert not t.is_alive()
     assert [sys.getrefcount(p) for p in probe] == counts
+
+
+def _fresh(s):
+    """An equal str that is a different object (assign() may compare ids by identity first)."""
+    return "".join(list(s))
+
+
+@pytest.mark.parametrize(
+    "reshape",
+    [
+        pytest.param(lambda d: d, id="as returned"),
+        pytest.param(lambda d: dict(reversed(d.items())), id="reversed"),
+        pytest.param(lambda d: dict(random.Random(5).sample(list(d.items()), len(d))), id="shuffled"),
+        pytest.param(lambda d: {_fresh(k): v for k, v in d.items()}, id="equal, not identical ids"),
+        pytest.param(lambda d: {**{f"gone{i}": [i] for i in range(3)}, **d}, id="gone members first"),
+        pytest.param(
+            lambda d: {k: v for i, (k, v) in enumerate(d.items()) for k, v in ((k, v), (k + "~gone", [i]))},
+            id="a gone member after every one",
+        ),
+    ],
+)
+@pytest.mark.parametrize("change", ["leave one", "leave three in a row", "join", "join and leave"])
+def test_previous_in_any_order_or_identity_gives_the_reference_answer(reshape, change):
+    members = [f"m{i:03d}" for i in range(40)]
+    before = assign(400, members)
+    now = {
+        "leave one": members[:20] + members[21:],
+        "leave three in a row": members[:20] + members[23:],
+        "join": members + ["m0205", "zz"],
+        "join and leave": members[1:10] + ["m0095"] + members[12:],
+    }[change]
+    previous = reshape(before)
+    assert assign(400, now, previous=previous) == reference.assign(400, now, previous)
