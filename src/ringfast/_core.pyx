@@ -76,6 +76,21 @@ cdef extern from *:
     """
     bint rf_small_int(PyObject*, long long*) nogil
 
+# A dict sized for its entries up front (no resizing while a thousand members go in).
+# The function is private, so only on the versions known to have it.
+cdef extern from *:
+    """
+    static inline PyObject *rf_dict_presized(Py_ssize_t n) {
+    #if PY_VERSION_HEX < 0x030F0000 && !defined(PYPY_VERSION)
+        return _PyDict_NewPresized(n);
+    #else
+        (void)n;
+        return PyDict_New();
+    #endif
+    }
+    """
+    dict rf_dict_presized(Py_ssize_t)
+
 # Lemire's "fastmod": x % d with two multiplications instead of a division, for a divisor
 # fixed per Partitioner. Falls back to % where the compiler has no 128-bit integers.
 cdef extern from *:
@@ -479,12 +494,13 @@ cdef list _member_ids(object members):
     return ids
 
 
-cdef int _load_previous(object previous, list ids, int32_t* owner, int64_t* kept, Py_ssize_t P) except -1:
+cdef int _load_previous(object previous, list ids, int32_t* owner, int64_t* kept, Py_ssize_t P,
+                        PyObject** ints) except -1:
     """owner[p] = position in `ids` of its previous owner; entries of members that are gone
     are never looked at. `ids` is sorted, so the first to claim a partition (the smallest id)
     keeps it, whatever the mapping's order."""
     cdef Py_ssize_t i, j, n, claimed, M = len(ids), pos = 0, peek
-    cdef long long v
+    cdef long long v, nxt
     cdef PyObject* found
     cdef PyObject* key
     cdef PyObject** items
@@ -519,13 +535,19 @@ cdef int _load_previous(object previous, list ids, int32_t* owner, int64_t* kept
         n = _seq_len(parts)
         items = PySequence_Fast_ITEMS(parts)
         claimed = 0
+        nxt = 0
         for j in range(n):
-            if rf_small_int(items[j], &v) and 0 <= v < P:
-                if owner[v] == -1:
-                    owner[v] = <int32_t>i
-                    claimed += 1
-            else:
+            # A previous result holds runs of consecutive partitions, as the very int
+            # objects assign() returned: recognise those by address, without reading them.
+            if nxt < P and items[j] == ints[nxt]:
+                v = nxt
+            elif not (rf_small_int(items[j], &v) and 0 <= v < P):
                 claimed += _claim_other(items[j], mid, <int32_t>i, owner, P)
+                continue
+            if owner[v] == -1:
+                owner[v] = <int32_t>i
+                claimed += 1
+            nxt = v + 1
         kept[i] += claimed
     return 0
 
@@ -684,7 +706,7 @@ def assign(num_partitions, members, previous=None, weights=None):
         for p in range(P):
             owner[p] = -1
         if previous is not None:
-            _load_previous(previous, ids, owner, kept, P)
+            _load_previous(previous, ids, owner, kept, P, _tuple_items(ints, 0))
 
         if weights is None:
             base = P // M
@@ -733,7 +755,7 @@ cdef dict _build_result(list ids, const int32_t* owner, int64_t* fill, const int
     cdef Py_ssize_t M = len(ids), i, p, q
     cdef int32_t o
     cdef PyObject** dst
-    cdef dict result = {}
+    cdef dict result = rf_dict_presized(M)
     cdef PyObject** int_ptrs = _tuple_items(ints, 0)
     cdef PyObject** list_ptrs = <PyObject**>malloc(M * sizeof(PyObject*))
     cdef bint gc_was_on

@@ -110,3 +110,24 @@ def test_weight_changes_move_only_the_lower_bound(scenario):
     result = assign(P, members, previous=start, weights=weights)
     check_cover_and_balance(P, members, weights, result)
     assert reference.moved(P, members, start, result) == reference.movement_lower_bound(P, members, start, weights)
+
+
+@given(
+    st.integers(1, 3000),
+    st.lists(st.sampled_from(POOL), min_size=1, max_size=20, unique=True),
+    st.lists(st.sampled_from(POOL), min_size=1, max_size=20, unique=True),
+    st.randoms(use_true_random=False),
+)
+@settings(max_examples=200)
+def test_previous_built_from_a_result_in_any_order_equals_the_reference(P, before, after, rnd):
+    """The ints of an earlier result (the very objects assign() returned, which it may
+    recognise by address) shuffled, dropped, repeated and moved between members."""
+    previous = {}
+    for m, parts in assign(P, before).items():
+        parts = list(parts)
+        rnd.shuffle(parts)
+        cut = rnd.randint(0, len(parts))
+        previous[m] = parts[:cut] + parts[: rnd.randint(0, cut)]
+        if cut < len(parts):
+            previous.setdefault(rnd.choice(POOL), []).extend(parts[cut:])
+    assert assign(P, after, previous=previous) == reference.assign(P, after, previous)
