@@ -48,7 +48,7 @@ cdef extern from "Python.h":
     int PyGC_Disable()
     int PyGC_Enable()
     bint _is_dict_exact "PyDict_CheckExact" (object)
-    PyObject* _dict_get "PyDict_GetItemWithError" (object, object) except? NULL
+    PyObject* _dict_get_ptr "PyDict_GetItemWithError" (object, PyObject*) except? NULL
     int _dict_set "PyDict_SetItem" (object, PyObject*, PyObject*) except -1
     bint _dict_next "PyDict_Next" (object, Py_ssize_t*, PyObject**, PyObject**)
     bint _is_list_exact "PyList_CheckExact" (object)
@@ -499,11 +499,10 @@ cdef int _load_previous(object previous, list ids, int32_t* owner, int64_t* kept
     """owner[p] = position in `ids` of its previous owner; entries of members that are gone
     are never looked at. `ids` is sorted, so the first to claim a partition (the smallest id)
     keeps it, whatever the mapping's order."""
-    cdef Py_ssize_t i, j, n, claimed, M = len(ids), pos = 0, peek
-    cdef long long v, nxt
+    cdef Py_ssize_t i, M = len(ids), pos = 0, peek
+    cdef PyObject* mid
     cdef PyObject* found
     cdef PyObject* key
-    cdef PyObject** items
     cdef bint plain = _is_dict_exact(previous)
     get = None
     if not plain:
@@ -512,44 +511,54 @@ cdef int _load_previous(object previous, list ids, int32_t* owner, int64_t* kept
         except AttributeError:
             raise InvalidTypeError(f"previous must be a mapping of member id -> partitions, not {type(previous).__name__}") from None
     for i in range(M):
-        mid = <object>_list_item(ids, i)
+        mid = _list_item(ids, i)  # borrowed: `ids` holds it
         if plain:
             # `previous` is usually the last result: the same id objects in the same
             # (sorted) order, give or take a member. Walking it alongside `ids` saves a
             # hash lookup per member; an identical key is the entry a lookup would find.
             peek = pos
-            if (_dict_next(previous, &peek, &key, &found) and key == <PyObject*>mid) or \
-                    (_dict_next(previous, &peek, &key, &found) and key == <PyObject*>mid):
+            if (_dict_next(previous, &peek, &key, &found) and key == mid) or \
+                    (_dict_next(previous, &peek, &key, &found) and key == mid):
                 pos = peek
             else:
-                found = _dict_get(previous, mid)
+                found = _dict_get_ptr(previous, mid)
                 if found == NULL:
                     continue
             parts = <object>found
         else:
-            parts = get(mid)
+            parts = get(<object>mid)
         if parts is None:
             continue
         if not (_is_list_exact(parts) or _is_tuple_exact(parts)):
             parts = PySequence_Fast(parts, "previous[...] must be an iterable of partition numbers")
-        n = _seq_len(parts)
-        items = PySequence_Fast_ITEMS(parts)
-        claimed = 0
-        nxt = 0
-        for j in range(n):
-            # A previous result holds runs of consecutive partitions, as the very int
-            # objects assign() returned: recognise those by address, without reading them.
-            if nxt < P and items[j] == ints[nxt]:
-                v = nxt
-            elif not (rf_small_int(items[j], &v) and 0 <= v < P):
-                claimed += _claim_other(items[j], mid, <int32_t>i, owner, P)
-                continue
-            if owner[v] == -1:
-                owner[v] = <int32_t>i
-                claimed += 1
-            nxt = v + 1
-        kept[i] += claimed
+        kept[i] += _claim_all(PySequence_Fast_ITEMS(parts), _seq_len(parts), mid, <int32_t>i, owner, P, ints)
     return 0
+
+
+cdef Py_ssize_t _claim_all(PyObject** items, Py_ssize_t n, PyObject* mid, int32_t i, int32_t* owner,
+                           Py_ssize_t P, PyObject** ints) except -1:
+    """Claims for member i every partition in items[0:n] nobody claimed yet; returns how many."""
+    cdef Py_ssize_t j = 0, claimed = 0, run, t
+    cdef long long v, nxt = 0
+    while j < n:
+        # A previous result holds runs of consecutive partitions, as the very int objects
+        # assign() returned: those are recognised by address, without reading them.
+        if nxt < P and items[j] == ints[nxt]:
+            v = nxt
+        elif not (rf_small_int(items[j], &v) and 0 <= v < P):
+            claimed += _claim_other(items[j], <object>mid, i, owner, P)
+            j += 1
+            continue
+        run = 1
+        while j + run < n and v + run < P and items[j + run] == ints[v + run]:
+            run += 1
+        for t in range(v, v + run):
+            if owner[t] == -1:
+                owner[t] = i
+                claimed += 1
+        nxt = v + run
+        j += run
+    return claimed
 
 
 cdef int _claim_other(PyObject* item, object mid, int32_t i, int32_t* owner, Py_ssize_t P) except -1:
