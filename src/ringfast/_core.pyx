@@ -37,8 +37,7 @@ cdef extern from "Python.h":
     bint _is_bool "PyBool_Check" (PyObject*) nogil
     long long _int_value "PyLong_AsLongLongAndOverflow" (PyObject*, int*) except? -1
     PyObject* _seq_item "PySequence_Fast_GET_ITEM" (object, Py_ssize_t)
-    PyObject** PySequence_Fast_ITEMS(object)
-    PyObject** _list_items "PySequence_Fast_ITEMS" (PyObject*)
+    PyObject** _seq_items "PySequence_Fast_ITEMS" (PyObject*)
     Py_ssize_t _seq_len "PySequence_Fast_GET_SIZE" (object)
     object PyNumber_ToBase(object, int)
     object PySequence_Fast(object, const char*)
@@ -531,7 +530,7 @@ cdef int _load_previous(object previous, list ids, int32_t* owner, int64_t* kept
             continue
         if not (_is_list_exact(parts) or _is_tuple_exact(parts)):
             parts = PySequence_Fast(parts, "previous[...] must be an iterable of partition numbers")
-        kept[i] += _claim_all(PySequence_Fast_ITEMS(parts), _seq_len(parts), mid, <int32_t>i, owner, P, ints)
+        kept[i] += _claim_all(_seq_items(<PyObject*>parts), _seq_len(parts), mid, <int32_t>i, owner, P, ints)
     return 0
 
 
@@ -699,13 +698,11 @@ def assign(num_partitions, members, previous=None, weights=None):
     """
     cdef uint32_t P = _check_partitions(num_partitions)
     cdef list ids = _member_ids(members)
-    cdef Py_ssize_t M = len(ids), i, p, base, extra, j
+    cdef Py_ssize_t M = len(ids), i, p, base, extra
     cdef tuple ints = _partition_ints(P)
-    cdef dict result
     cdef int32_t* owner = <int32_t*>malloc(P * sizeof(int32_t))
     cdef int64_t* kept = <int64_t*>calloc(M, sizeof(int64_t))
     cdef int64_t* cap = <int64_t*>calloc(M, sizeof(int64_t))
-    cdef int32_t o
     if owner == NULL or kept == NULL or cap == NULL:
         free(owner)
         free(kept)
@@ -786,7 +783,7 @@ cdef dict _build_result(list ids, const int32_t* owner, int64_t* fill, const int
         p = 0
         while p < P:
             o = owner[p]
-            dst = _list_items(list_ptrs[o]) + fill[o]
+            dst = _seq_items(list_ptrs[o]) + fill[o]
             q = p
             while q < P and owner[q] == o:
                 _incref(int_ptrs[q])
