@@ -72,6 +72,9 @@ class Config:
     tls_ca: str | None = None  # ...and the CA that signs every member's certificate
     state_dir: str | None = None
     log_level: str = "info"
+    # False when Config.load derived `priority` from the seed list: it is derived again once
+    # host names in the seeds are resolved to addresses
+    priority_given: bool = field(default=True, compare=False, repr=False)
     routes: Mapping[str, str] = field(default_factory=dict, compare=False)
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
@@ -86,6 +89,20 @@ class Config:
         if self.quorum == "majority":
             return len(self.seeds) // 2 + 1 if self.seeds else 1
         return int(self.quorum)
+
+    def unsafe_settings(self) -> list[str]:
+        """Settings that allow two leaders at once, each with what makes it unsafe."""
+        voters = len(self.seeds)
+        if voters < 2 or self.quorum == "majority":
+            return []
+        size = self.quorum_size()
+        if size > voters // 2:
+            return []
+        return [
+            f"RINGFAST_QUORUM={self.quorum}: a leader needs {size} of the {voters} seed nodes, not a "
+            f"majority ({voters // 2 + 1}), so both sides of a network split can elect one and own "
+            "the same partitions"
+        ]
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **kwargs) -> Config:
@@ -237,6 +254,11 @@ FIELDS = [
 ENV_NAMES = {kw: env for kw, env, _ in FIELDS}
 
 
+def default_priority(address: str, seeds: tuple[str, ...]) -> int:
+    """ring-election's order: the position in the seed list; nodes not listed come after."""
+    return seeds.index(address) if address in seeds else len(seeds)
+
+
 def _build(cls, env, kwargs):
     unknown = set(kwargs) - set(ENV_NAMES)
     if unknown:
@@ -253,9 +275,9 @@ def _build(cls, env, kwargs):
     own = format_address(host, port)
     if port:
         values.setdefault("node_id", own)
+    values["priority_given"] = "priority" in values
     if "priority" not in values:
-        # ring-election's order: the position in the seed list; nodes not listed come after
-        values["priority"] = seeds.index(own) if own in seeds else len(seeds)
+        values["priority"] = default_priority(own, seeds)
     if values.get("heartbeat_interval", 1.0) >= values.get("failure_timeout", 3.0):
         hb, ft = values.get("heartbeat_interval", 1.0), values.get("failure_timeout", 3.0)
         raise ConfigError(

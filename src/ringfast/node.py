@@ -222,14 +222,14 @@ class Node:
         except OSError as e:
             raise ConfigError(f"PORT={cfg.port}: cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
         if cfg.port == 0:
-            from .config import replace
+            from .config import default_priority, replace
 
             changes = {"port": self._listener.port}
             if cfg.node_id is None:
                 changes["node_id"] = f"{cfg.host}:{self._listener.port}"
             cfg = self.config = replace(cfg, **changes)
         elif cfg.node_id is None:
-            from .config import replace
+            from .config import default_priority, replace
 
             cfg = self.config = replace(cfg, node_id=cfg.address)
         if cfg.monitoring_port is not None:
@@ -253,6 +253,8 @@ class Node:
             self._monitor.start()
         self._greenlets = [gevent.spawn(self._tick_loop), gevent.spawn(self._event_loop)]
         log.info("node %s listening on %s (seeds: %s)", cfg.node_id, cfg.address, ", ".join(cfg.seeds) or "none")
+        for warning in cfg.unsafe_settings():
+            log.warning("node %s: %s", cfg.node_id, warning)
 
     def _initial_epoch(self) -> int:
         """Epochs must keep growing across a restart of the whole cluster (fencing tokens
@@ -502,7 +504,7 @@ def _resolved(cfg: Config) -> Config:
     """Host names become addresses, once, at start: a node's identity in the protocol is
     its address as text, so "localhost:7001" and "127.0.0.1:7001" must be the same thing,
     and later lookups could block or change."""
-    from .config import replace
+    from .config import default_priority, replace
 
     if cfg.host in ("0.0.0.0", "::", ""):
         raise ConfigError(
@@ -513,8 +515,8 @@ def _resolved(cfg: Config) -> Config:
     routes = {_resolve(k, "RINGFAST_ROUTES"): v for k, v in cfg.routes.items()}
     changes = {"host": host, "seeds": seeds, "routes": routes}
     own = format_address(host, cfg.port)
-    if cfg.port and cfg.priority == len(cfg.seeds) and own in seeds:
-        changes["priority"] = seeds.index(own)  # the default priority, once names are resolved
+    if not cfg.priority_given:
+        changes["priority"] = default_priority(own, seeds)  # now that names are addresses
     if cfg.port and cfg.node_id == format_address(cfg.host, cfg.port):
         changes["node_id"] = own
     return replace(cfg, **changes)

@@ -1,6 +1,7 @@
 """Seeds given as host names (as ring-election users write them), and the state directory."""
 
 import json
+import logging
 import os
 
 import pytest
@@ -10,10 +11,6 @@ from support import free_ports, wait_for
 from ringfast import ConfigError, Node
 
 pytestmark = pytest.mark.cluster
-
-
-
-
 
 
 def ring(ports, seeds, **kw):
@@ -74,3 +71,17 @@ def test_every_node_keeps_the_highest_epoch_in_its_state_dir(tmp_path):
     finally:
         again.stop(timeout=3)
     assert os.path.exists(state)
+
+
+def test_a_node_with_an_unsafe_quorum_says_so_when_it_starts(caplog):
+    ports = free_ports(3)
+    node = Node(port=ports[0], seeds=",".join(f"127.0.0.1:{p}" for p in ports), quorum=1,
+                monitoring_port="off", mode="thread")
+    with caplog.at_level(logging.WARNING, logger="ringfast"):
+        node.start()
+        try:
+            warned = [r for r in caplog.records if "RINGFAST_QUORUM=1" in r.getMessage()]
+            assert len(warned) == 1 and warned[0].levelno == logging.WARNING
+            assert "of the 3 seed nodes" in warned[0].getMessage()
+        finally:
+            node.stop(timeout=3)

@@ -62,3 +62,36 @@ def test_routes_map_identities_to_connect_addresses():
 def test_unknown_keyword_is_refused():
     with pytest.raises(ConfigError, match="unknown setting"):
         Config.load({}, partitions=3)
+
+
+@pytest.mark.parametrize(
+    "quorum, seeds, unsafe",
+    [
+        ("majority", 5, False),
+        ("3", 5, False),
+        ("2", 5, True),
+        ("2", 4, True),
+        ("3", 4, False),
+        ("none", 3, True),
+        ("none", 1, False),  # one voter: there is nobody to split from
+        ("1", 1, False),
+    ],
+)
+def test_a_quorum_of_at_most_half_the_seeds_is_named_unsafe(quorum, seeds, unsafe):
+    env = {"SEED_NODES": ",".join(f"10.0.0.{i}:7000" for i in range(seeds)), "RINGFAST_QUORUM": quorum}
+    warnings = Config.load(env).unsafe_settings()
+    assert bool(warnings) is unsafe
+    if unsafe:
+        assert f"RINGFAST_QUORUM={quorum}" in warnings[0] and f"of the {seeds} seed nodes" in warnings[0]
+
+
+def test_an_explicit_priority_is_kept_when_seed_names_are_resolved():
+    from ringfast.node import _resolved
+
+    seeds = "localhost:7001,localhost:7002,localhost:7003"
+    given = _resolved(Config.load({}, port=7002, seeds=seeds, priority=3))  # 3 == len(seeds)
+    assert given.priority == 3
+    derived = _resolved(Config.load({}, port=7002, seeds=seeds))
+    assert derived.priority == 1  # its place in the list, found once the names are addresses
+    twice = _resolved(Config.load({}, port=7009, seeds="localhost:7001,127.0.0.1:7001,localhost:7002"))
+    assert twice.seeds == ("127.0.0.1:7001", "127.0.0.1:7002") and twice.priority == 2  # after the listed ones
