@@ -1,6 +1,7 @@
 """The partitioner's contract: mmh3-equal, typed keys, strict arguments."""
 
 import enum
+import gc
 import pickle
 from array import array
 
@@ -225,3 +226,39 @@ def test_murmur3_is_exported_and_unsigned():
     for key in KEYS:
         assert ringfast.murmur3(key) == mmh3.hash(bytes_of(key), 0, signed=False)
         assert ringfast.murmur3(key, 77) == mmh3.hash(bytes_of(key), 77, signed=False)
+
+
+class _ClearsOnCollection:
+    """Garbage in a reference cycle whose finalizer empties a list: a collection started by
+    any allocation inside partition_many() then changes the list under it."""
+
+    def __init__(self, victim):
+        self.victim = victim
+        self.me = self
+
+    def __del__(self):
+        self.victim.clear()
+
+
+def test_partition_many_never_reads_a_list_a_finalizer_changed():
+    p = Partitioner(7)
+    # a non-contiguous memoryview takes the slow path, which allocates
+    keys = [memoryview(b"abcdef")[::2]] + [f"key-{i}" for i in range(5000)] + [memoryview(b"xyz")[::2]]
+    want = array("I", [p.partition(k) for k in keys])
+    many = p.partition_many  # bound before the collections are forced
+    threshold = gc.get_threshold()
+    gc.collect()
+    _ClearsOnCollection(keys)  # now unreachable: the next collection runs its finalizer
+    gc.set_threshold(1)  # ...and the next tracked allocation starts one
+    try:
+        outcome = many(keys)
+    except RuntimeError as e:
+        outcome = e
+    finally:
+        gc.set_threshold(*threshold)
+    gc.collect()
+    assert keys == []  # the finalizer did run
+    if isinstance(outcome, RuntimeError):  # it ran during the call (CPython <= 3.11 collects there)
+        assert "keys changed size during partition_many (was 5002 keys)" in str(outcome)
+    else:  # it ran after the call returned (3.12+ collects between bytecodes)
+        assert outcome == want
