@@ -20,7 +20,7 @@ except ImportError as _e:  # no pure-Python fallback ships: say how to get the r
         "an editable checkout needs `python -m pip install -e .` again after changing _core.pyx."
     ) from _e
 
-from . import events
+from . import clock, events
 from .config import Config
 from .events import (
     BECOME_LEADER,
@@ -50,6 +50,7 @@ __all__ = [
     "Node",
     "Config",
     "events",
+    "clock",
     "BECOME_LEADER",
     "LEADER_CHANGED",
     "PARTITIONS_ASSIGNED",

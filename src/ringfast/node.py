@@ -28,6 +28,7 @@ import gevent.queue
 from . import events as ev
 from . import protocol
 from ._core import Partitioner
+from .clock import now as lease_clock
 from .config import Config, format_address, parse_address
 from .errors import ConfigError, NotRunningError, RingfastError
 from .ring import Ring
@@ -43,7 +44,7 @@ _RealEvent = gevent.monkey.get_original("threading", "Event")
 class Node:
     """A member of the ring. See the module docstring for the lifecycle and modes."""
 
-    def __init__(self, config: Config | None = None, *, mode: str = "auto", clock=time.monotonic, **settings):
+    def __init__(self, config: Config | None = None, *, mode: str = "auto", clock=lease_clock, **settings):
         self.config = config if config is not None else Config.load(**settings)
         if mode == "auto":
             mode = "gevent" if gevent.monkey.is_module_patched("threading") else "thread"
@@ -222,14 +223,14 @@ class Node:
         except OSError as e:
             raise ConfigError(f"PORT={cfg.port}: cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
         if cfg.port == 0:
-            from .config import default_priority, replace
+            from .config import replace
 
             changes = {"port": self._listener.port}
             if cfg.node_id is None:
                 changes["node_id"] = f"{cfg.host}:{self._listener.port}"
             cfg = self.config = replace(cfg, **changes)
         elif cfg.node_id is None:
-            from .config import default_priority, replace
+            from .config import replace
 
             cfg = self.config = replace(cfg, node_id=cfg.address)
         if cfg.monitoring_port is not None:

@@ -20,10 +20,11 @@ Protocol, in short:
   usually asks first. Voters are the seed nodes; a quorum is a majority of them.
 - **Leases.** Followers send a heartbeat every `heartbeat_interval` with what they hold.
   The leader's answer renews the follower's lease until *send time* of that heartbeat plus
-  `failure_timeout`, on the follower's own monotonic clock. A follower whose lease runs out
-  revokes everything itself. The leader treats a follower as gone after `failure_timeout`
-  without a heartbeat (or at once when its connection closes) but frees its partitions only
-  at last-heard + `failure_timeout` + a safety margin: by then the lease has expired
+  `failure_timeout`, on the follower's own lease clock (`ringfast.clock`). A follower
+  whose lease runs out revokes everything itself. The leader treats a follower as gone
+  after `failure_timeout` without a heartbeat (or at once when its connection closes) but
+  frees its partitions only at last-heard + `failure_timeout` + a safety margin: by then
+  the lease has expired
   (clocks are assumed to run at the same rate within `DRIFT`).
 - **Handoff.** Between live nodes a partition moves revoke -> the old owner's handler
   returns -> `revoked` -> assign to the new owner, with a fencing token

@@ -29,12 +29,12 @@ import shlex
 import signal
 import subprocess
 import threading
-import time
 import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
 from nodes import HOST, NodeInfo, free_ports, http_get_json, node_command, node_env, tail
+from ringfast.clock import now
 
 if TYPE_CHECKING:
     from polling import Poller
@@ -175,14 +175,14 @@ class Cluster:
                 log = open(self.log_path(name), "ab")
                 log.write(
                     f"=== harness: starting {name} (incarnation {node.incarnation + 1}) at "
-                    f"monotonic {time.monotonic():.3f}: {shlex.join(argv)}\n".encode()
+                    f"monotonic {now():.3f}: {shlex.join(argv)}\n".encode()
                 )
                 log.flush()
                 prepared.append((node, argv, node_env({**self.env, **node.env}), log))
             try:
                 for node, argv, env, log in prepared:  # the tight loop
                     # (incarnation counts the processes started, so the new one is +1)
-                    self._mark(node.name, "start", time.monotonic(), incarnation=node.incarnation + 1)
+                    self._mark(node.name, "start", now(), incarnation=node.incarnation + 1)
                     node.procs.append(
                         subprocess.Popen(
                             argv,
@@ -219,11 +219,11 @@ class Cluster:
 
     def kill(self, name: str, sig: int = signal.SIGKILL, timeout: float = 10.0) -> float:
         """Send `sig` (default SIGKILL). For SIGKILL, also wait until the process is gone and
-        journal the instant of the signal. Returns that instant (time.monotonic())."""
+        journal the instant of the signal. Returns that instant (now())."""
         name = self._name(name)
         if sig not in (signal.SIGSTOP, signal.SIGCONT, signal.SIGTSTP):
             self.nodes[name].exit_expected = True
-        t = time.monotonic()
+        t = now()
         proc = self._signal(name, sig)
         if sig == signal.SIGKILL:
             proc.wait(timeout)
@@ -235,7 +235,7 @@ class Cluster:
         """SIGSTOP: the process freezes (its sockets stay open, nothing answers). Returns the
         instant of the signal."""
         name = self._name(name)
-        t = time.monotonic()
+        t = now()
         self._signal(name, signal.SIGSTOP)
         self.nodes[name].paused = True
         self._mark(name, "pause", t)
@@ -244,7 +244,7 @@ class Cluster:
     def resume(self, name: str) -> float:
         """SIGCONT. Returns the instant of the signal."""
         name = self._name(name)
-        t = time.monotonic()
+        t = now()
         self._mark(name, "resume", t)  # written while the process is still frozen
         self._signal(name, signal.SIGCONT)
         self.nodes[name].paused = False
@@ -256,13 +256,13 @@ class Cluster:
         name = self._name(name)
         if self.nodes[name].paused:
             self.resume(name)
-        t0 = time.monotonic()
+        t0 = now()
         self.nodes[name].exit_expected = True
         proc = self._signal(name, signal.SIGTERM)
         try:
             rc = proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            t = time.monotonic()
+            t = now()
             proc.kill()
             proc.wait()
             self._mark(name, "kill", t)
@@ -270,7 +270,7 @@ class Cluster:
                 f"{name} did not exit within {timeout}s of SIGTERM (killed it)\n"
                 f"--- last lines of {name}.log ---\n{tail(self.log_path(name))}"
             ) from None
-        elapsed = time.monotonic() - t0
+        elapsed = now() - t0
         self._mark(name, "exit", t0 + elapsed, code=rc)
         assert rc == 0, (
             f"{name} exited with {rc} after SIGTERM, expected 0\n"

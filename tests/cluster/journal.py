@@ -1,13 +1,13 @@
 """The journal checker: G1, G2 and G3 proven from the nodes' own event journals.
 
-`ringfast node --journal PATH` appends JSON lines ``{"t": time.monotonic(), "node": id,
+`ringfast node --journal PATH` appends JSON lines ``{"t": ringfast.clock.now(), "node": id,
 "event": ...}``: "assigned" (partitions, epoch, tokens; written before the application is
 told), "revoked" (partitions, epoch, reason, tokens; written after its handler returned; a
 lease-expiry revoke has "expired_at", the instant the right to act ended, written late by a
 process that was frozen past it), and role lines "leader" / "follower" / "candidate" (leader,
 epoch). The harness adds ``"event": "harness"`` lines (action start / kill / exit / pause /
 resume, with the incarnation): a node restarted with the same id appends to the same file, and
-each process is one incarnation. On one machine the monotonic clocks of all processes agree,
+each process is one incarnation. On one machine the lease clocks of all processes agree,
 so intervals from different journals can be compared exactly.
 
 From these, per node, incarnation and partition, holding intervals [start, end):
@@ -37,13 +37,13 @@ from __future__ import annotations
 import json
 import re
 import statistics
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from polling import Violation
+from ringfast.clock import now
 
 if TYPE_CHECKING:
     from harness import Cluster
@@ -120,7 +120,7 @@ class Journals:
         if killed_hold is None:
             killed_hold = (cluster.check_ms - 2 * cluster.heartbeat_ms) / 1000
         recs = {name: read_lines(cluster.journal_path(name)) for name in cluster.names}
-        return cls(recs, killed_hold, horizon=time.monotonic(), num_partitions=cluster.num_partitions)
+        return cls(recs, killed_hold, horizon=now(), num_partitions=cluster.num_partitions)
 
     # ---- building the intervals
 

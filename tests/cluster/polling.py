@@ -10,12 +10,12 @@ from __future__ import annotations
 import http.client
 import json
 import threading
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from nodes import HOST
+from ringfast.clock import now
 
 if TYPE_CHECKING:
     from harness import Cluster
@@ -94,12 +94,12 @@ class Poller:
                     conn.close()
                 conn = http.client.HTTPConnection(HOST, node.monitoring_port, timeout=self.timeout)
                 conn_inc = inc
-            t_sent = time.monotonic()
+            t_sent = now()
             try:
                 conn.request("GET", self.path)
                 resp = conn.getresponse()
                 body = resp.read()
-                t_received = time.monotonic()
+                t_received = now()
                 if resp.status != 200:
                     raise ValueError(f"HTTP {resp.status}")
                 data = json.loads(body)

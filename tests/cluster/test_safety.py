@@ -18,7 +18,6 @@ that had one) in the "ringfast cluster timings" section.
 
 from __future__ import annotations
 
-import time
 
 import pytest
 
@@ -27,6 +26,7 @@ from journal import ROLES, Journals, read_lines, window_figures
 from leadership import LeadershipMonitor
 from ownership import OwnershipMonitor
 from waiting import stays, wait_for
+from ringfast.clock import now
 
 pytestmark = pytest.mark.cluster
 
@@ -109,7 +109,7 @@ def record_windows(record_timing, label: str, windows: dict[int, float]) -> None
 
 
 def remaining(deadline: float) -> float:
-    return max(0.0, deadline - time.monotonic())
+    return max(0.0, deadline - now())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,7 +203,7 @@ def test_network_partition_2_3(cluster_factory, proxy_for, record_timing, leader
                 return False
         return True
 
-    t_cut = time.monotonic()
+    t_cut = now()
     proxy.partition(minority, majority)
     wait_for(minority_idle, DEADLINE, message=f"the 2 side {minority} still holds partitions or leads")
     side = g.settle(majority, f"the 3 side {majority} alone", among=majority)
@@ -213,7 +213,7 @@ def test_network_partition_2_3(cluster_factory, proxy_for, record_timing, leader
         g.check(side.leader == before.leader and side.epoch == before.epoch, f"the 3 side changed leader: {before} -> {side}")
     stays(lambda: minority_idle() and settled(g.c, majority, among=majority), 2 * LEASE,
           message="the partitioned cluster changed")
-    t_heal = time.monotonic()
+    t_heal = now()
     proxy.heal()
     g.settle(g.c.names, "after heal")
     j = g.stop()
@@ -252,7 +252,7 @@ def test_kill_during_handoff(cluster_factory, proxy_for, record_timing):
     proxy.delay(victim, before.leader, ACK_DELAY)
     stays(lambda: settled(g.c, 3), 3 * ACK_DELAY / 1000, message="a delay below the lease unsettled the cluster")
 
-    t0 = time.monotonic()
+    t0 = now()
     g.c.start(newcomer)
     revoke = wait_for(lambda: g.journal(victim, "revoked", since=t0), DEADLINE, interval=0.002,
                       message=f"{victim} was not asked to revoke")[0]
@@ -273,13 +273,13 @@ def test_kill_during_handoff(cluster_factory, proxy_for, record_timing):
 def test_rolling_restart_moves_no_partition(cluster_factory, record_timing):
     g = Guarded(cluster_factory, 4, extra_args=("--exit-mode", "restart"))
     before = g.start_and_settle()
-    t_first = time.monotonic()
+    t_first = now()
     for f in followers(before):
         g.c.stop(f)  # SIGTERM with --exit-mode restart: revokes locally, the leader keeps them
         g.c.start(f)
-        now = g.settle(g.c.names, f"after the restart of {f}")
-        g.check(now.leader == before.leader, f"the restart of {f} changed the leader: {before} -> {now}")
-        g.check(now.owned == before.owned, f"the restart of {f} moved partitions: {before.owned} -> {now.owned}")
+        after = g.settle(g.c.names, f"after the restart of {f}")
+        g.check(after.leader == before.leader, f"the restart of {f} changed the leader: {before} -> {after}")
+        g.check(after.owned == before.owned, f"the restart of {f} moved partitions: {before.owned} -> {after.owned}")
     j = g.stop()
     record_windows(record_timing, "rolling restart", j.unowned_windows(t_first))
     moved = {p: j.owners(p) for p in range(g.c.num_partitions) if len(set(j.owners(p))) != 1}
@@ -293,7 +293,7 @@ def test_graceful_stop_hands_off_within_one_handoff(cluster_factory, record_timi
     before = g.start_and_settle()
     victim = before.leader if who == "leader" else followers(before)[-1]
     rest = [n for n in g.c.names if n != victim]
-    t0 = time.monotonic()
+    t0 = now()
     g.c.stop(victim)
     after = g.settle(rest, f"after SIGTERM of the {who} {victim}")
     if who == "leader":

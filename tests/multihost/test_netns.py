@@ -4,7 +4,7 @@ Three `ringfast node` processes, each in its own namespace with its own address,
 a bridge. A host is cut off both ways (its cable pulled) or one way (everything it sends
 is lost); the majority must own every partition, the cut-off node must hold nothing once
 its lease has run out, and after the heal all three settle. The nodes' journals (the
-machine's one monotonic clock) then prove no partition was ever held twice, tokens only
+machine's one lease clock) then prove no partition was ever held twice, tokens only
 grew and each epoch had one leader. Where namespaces cannot be made the test says why and
 is skipped on a developer machine, but fails in CI (CI=true).
 """
