@@ -23,30 +23,27 @@ def run(tmp_path, benchmarks):
     return subprocess.run([sys.executable, REPORT, str(path)], capture_output=True, text=True, timeout=60)
 
 
-def test_assign_ratio_by_median_decides_the_target_and_by_min_is_shown(tmp_path):
+def assign_leave_line(tmp_path, ringfast_times, reference_times):
+    """The report's line for assign after a leave, given (median, min) of each side."""
     g = "assign-10000x1000"
     out = run(
         tmp_path,
         [
-            bench("test_assign_ringfast[leave]", g, "ringfast", "leave", 0.0001, 0.00008),
-            bench("test_assign_reference[leave]", g, "baseline", "leave", 0.0019, 0.0020),
+            bench("test_assign_ringfast[leave]", g, "ringfast", "leave", *ringfast_times),
+            bench("test_assign_reference[leave]", g, "baseline", "leave", *reference_times),
         ],
     )
     assert out.returncode == 0, out.stderr
-    line = next(x for x in out.stdout.splitlines() if "ringfast[leave]" in x)
+    return next(x for x in out.stdout.splitlines() if "ringfast[leave]" in x)
+
+
+def test_assign_ratio_by_median_decides_the_target_and_by_min_is_shown(tmp_path):
+    line = assign_leave_line(tmp_path, (0.0001, 0.00008), (0.0019, 0.0020))
     assert "19.00x" in line and "25.00x" in line and "MISSED" in line
 
 
 def test_target_met(tmp_path):
-    g = "assign-10000x1000"
-    out = run(
-        tmp_path,
-        [
-            bench("test_assign_ringfast[leave]", g, "ringfast", "leave", 0.0001, 0.0001),
-            bench("test_assign_reference[leave]", g, "baseline", "leave", 0.0021, 0.0021),
-        ],
-    )
-    line = next(x for x in out.stdout.splitlines() if "ringfast[leave]" in x)
+    line = assign_leave_line(tmp_path, (0.0001, 0.0001), (0.0021, 0.0021))
     assert "21.00x" in line and line.endswith("met")
 
 
