@@ -8,6 +8,8 @@ import mmh3
 import pytest
 import reference
 
+import ringfast
+
 REFERENCE_KEYS = 20_000  # the pure-Python reference is ~100x slower; a slice keeps it quick
 
 
@@ -45,6 +47,14 @@ def test_per_key_str_mmh3(benchmark, keys_str, n, expected):
 def test_per_key_str_ringfast(benchmark, keys_str, partitioner, expected):
     _tag(benchmark, "ringfast", len(keys_str))
     assert benchmark(_ringfast_loop, keys_str, partitioner) == expected
+
+
+@pytest.mark.benchmark(group="per-key-str")
+def test_per_key_str_node(benchmark, keys_str, n, expected):
+    """What applications write: node.partition(key), on a (not started) Node."""
+    node = ringfast.Node(num_partitions=n, monitoring_port="off", mode="thread")
+    _tag(benchmark, "ringfast", len(keys_str))
+    assert benchmark(_ringfast_loop, keys_str, node) == expected
 
 
 @pytest.mark.benchmark(group="per-key-str")
