@@ -24,7 +24,7 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "tests", "cluster"))
+sys.path[:0] = [os.path.join(HERE, "..", "tests", "cluster"), os.path.join(HERE, "..", "tests")]
 
 from convergence import settled  # noqa: E402
 from faultproxy import FaultProxy  # noqa: E402

@@ -1,18 +1,73 @@
 """Small helpers shared by tests that start nodes in-process (tests/embedding)."""
 
+import random
 import socket
 import time
 
 
-def free_ports(n):
-    """n ports the OS says are free now (held together while choosing, so they differ)."""
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
+def _ephemeral_low(default=32768):
+    """The first port the kernel hands to outgoing connections."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return default
+
+
+_HANDED_OUT = set()  # never twice in one test run: an earlier node's port may linger
+_LOWEST = 10000
+
+
+def free_ports(n, host="127.0.0.1"):
+    """n distinct ports on `host`, each checked free by binding it, from below the
+    ephemeral range.
+
+    Ports the OS picks with bind(0) come from the ephemeral range, the very range outgoing
+    connections take their local ports from: in the moment between choosing a port and the
+    node binding it, one of the test's own connections (a node reconnecting through the
+    fault proxy, say) could take it, and the node would exit with "address in use". That
+    happened in CI. Below the range only an explicit bind can take a port, and each port is
+    handed out once per test run. The start is random, so concurrent runs rarely meet.
+    """
+    low = _ephemeral_low()
+    if low - _LOWEST < 100 * n:  # an unusual port range: fall back to the OS's choice
+        return _os_ports(n, host)
+    span = low - _LOWEST
+    start = random.randrange(span)
+    ports, socks = [], []
+    try:
+        for i in range(span):
+            port = _LOWEST + (start + i) % span
+            if port in _HANDED_OUT:
+                continue
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                s.bind((host, port))
+            except OSError:
+                s.close()
+                continue
+            socks.append(s)  # held until all n are chosen
+            ports.append(port)
+            if len(ports) == n:
+                break
+    finally:
+        for s in socks:
+            s.close()
+    if len(ports) < n:
+        raise RuntimeError(f"only {len(ports)} free ports below {low} on {host}, {n} needed")
+    _HANDED_OUT.update(ports)
     return ports
+
+
+def _os_ports(n, host):
+    socks = [socket.socket() for _ in range(n)]
+    try:
+        for s in socks:
+            s.bind((host, 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def wait_for(cond, timeout=20.0, what="condition"):

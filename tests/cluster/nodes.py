@@ -1,6 +1,6 @@
 """One node process, from the outside: how it is run, reached and described.
 
-- `HOST`, `free_ports(n)`: loopback and n distinct free ports picked by the OS.
+- `HOST`, `free_ports(n)`: loopback and n distinct free ports (tests/support.py).
 - `node_command()`, `node_env()`: the command prefix that runs a node and its clean environment.
   RINGFAST_CLUSTER_NODE_CMD overrides the command: a shell-quoted prefix (absolute paths: nodes
   run in the cluster's directory), or the word ``standin`` for tests/cluster/standin_node.py.
@@ -15,13 +15,14 @@ import http.client
 import json
 import os
 import shlex
-import socket
 import subprocess
 import sys
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from support import free_ports  # noqa: F401  (re-exported: one port chooser for every test)
 
 HOST = "127.0.0.1"
 
@@ -42,28 +43,6 @@ NODE_CONFIG_ENV = (
     "LOG_LEVEL",
 )
 NODE_CONFIG_ENV_PREFIX = "RINGFAST_"
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct free TCP ports on 127.0.0.1, chosen by the OS.
-
-    All n sockets stay bound until all n ports are chosen (so they are distinct), then they are
-    closed and the numbers returned. Known, accepted race: between this close and the node's
-    own bind, another process (or an outgoing connection of this very test run, since ports
-    come from the ephemeral range) may take one of these ports. The window is milliseconds and
-    the range is ~28k ports, so it is rare; if it happens the node exits with code 2 ("port in
-    use") and the test fails loudly rather than silently testing the wrong thing.
-    """
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind((HOST, 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def tail(path: Path | str, lines: int = 40) -> str:

@@ -355,9 +355,9 @@ def test_failure_report_carries_node_logs(tmp_path):
     here = Path(__file__).parent
     work = tmp_path / "inner"
     work.mkdir()
-    for helper in here.glob("*.py"):  # conftest and the harness modules
-        if not helper.name.startswith("test_"):
-            (work / helper.name).write_text(helper.read_text())
+    helpers = [h for h in here.glob("*.py") if not h.name.startswith("test_")]  # conftest, harness
+    for helper in helpers + [here.parent / "support.py"]:
+        (work / helper.name).write_text(helper.read_text())
     (work / "test_inner.py").write_text(
         "from waiting import wait_for\n"
         f"STANDIN = {STANDIN!r}\n"
