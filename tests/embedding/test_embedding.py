@@ -10,24 +10,17 @@ import textwrap
 
 import pytest
 
+from support import free_ports
+
 pytestmark = pytest.mark.cluster
 
 COMMON = textwrap.dedent(
     """
-    import socket, sys, time
+    import sys, time
     import ringfast
     from ringfast import Node, events
 
-    def free_ports(n):
-        socks = [socket.socket() for _ in range(n)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        ports = [s.getsockname()[1] for s in socks]
-        for s in socks:
-            s.close()
-        return ports
-
-    ports = free_ports(3)
+    ports = [int(a) for a in sys.argv[1:]]  # chosen by the test (support.free_ports)
     seeds = ",".join(f"127.0.0.1:{p}" for p in ports)
     seen = {}   # node id -> partitions assigned by events, minus revoked
     tokens = {}
@@ -50,6 +43,11 @@ COMMON = textwrap.dedent(
         leaders = {n.leader for n in nodes}
         held = [p for n in nodes for p in n.partitions()]
         return len(leaders) == 1 and None not in leaders and sorted(held) == list(range(12))
+
+    def events_caught_up(nodes):
+        # the partitions each node's events told the application of are the ones it holds
+        # (callbacks run on the node's own hub, a moment after its state changed)
+        return all(set(n.partitions()) == seen[n.id] for n in nodes)
 
     def check(nodes):
         leader = [n for n in nodes if n.is_leader]
@@ -76,7 +74,10 @@ THREADED = COMMON.replace("MODE", '"thread"') + textwrap.dedent(
         sum(i * i for i in range(20000))
         spins += 1
     assert all(n.wait_until_ready(5) for n in nodes)
-    time.sleep(0.3)  # plain threads: let the last event callbacks land
+    deadline = time.monotonic() + 5
+    while not events_caught_up(nodes):
+        assert time.monotonic() < deadline, [(n.id, n.partitions(), seen[n.id]) for n in nodes]
+        time.sleep(0.01)
     check(nodes)
     follower = next(n for n in nodes if not n.is_leader)
     follower.stop()
@@ -102,7 +103,10 @@ GEVENT = "from gevent import monkey; monkey.patch_all()\nimport gevent\n" + COMM
     while not settled(nodes):
         assert time.monotonic() < deadline, [(n.role, n.leader, n.partitions()) for n in nodes]
         gevent.sleep(0.02)
-    gevent.sleep(0.2)
+    deadline = time.monotonic() + 5
+    while not events_caught_up(nodes):
+        assert time.monotonic() < deadline, [(n.id, n.partitions(), seen[n.id]) for n in nodes]
+        gevent.sleep(0.01)
     check(nodes)
     leader = next(n for n in nodes if n.is_leader)
     old_epoch = leader.epoch
@@ -121,5 +125,6 @@ GEVENT = "from gevent import monkey; monkey.patch_all()\nimport gevent\n" + COMM
 
 @pytest.mark.parametrize("name, script, marker", [("threaded", THREADED, "THREADED-OK"), ("gevent", GEVENT, "GEVENT-OK")])
 def test_node_api_in_one_process(name, script, marker):
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    ports = [str(p) for p in free_ports(3)]
+    proc = subprocess.run([sys.executable, "-c", script, *ports], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and marker in proc.stdout, f"{name} failed:\n{proc.stdout}\n{proc.stderr[-4000:]}"

@@ -10,21 +10,18 @@ import textwrap
 
 import pytest
 
+from support import free_ports
+
 pytestmark = [pytest.mark.cluster, pytest.mark.slow]
 
 SCRIPT = textwrap.dedent(
     """
-    import socket, time
+    import sys, time
     import gevent
     from ringfast import Node
 
     N, P = 200, 1000
-    socks = [socket.socket() for _ in range(N)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
+    ports = [int(a) for a in sys.argv[1:]]  # chosen by the test (support.free_ports)
     seeds = ",".join(f"127.0.0.1:{p}" for p in ports[:3])  # the rest join through the seeds
     nodes = [Node(node_id=f"s{i:03d}", port=ports[i], seeds=seeds, monitoring_port="off", num_partitions=P,
                   heartbeat_interval=500, failure_timeout=2000, mode="gevent").start() for i in range(N)]
@@ -61,5 +58,6 @@ SCRIPT = textwrap.dedent(
 
 
 def test_two_hundred_members_settle_and_survive_the_leader_leaving():
-    proc = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=240)
+    ports = [str(p) for p in free_ports(200)]
+    proc = subprocess.run([sys.executable, "-c", SCRIPT, *ports], capture_output=True, text=True, timeout=240)
     assert proc.returncode == 0 and "SCALE-OK" in proc.stdout, f"{proc.stdout}\n{proc.stderr[-4000:]}"

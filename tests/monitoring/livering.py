@@ -11,7 +11,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,20 +19,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ringfast.config import ENV_NAMES
+from support import free_ports
 
 HOST = "127.0.0.1"
-
-
-def free_ports(n: int) -> list[int]:
-    """n distinct free ports (all bound at once, then released: a tiny, accepted race)."""
-    socks = [socket.socket() for _ in range(n)]
-    try:
-        for s in socks:
-            s.bind((HOST, 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
