@@ -1,4 +1,4 @@
-"""Small helpers shared by tests that start nodes in-process (tests/embedding)."""
+"""Small helpers shared by the tests: ports for nodes, waiting with a deadline, counters."""
 
 import random
 import socket
@@ -22,11 +22,11 @@ def free_ports(n, host="127.0.0.1"):
     """n distinct ports on `host`, each checked free by binding it, from below the
     ephemeral range.
 
-    Ports the OS picks with bind(0) come from the ephemeral range, the very range outgoing
-    connections take their local ports from: in the moment between choosing a port and the
-    node binding it, one of the test's own connections (a node reconnecting through the
-    fault proxy, say) could take it, and the node would exit with "address in use". That
-    happened in CI. Below the range only an explicit bind can take a port, and each port is
+    Ports the OS picks with bind(0) come from the ephemeral range, the very range every
+    other bind(0) and every outgoing connection take theirs from: in the moment between
+    choosing a port and the node binding it, the fault proxy's own listeners or a node's
+    connection could take it, and the node would exit with "address in use". That happened
+    in CI. Below the range only an explicit bind can take a port, and each port is
     handed out once per test run. The start is random, so concurrent runs rarely meet.
     """
     low = _ephemeral_low()
