@@ -5,7 +5,7 @@ import socket
 import time
 
 
-def _ephemeral_low(default=32768):
+def ephemeral_low(default=32768):
     """The first port the kernel hands to outgoing connections."""
     try:
         with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
@@ -29,7 +29,7 @@ def free_ports(n, host="127.0.0.1"):
     in CI. Below the range only an explicit bind can take a port, and each port is
     handed out once per test run. The start is random, so concurrent runs rarely meet.
     """
-    low = _ephemeral_low()
+    low = ephemeral_low()
     if low - _LOWEST < 100 * n:  # an unusual port range: fall back to the OS's choice
         return _os_ports(n, host)
     span = low - _LOWEST

@@ -32,6 +32,9 @@ from pathlib import Path
 
 import pytest
 
+from ringfast.devcluster.processes import port_free
+from support import ephemeral_low
+
 pytestmark = pytest.mark.cluster
 
 HOST = "127.0.0.1"
@@ -60,27 +63,6 @@ def wait_for(predicate, timeout=TIMEOUT, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
-def port_free(port: int) -> bool:
-    s = socket.socket()
-    try:
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        s.bind((HOST, port))
-        return True
-    except OSError:
-        return False
-    finally:
-        s.close()
-
-
-def _ephemeral_range() -> tuple[int, int]:
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low, high = map(int, f.read().split())
-        return low, high
-    except (OSError, ValueError):
-        return 32768, 60999
-
-
 def pick_base_port(n: int = NODES) -> int:
     """A base port such that base..base+n-1 and base+100..base+100+n-1 are free.
 
@@ -88,7 +70,7 @@ def pick_base_port(n: int = NODES) -> int:
     connections, and everyone else's, take ports from that range, so a port picked there can be
     taken again before the node binds it), else from bind(0). Each candidate is checked by binding
     every port; callers still retry when the dev-cluster reports a port in use."""
-    low, _ = _ephemeral_range()
+    low = ephemeral_low()
     rng = random.Random()
     for attempt in range(200):
         if low - 1 - MON - n > 10000 and attempt < 150:
