@@ -15,11 +15,15 @@ process). Gauges are read from the node when scraped; counters are bumped by the
 | ringfast_heartbeat_rtt_seconds | histogram | heartbeat round trip (follower) |
 | ringfast_leader_changes_total | counter | times this node saw the leader change |
 | ringfast_frames_rejected_total{reason} | counter | frames refused by the wire protocol |
+| ringfast_peers_refused_total{reason} | counter | peer messages refused for breaking an assumption (settings_mismatch, duplicate_id, duplicate_address, epoch_out_of_range) |
+| ringfast_clock_skew_seconds | gauge | wall-clock difference to the peer heard from last (hello, vote request) |
 """
 
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from .assumptions import REFUSAL_REASONS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # protocol.ProtocolError reasons, plus connections dropped for saying nothing valid in time
@@ -52,6 +56,12 @@ class Metrics:
         self.rejected = Counter("ringfast_frames_rejected", "Frames refused by the wire protocol", ["reason"], registry=r)
         for reason in REJECT_REASONS:  # present from the start, so rates work from zero
             self.rejected.labels(reason=reason)
+        self.refusals = Counter("ringfast_peers_refused", "Peer messages refused for breaking an assumption",
+                                ["reason"], registry=r)
+        for reason in REFUSAL_REASONS:
+            self.refusals.labels(reason=reason)
+        self.clock_skew = Gauge("ringfast_clock_skew_seconds", "Wall-clock difference to the last peer heard",
+                                registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -20,14 +20,16 @@ import json
 import os
 import struct
 
+from .assumptions import MAX_EPOCH
 from .errors import RingfastError
 
-VERSION = 1
+# 2: every ring message carries the settings fingerprint ("cfg"), hello/heartbeat/vote_req
+# the process incarnation ("inc"), votes the voter's address; epochs below 2**32; "refused".
+VERSION = 2
 MAGIC = b"RF"
 _LENGTH = struct.Struct(">I")
 _HEAD = struct.Struct(">2sBBB")
 MAX_ID = 256
-MAX_EPOCH = 2**40
 MAX_PARTITION = 2**31 - 2
 MAX_TOKEN = 2**63 - 1
 
@@ -90,6 +92,9 @@ _count = _int(0, 2**62)
 _id = _str()
 _addr = _str(300)
 _priority = _int(-(2**31), 2**31 - 1)
+_cfg = _str(80)
+_inc = _int(0, 2**63 - 1)
+_wall = _int(0, 2**50)  # milliseconds since the epoch
 
 
 def _pair(v):
@@ -113,18 +118,21 @@ _MEMBER_FIELDS = {"id": _id, "addr": _addr, "priority": _priority, "role": _str(
 _COMMON = {"from": _id, "epoch": _epoch}
 
 # type number -> (name, {field: check}); every listed field is required.
+# Ring messages (1-10, 14) also carry "cfg", the settings fingerprint (ringfast.assumptions).
 MESSAGES = {
-    1: ("hello", {"addr": _addr, "priority": _priority}),
-    2: ("leader_is", {"leader": _optional(_id), "leader_addr": _optional(_addr)}),
-    3: ("vote_req", {"addr": _addr, "priority": _priority, "pre": _bool}),
-    4: ("vote", {"granted": _bool, "pre": _bool}),
-    5: ("heartbeat", {"addr": _addr, "priority": _priority, "seq": _count, "acked": _count, "holdings": _holdings,
-                      "seen": _count, "mv": _count}),
-    6: ("heartbeat_ack", {"seq": _count, "mv": _count, "members": _optional(_list(_member, 1 << 16))}),
-    7: ("assign", {"mseq": _count, "partitions": _holdings}),
-    8: ("revoke", {"mseq": _count, "partitions": _partitions}),
-    9: ("revoked", {"partitions": _partitions, "mseq": _count}),  # mseq: of the revoke answered (0: leaving)
-    10: ("leave", {"restart": _bool}),
+    1: ("hello", {"cfg": _cfg, "addr": _addr, "priority": _priority, "inc": _inc, "wall": _wall}),
+    2: ("leader_is", {"cfg": _cfg, "leader": _optional(_id), "leader_addr": _optional(_addr)}),
+    3: ("vote_req", {"cfg": _cfg, "addr": _addr, "priority": _priority, "pre": _bool, "inc": _inc, "wall": _wall}),
+    4: ("vote", {"cfg": _cfg, "granted": _bool, "pre": _bool, "addr": _addr}),
+    5: ("heartbeat", {"cfg": _cfg, "addr": _addr, "priority": _priority, "inc": _inc, "seq": _count, "acked": _count,
+                      "holdings": _holdings, "seen": _count, "mv": _count}),
+    6: ("heartbeat_ack", {"cfg": _cfg, "seq": _count, "mv": _count, "members": _optional(_list(_member, 1 << 16))}),
+    7: ("assign", {"cfg": _cfg, "mseq": _count, "partitions": _holdings}),
+    8: ("revoke", {"cfg": _cfg, "mseq": _count, "partitions": _partitions}),
+    9: ("revoked", {"cfg": _cfg, "partitions": _partitions, "mseq": _count}),  # mseq: of the revoke answered (0: leaving)
+    10: ("leave", {"cfg": _cfg, "restart": _bool}),
+    # a peer broke an assumption (ringfast.assumptions.REFUSAL_REASONS): why, for its log
+    14: ("refused", {"cfg": _cfg, "reason": _str(32), "detail": _str(300)}),
     # the authentication handshake (only with a shared secret; see Auth)
     11: ("auth_hello", {"nonce": _str(64)}),
     12: ("auth_challenge", {"nonce": _str(64), "proof": _str(128)}),

@@ -43,6 +43,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ._core import assign
+from .assumptions import epoch_cap, explain_mismatch, fingerprint, printable, WALL_SKEW_WARN
 from .events import PartitionsChanged
 from .metrics import NoMetrics
 
@@ -71,6 +72,7 @@ class Member:
     pending: dict = field(default_factory=dict)  # partition -> mseq of its assign
     revoke_mseq: dict = field(default_factory=dict)  # partition -> mseq of the revoke in progress
     mseq: int = 0
+    inc: int = 0  # the process's incarnation: another process with the same id has another
     acks: dict = field(default_factory=dict)  # heartbeat seq -> when we sent its answer
     last_sent: float = 0.0  # when we last sent it an assign or a revoke
     leaving: bool = False
@@ -86,7 +88,7 @@ class Ring:
     ``member_changed(joined, member)``, ``persist(epoch, vote)``.
     """
 
-    def __init__(self, config, io, clock, epoch: int, rng=None, metrics=None):
+    def __init__(self, config, io, clock, epoch: int, rng=None, metrics=None, wall=time.time):
         self.cfg = config
         self.metrics = metrics or NoMetrics()
         self.io = io
@@ -97,10 +99,19 @@ class Ring:
         self.priority = config.priority
         self.P = config.num_partitions
         self.L = config.failure_timeout
-        self.margin = max(MIN_MARGIN, DRIFT * self.L)
+        # A follower's clock may run DRIFT slower than ours: its lease of L then lasts
+        # L / (1 - DRIFT) of our time, which is L * DRIFT / (1 - DRIFT) more (not DRIFT * L).
+        self.margin = max(MIN_MARGIN, self.L * DRIFT / (1 - DRIFT))
         self.seeds = tuple(config.seeds)
         self.quorum = config.quorum_size()
         self.stagger = self.L / 3
+        self.wall = wall  # the wall clock: only for epoch bounds and skew warnings, never for leases
+        # what must match on every node (voter set, quorum, partitions), carried by every message
+        self.fp = fingerprint(self.P, self.quorum, self.seeds)
+        # tells this process from another one started with the same node id
+        self.inc = self.rng.getrandbits(62)
+        self.logged: set = set()  # (kind, peer, ...) already logged: refusals are logged once each
+        self.refusal: tuple[str, str, str] | None = None  # the last (peer, reason, detail) a peer refused us for
         now = clock()
 
         self.epoch = 0  # the current leader's epoch; 0 until we know one
@@ -116,7 +127,7 @@ class Ring:
         self.leader_heard = float("-inf")  # when the leader itself last answered us
         self.vote_blocked_until = now + self.L
         self.election_at = now + self.L + self.rng.uniform(0, self.stagger / 4)
-        self.votes: set[str] = set()
+        self.votes: dict[str, str] = {}  # voter address -> the id that voted from there
         self.election_deadline = 0.0
         self.failed_elections = 0
         self.next_heartbeat = now
@@ -210,7 +221,7 @@ class Ring:
     def _become_follower(self, leader: str | None, addr: str | None):
         if self.role == "leader":
             self._leader_cleanup()
-        self.votes = set()
+        self.votes = {}
         now = self.clock()
         self._set_role("follower", leader, addr)
         if leader is not None:
@@ -225,23 +236,37 @@ class Ring:
             self._schedule_election(now)
 
     def _common(self) -> dict:
-        return {"from": self.id, "epoch": self.epoch}
+        return {"from": self.id, "epoch": self.epoch, "cfg": self.fp}
 
     # ------------------------------------------------------------------ time
 
     def tick(self):
         now = self.clock()
-        gap, self.last_tick = now - self.last_tick, now
-        if gap >= self.L and self.role == "leader":
-            # We were frozen (SIGSTOP, a long GC, a VM pause) for longer than a lease: others
-            # have moved on. Step down before acting on anything we knew before the pause.
-            log.warning("paused for %.2fs (longer than the lease): stepping down", gap)
-            self._become_follower(None, None)
+        if self.role == "leader" and self._leadership_lapsed(now):
+            self.last_tick = now
             return
+        self.last_tick = now
         if self.role == "leader":
             self._leader_tick(now)
         else:
             self._follower_tick(now)
+
+    def _leadership_lapsed(self, now: float) -> bool:
+        """Step down if our leadership may have ended. Checked on every path where a leader
+        acts (its tick, and each message before it is handled): a leader frozen just before
+        its quorum deadline wakes up to heartbeats queued in its sockets before its tick runs,
+        and answering them would renew leases that outlive the next leader's wait."""
+        gap = now - self.last_tick
+        if gap >= self.L:
+            # We were frozen (SIGSTOP, a long GC, a VM pause) for longer than a lease: others
+            # have moved on. Step down before acting on anything we knew before the pause.
+            log.warning("paused for %.2fs (longer than the lease): stepping down", gap)
+        elif not self._has_quorum(now):
+            log.warning("leader cannot hear a quorum (%d) of seed nodes: stepping down", self.quorum)
+        else:
+            return False
+        self._become_follower(None, None)
+        return True
 
     def _follower_tick(self, now: float):
         if self.held and now >= self.lease_expiry:
@@ -261,8 +286,8 @@ class Ring:
                 self.next_discovery = now + self.cfg.heartbeat_interval
                 # the newest epoch we voted or ran in travels with it: candidates then start
                 # above it, and a leader of an older epoch learns that it has been superseded
-                hello = {"from": self.id, "epoch": max(self.epoch, self.vote_floor), "addr": self.addr,
-                         "priority": self.priority}
+                hello = {**self._common(), "epoch": max(self.epoch, self.vote_floor), "addr": self.addr,
+                         "priority": self.priority, "inc": self.inc, "wall": int(self.wall() * 1000)}
                 for addr in self.seeds:
                     if addr != self.addr:
                         self.io.send(addr, "hello", hello)
@@ -288,6 +313,7 @@ class Ring:
                 **self._common(),
                 "addr": self.addr,
                 "priority": self.priority,
+                "inc": self.inc,
                 "seq": self.hb_seq,
                 "acked": self.hb_acked,
                 "holdings": [[p, t] for p, t in self.held.items()],
@@ -322,23 +348,29 @@ class Ring:
         """Pre-vote first: ask whether a quorum would vote for us, without changing epochs,
         so a node that cannot win (cut off, or outranked) never inflates the epoch."""
         self.prevote = True
-        self.votes = {self.addr} if self._is_voter(self.addr) else set()
+        self.votes = {self.addr: self.id} if self._is_voter(self.addr) else {}
         self._set_role("candidate", None)
         self.election_deadline = now + self.rng.uniform(self.L / 2, self.L)
         self._ask_votes(now, pre=True)
 
     def _ask_votes(self, now: float, pre: bool):
-        if len(self.votes) >= self.quorum:
+        if self._vote_count() >= self.quorum:
             if pre:
                 self._start_real_election(now)
             else:
                 self._become_leader(now)
             return
         self.asked_at = now
-        req = {"from": self.id, "epoch": self._next_epoch() if pre else self.epoch, "addr": self.addr, "priority": self.priority, "pre": pre}
+        req = {**self._common(), "epoch": self._next_epoch() if pre else self.epoch, "addr": self.addr,
+               "priority": self.priority, "pre": pre, "inc": self.inc, "wall": int(self.wall() * 1000)}
         for addr in self.seeds:
             if addr != self.addr:
                 self.io.send(addr, "vote_req", req)
+
+    def _vote_count(self) -> int:
+        """Votes count per voter identity: a relay or a load balancer that maps two seed
+        addresses to one process must not count that process twice."""
+        return len(set(self.votes.values()))
 
     def _next_epoch(self) -> int:
         return max(self.epoch, self.vote_floor, self.epoch_floor) + 1
@@ -349,13 +381,14 @@ class Ring:
         self.vote_floor = self.epoch
         self.voted = (self.epoch, self.id)
         self.io.persist(self.epoch, self.voted)
-        self.votes = {self.addr} if self._is_voter(self.addr) else set()
+        self.votes = {self.addr: self.id} if self._is_voter(self.addr) else {}
         log.info("candidate for epoch %d", self.epoch)
         self._ask_votes(now, pre=False)
 
     def _on_vote_req(self, conn, body, now):
         cand, epoch, pre = body["from"], body["epoch"], body["pre"]
         self.known[cand] = (body["addr"], body["priority"], now)
+        self._check_wall(cand, body["wall"])
         granted = self._may_vote(cand, body["priority"], epoch, pre, now)
         if granted and not pre:
             self.epoch = epoch
@@ -372,7 +405,7 @@ class Ring:
             self.vote_blocked_until = max(self.vote_blocked_until, now + self.L)
         # our floor travels with the answer, so a refused candidate asks above it next time
         floor = max(self.epoch, self.vote_floor, self.epoch_floor)
-        self.io.reply(conn, "vote", {"from": self.id, "epoch": floor, "granted": granted, "pre": pre})
+        self.io.reply(conn, "vote", {**self._common(), "epoch": floor, "granted": granted, "pre": pre, "addr": self.addr})
 
     def _may_vote(self, cand: str, priority: int, epoch: int, pre: bool, now: float) -> bool:
         if epoch <= self.epoch or (not pre and epoch <= self.vote_floor and self.voted != (epoch, cand)):
@@ -396,10 +429,17 @@ class Ring:
             return  # not asking, or asking no more (votes held up while we were frozen)
         if not body["granted"] or conn.peer_addr not in self.seeds:
             return
+        if body["addr"] != conn.peer_addr:
+            # the process that answered at this seed's address says it is another seed: a
+            # relay, a load balancer or a copied config; its vote counts for neither
+            self._log_once(("voter_addr", conn.peer_addr, body["addr"]), logging.ERROR,
+                           "the voter reached at %s answers as %s (node %s): its vote does not count",
+                           conn.peer_addr, printable(body["addr"]), printable(body["from"]))
+            return
         if not body["pre"] and body["epoch"] != self.epoch:
             return
-        self.votes.add(conn.peer_addr)
-        if len(self.votes) >= self.quorum:
+        self.votes[conn.peer_addr] = body["from"]
+        if self._vote_count() >= self.quorum:
             if self.prevote:
                 self._start_real_election(now)
             else:
@@ -481,10 +521,6 @@ class Ring:
         return now < self._quorum_until(now)
 
     def _leader_tick(self, now: float):
-        if not self._has_quorum(now):
-            log.warning("leader cannot hear a quorum (%d) of seed nodes: stepping down", self.quorum)
-            self._become_follower(None, None)
-            return
         if self.cfg.leader_owns_partitions and self.id in self.members:
             self.members[self.id].last_heard = now
         for m in list(self.members.values()):
@@ -612,13 +648,28 @@ class Ring:
             return
         fid = body["from"]
         m = self.members.get(fid)
+        if m is not None and m.inc != body["inc"]:
+            # Another process with this id, while the first is still a member (it would be
+            # dropped after a failure timeout without heartbeats, or at once when its
+            # connection closes). Taking this one as a reconnect would hand the first one's
+            # partitions to it while the first still holds them: refuse it until then.
+            self._refuse(conn, fid, "duplicate_id",
+                         f"node id {fid!r} is already a live member at {m.addr} (another process); "
+                         f"this one says it is at {body['addr']}: give every process its own NODE_ID")
+            return
+        if m is None and body["addr"] in self.seeds:
+            other = next((o for o in self.members.values() if o.addr == body["addr"] and o.id != fid), None)
+            if other is not None:
+                self._refuse(conn, fid, "duplicate_address",
+                             f"seed address {body['addr']} is already used by member {other.id!r}")
+                return
         reconnected = False
         if m is None or m.conn is not conn:
             if m is not None:  # reconnected: what we sent on the old connection may be lost
                 m.conn = conn
                 reconnected = True
             else:
-                m = Member(fid, body["addr"], body["priority"], conn, now)
+                m = Member(fid, body["addr"], body["priority"], conn, now, inc=body["inc"])
                 # Message numbers only grow, across sessions too: once it has handled a
                 # newer one, an older one it never reported is lost for good.
                 self.sessions += 1
@@ -843,17 +894,36 @@ class Ring:
     def receive(self, conn, kind: str, body: dict):
         now = self.clock()
         sender, epoch = body["from"], body["epoch"]
+        if kind == "refused":
+            self._on_refused(body)
+            return
+        if body["cfg"] != self.fp:
+            self._refuse(conn, sender, "settings_mismatch", explain_mismatch(self.fp, body["cfg"]))
+            return
+        cap = epoch_cap(self.wall())
+        if epoch > cap:
+            self._refuse(conn, sender, "epoch_out_of_range",
+                         f"epoch {epoch} is above {cap} (wall clock + headroom): not adopted")
+            return
         if sender == self.id:
+            if body.get("inc", self.inc) != self.inc:
+                self.metrics.refusals.labels(reason="duplicate_id").inc()
+                self._log_once(("self_dup", body.get("inc")), logging.ERROR,
+                               "another process uses this node's id %s: give every process its own NODE_ID",
+                               printable(self.id))
             return
         if sender in self.known:
             addr, prio, _ = self.known[sender]
             self.known[sender] = (addr, prio, now)
+        if self.role == "leader":
+            self._leadership_lapsed(now)  # steps down first if it must: then answers as a follower
         if kind == "vote_req":
             self._on_vote_req(conn, body, now)
         elif kind == "vote":
             self._on_vote(conn, body, now)
         elif kind == "hello":
             self.known[sender] = (body["addr"], body["priority"], now)
+            self._check_wall(sender, body["wall"])
             self.epoch_floor = max(self.epoch_floor, epoch)
             if self.role == "leader" and epoch > self.epoch:
                 # it voted in a newer election (one a quorum agreed to hold): this leadership
@@ -870,6 +940,36 @@ class Ring:
             if epoch > self.epoch:
                 self._adopt_epoch(epoch)
             getattr(self, f"_on_{kind}")(conn, body, now)
+
+    def _log_once(self, key, level, fmt, *args):
+        if key in self.logged:
+            return
+        if len(self.logged) > 10_000:  # bounded: a hostile peer cannot grow it forever
+            self.logged.clear()
+        self.logged.add(key)
+        log.log(level, fmt, *args)
+
+    def _refuse(self, conn, peer: str, reason: str, detail: str):
+        """Ignore a peer's message that breaks an assumption, count it, log it once, and
+        tell the peer why (so its operator sees it on both sides)."""
+        self.metrics.refusals.labels(reason=reason).inc()
+        self._log_once(("refuse", peer, reason, detail), logging.ERROR, "refusing node %s: %s: %s",
+                       printable(peer), reason, detail)
+        self.io.reply(conn, "refused", {**self._common(), "reason": reason, "detail": detail[:300]})
+
+    def _on_refused(self, body):
+        self.refusal = (body["from"], body["reason"], body["detail"])
+        self._log_once(("refused", body["from"], body["reason"], body["detail"]), logging.ERROR,
+                       "node %s refused this node: %s: %s", printable(body["from"]), printable(body["reason"]),
+                       printable(body["detail"], 300))
+
+    def _check_wall(self, peer: str, wall_ms: int):
+        skew = wall_ms / 1000 - self.wall()
+        self.metrics.clock_skew.set(abs(skew))
+        if abs(skew) > WALL_SKEW_WARN:
+            self._log_once(("skew", peer), logging.WARNING,
+                           "wall clock of node %s differs from ours by %.1fs: without a state dir, epochs "
+                           "(fencing tokens) start from wall clocks and may go backwards", printable(peer), skew)
 
     def _reply_leader_is(self, conn, now):
         leader = self.leader if self.hears_leader(now) else None

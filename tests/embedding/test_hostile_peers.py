@@ -14,7 +14,7 @@ from ringfast import Node, protocol
 
 pytestmark = pytest.mark.cluster
 
-HB = {"from": "intruder", "epoch": 1, "addr": "127.0.0.1:1", "priority": 0, "seq": 1, "acked": 0,
+HB = {"from": "intruder", "epoch": 1, "cfg": "10/2/abc", "addr": "127.0.0.1:1", "priority": 0, "inc": 1, "seq": 1, "acked": 0,
       "holdings": [], "seen": 0, "mv": 0}
 
 

@@ -234,7 +234,8 @@ class SimNode:
         self.backlog: list = []
         self.conns: dict[int, SimConn] = {}  # by id: iteration order must not depend on addresses
         self.outbound: dict[str, SimConn] = {}
-        self.ring = Ring(sim.cfg[addr], _IO(self), lambda: sim.now, epoch=1000 + int(sim.now), rng=random.Random(sim.rng.random()))
+        self.ring = Ring(sim.cfg[addr], _IO(self), lambda: sim.now, epoch=1000 + int(sim.now),
+                         rng=random.Random(sim.rng.random()), wall=lambda: 1000 + sim.now)
         self.name = f"{self.ring.id}#{incarnation}"
 
     def tick(self):
@@ -303,7 +304,11 @@ class _IO:
         self.node.send(addr, kind, body)
 
     def reply(self, conn, kind, body):
-        self.node.sim.deliver(conn, kind, body)
+        sim, ring = self.node.sim, self.node.ring
+        if kind == "heartbeat_ack" and not sim.now < ring._quorum_until(sim.now):
+            # renewing a lease after our quorum ran out: it could outlive the next leader's wait
+            sim.log.violations.append(f"t={sim.now:.3f} {self.node.name} renewed a lease without a quorum")
+        sim.deliver(conn, kind, body)
 
     def assigned(self, change):
         self.node.sim.log.assigned(self.node, change)

@@ -5,7 +5,7 @@ import pytest
 from ringfast.protocol import Auth, Decoder, ProtocolError, encode
 
 SECRET = b"a shared secret of enough bytes"
-HB = {"from": "n1", "epoch": 3, "addr": "127.0.0.1:1", "priority": 0, "seq": 1, "acked": 0, "holdings": [],
+HB = {"from": "n1", "epoch": 3, "cfg": "10/2/abc", "addr": "127.0.0.1:1", "priority": 0, "inc": 1, "seq": 1, "acked": 0, "holdings": [],
       "seen": 0, "mv": 0}
 
 

@@ -10,22 +10,23 @@ from hypothesis import strategies as st
 from ringfast import protocol
 from ringfast.protocol import Decoder, ProtocolError, encode
 
-HB = {"from": "n1", "epoch": 7, "addr": "127.0.0.1:1", "priority": 0, "seq": 3, "acked": 2, "holdings": [[1, 99]], "seen": 0, "mv": 0}
+HB = {"from": "n1", "epoch": 7, "cfg": "10/2/abc", "addr": "127.0.0.1:1", "priority": 0, "inc": 5, "seq": 3, "acked": 2, "holdings": [[1, 99]], "seen": 0, "mv": 0}
 
 
 def test_round_trip_of_every_message_kind_in_pieces():
     bodies = {
-        "hello": {"from": "a", "epoch": 0, "addr": "h:1", "priority": 2},
-        "leader_is": {"from": "a", "epoch": 1, "leader": None, "leader_addr": None},
-        "vote_req": {"from": "a", "epoch": 1, "addr": "h:1", "priority": -1, "pre": True},
-        "vote": {"from": "a", "epoch": 1, "granted": False, "pre": False},
+        "hello": {"from": "a", "epoch": 0, "cfg": "c", "addr": "h:1", "priority": 2, "inc": 1, "wall": 1},
+        "leader_is": {"from": "a", "epoch": 1, "cfg": "c", "leader": None, "leader_addr": None},
+        "vote_req": {"from": "a", "epoch": 1, "cfg": "c", "addr": "h:1", "priority": -1, "pre": True, "inc": 2, "wall": 3},
+        "vote": {"from": "a", "epoch": 1, "cfg": "c", "granted": False, "pre": False, "addr": "h:1"},
         "heartbeat": HB,
-        "heartbeat_ack": {"from": "a", "epoch": 1, "seq": 1, "mv": 2, "members": [
+        "heartbeat_ack": {"from": "a", "epoch": 1, "cfg": "c", "seq": 1, "mv": 2, "members": [
             {"id": "x", "addr": "h:2", "priority": 1, "role": "follower", "partitions": [0, 5]}]},
-        "assign": {"from": "a", "epoch": 1, "mseq": 1, "partitions": [[0, 2**40]]},
-        "revoke": {"from": "a", "epoch": 1, "mseq": 2, "partitions": [0]},
-        "revoked": {"from": "a", "epoch": 1, "partitions": [], "mseq": 3},
-        "leave": {"from": "a", "epoch": 1, "restart": True},
+        "assign": {"from": "a", "epoch": 1, "cfg": "c", "mseq": 1, "partitions": [[0, 2**40]]},
+        "revoke": {"from": "a", "epoch": 1, "cfg": "c", "mseq": 2, "partitions": [0]},
+        "revoked": {"from": "a", "epoch": 1, "cfg": "c", "partitions": [], "mseq": 3},
+        "leave": {"from": "a", "epoch": 1, "cfg": "c", "restart": True},
+        "refused": {"from": "a", "epoch": 1, "cfg": "c", "reason": "duplicate_id", "detail": "x"},
     }
     stream = b"".join(encode(kind, body, "prod") for kind, body in bodies.items())
     dec = Decoder("prod", 1 << 20)

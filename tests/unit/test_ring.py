@@ -1,10 +1,12 @@
 """The protocol state machine without a network: a manual clock and a recording IO."""
 
 import random
+import time
 
 import pytest
 
 from ringfast.config import Config
+from ringfast.assumptions import fingerprint
 from ringfast.ring import Ring, token_of
 
 SEEDS = ("127.0.0.1:1", "127.0.0.1:2", "127.0.0.1:3")
@@ -67,8 +69,12 @@ def make(i=0, **kw):
     return Ring(cfg, io, clock, epoch=1000, rng=random.Random(i)), clock, io
 
 
+FP = fingerprint(10, 2, SEEDS)  # the settings fingerprint of make()'s rings
+
+
 def msg(sender, epoch, **body):
-    return {"from": sender, "epoch": epoch, **body}
+    """A message as a peer with the same settings sends it (fields a kind lacks are ignored)."""
+    return {"from": sender, "epoch": epoch, "cfg": FP, "inc": 1, "wall": int(time.time() * 1000), **body}
 
 
 def elect(ring, clock, io):
@@ -76,11 +82,11 @@ def elect(ring, clock, io):
     clock.now += 5
     ring.tick()
     assert ring.role == "candidate"
-    for addr in SEEDS[1:]:
-        ring.receive(Conn(addr), "vote", msg("x", 0, granted=True, pre=True))
+    for i, addr in enumerate(SEEDS[1:]):
+        ring.receive(Conn(addr), "vote", msg(f"v{i}", 0, granted=True, pre=True, addr=addr))
     assert ring.epoch == 1001  # the pre-vote passed: a real election at floor + 1
-    for addr in SEEDS[1:]:
-        ring.receive(Conn(addr), "vote", msg("x", ring.epoch, granted=True, pre=False))
+    for i, addr in enumerate(SEEDS[1:]):
+        ring.receive(Conn(addr), "vote", msg(f"v{i}", ring.epoch, granted=True, pre=False, addr=addr))
     assert ring.role == "leader"
 
 
@@ -263,5 +269,5 @@ def test_a_refused_candidate_asks_above_the_floor_it_learned():
     ring, clock, io = make(0)
     clock.now += 5
     ring.tick()
-    ring.receive(Conn(SEEDS[1]), "vote", msg("n2", 5000, granted=False, pre=True))
+    ring.receive(Conn(SEEDS[1]), "vote", msg("n2", 5000, granted=False, pre=True, addr=SEEDS[1]))
     assert ring._next_epoch() == 5001

@@ -1,0 +1,131 @@
+"""Peers that break an assumption are refused, never believed (issue 10, guarantee G7)."""
+
+import logging
+import random
+import time
+
+import pytest
+
+from ringfast import protocol
+from ringfast.assumptions import EPOCH_HEADROOM, MAX_EPOCH, explain_mismatch, fingerprint
+from ringfast.config import Config
+from ringfast.ring import DRIFT, Ring, token_of
+from test_ring import FP, SEEDS, Clock, Conn, IO, elect, heartbeat, make, msg
+
+FIVE = tuple(f"127.0.0.1:{i}" for i in range(1, 6))
+
+
+def make5(i=0):
+    cfg = Config.load({}, node_id=f"n{i + 1}", port=i + 1, seeds=",".join(FIVE), heartbeat_interval=100,
+                      failure_timeout=1000, monitoring_port="off")
+    clock, io = Clock(), IO()
+    return Ring(cfg, io, clock, epoch=1000, rng=random.Random(i)), clock, io
+
+
+def refusals(io):
+    return [body for _, body in io.of_kind("refused")]
+
+
+def test_a_vote_request_from_a_node_with_other_settings_is_refused_and_names_the_setting():
+    ring, clock, io = make(1)
+    clock.now += 5
+    other = fingerprint(12, 2, SEEDS)  # NUM_PARTITIONS=12 there
+    ring.receive(Conn(), "vote_req", msg("n1", 2000, cfg=other, addr=SEEDS[0], priority=0, pre=False))
+    assert not io.of_kind("vote") and ring.voted is None and ring.epoch == 0
+    [refusal] = refusals(io)
+    assert refusal["reason"] == "settings_mismatch" and "NUM_PARTITIONS 12 there, 10 here" in refusal["detail"]
+
+
+def test_each_differing_setting_is_named():
+    a = fingerprint(10, 2, ["h1:1", "h2:1", "h3:1"])
+    assert "quorum 3 there, 2 here" in explain_mismatch(a, fingerprint(10, 3, ["h1:1", "h2:1", "h3:1"]))
+    assert "SEED_NODES" in explain_mismatch(a, fingerprint(10, 2, ["h1:1", "h2:1", "h4:1"]))
+    assert explain_mismatch(a, fingerprint(10, 2, ["h3:1", "h1:1", "h2:1"])) == "settings differ"  # order is no difference
+    assert fingerprint(10, 2, ["h3:1", "h1:1", "h2:1"]) == a
+
+
+def test_the_node_refused_logs_why(caplog):
+    ring, clock, io = make(1)
+    with caplog.at_level(logging.ERROR, logger="ringfast.ring"):
+        for _ in range(3):
+            ring.receive(Conn(), "refused", msg("n1", 0, reason="duplicate_id", detail="node id 'n2' is already a live member"))
+    assert ring.refusal == ("n1", "duplicate_id", "node id 'n2' is already a live member")
+    assert len([r for r in caplog.records if "refused this node" in r.getMessage()]) == 1  # once, not per frame
+
+
+def test_a_second_process_with_a_members_id_is_refused_and_the_first_keeps_its_partitions():
+    ring, clock, io = make(0)
+    elect(ring, clock, io)
+    first = Conn()
+    ring.receive(first, "heartbeat", heartbeat("n2", ring.epoch, holdings=[(p, token_of(900, 1)) for p in range(5)]))
+    held = set(ring.members["n2"].holds)
+    assert held == set(range(5))
+    io.sent.clear()
+    second = Conn()
+    ring.receive(second, "heartbeat", {**heartbeat("n2", ring.epoch), "inc": 2})  # another process, id n2
+    assert [b["reason"] for b in refusals(io)] == ["duplicate_id"]
+    assert not io.of_kind("heartbeat_ack")
+    assert ring.members["n2"].conn is first and set(ring.members["n2"].holds) == held
+    assert all(ring.owner[p] == "n2" for p in held)
+
+
+def test_the_same_process_on_a_new_connection_is_a_reconnect():
+    ring, clock, io = make(0)
+    elect(ring, clock, io)
+    ring.receive(Conn(), "heartbeat", heartbeat("n2", ring.epoch))
+    second = Conn()
+    ring.receive(second, "heartbeat", heartbeat("n2", ring.epoch, seq=2))
+    assert ring.members["n2"].conn is second and not refusals(io)
+
+
+def test_a_node_hearing_its_own_id_from_another_process_says_so(caplog):
+    ring, clock, io = make(0)
+    with caplog.at_level(logging.ERROR, logger="ringfast.ring"):
+        ring.receive(Conn(), "hello", msg("n1", 0, inc=ring.inc + 1, addr="127.0.0.1:9", priority=0))
+    assert any("another process uses this node's id" in r.getMessage() for r in caplog.records)
+
+
+def test_two_seed_addresses_answered_by_one_process_count_as_one_vote():
+    ring, clock, io = make5(0)  # quorum 3 of 5
+    clock.now += 5
+    ring.tick()
+    assert ring.role == "candidate"
+    for addr in FIVE[1:3]:  # a relay maps both addresses to the process of n2
+        ring.receive(Conn(addr), "vote", msg("n2", 0, granted=True, pre=True, addr=addr, cfg=ring.fp))
+    assert ring.prevote and ring.role == "candidate"  # 2 voters (n1, n2), not 3
+    ring.receive(Conn(FIVE[3]), "vote", msg("n4", 0, granted=True, pre=True, addr=FIVE[3], cfg=ring.fp))
+    assert not ring.prevote  # three distinct voters: on to the real election
+
+
+def test_a_vote_from_a_process_that_is_not_the_seed_it_was_reached_at_does_not_count():
+    ring, clock, io = make5(0)
+    clock.now += 5
+    ring.tick()
+    ring.receive(Conn(FIVE[1]), "vote", msg("n2", 0, granted=True, pre=True, addr=FIVE[1], cfg=ring.fp))
+    ring.receive(Conn(FIVE[2]), "vote", msg("n4", 0, granted=True, pre=True, addr=FIVE[3], cfg=ring.fp))  # n4 answers at n3's address
+    assert ring.prevote and ring._vote_count() == 2
+
+
+def test_an_epoch_beyond_what_time_allows_is_refused_not_adopted():
+    ring, clock, io = make(1)
+    cap = int(time.time()) + EPOCH_HEADROOM
+    ring.receive(Conn(), "hello", msg("n3", cap + 10, addr=SEEDS[2], priority=2))
+    ring.receive(Conn(), "leader_is", msg("n3", cap + 10, leader="n3", leader_addr=SEEDS[2]))
+    assert ring.epoch == 0 and ring.epoch_floor == 1000 and ring.leader is None
+    assert {b["reason"] for b in refusals(io)} == {"epoch_out_of_range"}
+    ring.receive(Conn(), "hello", msg("n3", 5000, addr=SEEDS[2], priority=2))
+    assert ring.epoch_floor == 5000  # an ordinary newer epoch is still learnt
+
+
+def test_the_wire_refuses_epochs_whose_tokens_would_not_fit():
+    assert token_of(MAX_EPOCH, 2**31 - 1) < 2**63
+    body = {"from": "a", "epoch": MAX_EPOCH + 1, "cfg": FP, "restart": False}
+    with pytest.raises(protocol.ProtocolError) as e:
+        protocol.Decoder("c", 1 << 16).feed(protocol.encode("leave", body, "c"))
+    assert e.value.reason == "field"
+
+
+def test_the_lease_margin_covers_a_follower_clock_slower_by_the_whole_drift():
+    ring, _, _ = make(0)
+    follower_lease_in_our_time = ring.L / (1 - DRIFT)  # its clock runs DRIFT slower than ours
+    assert ring.L + ring.margin >= follower_lease_in_our_time
