@@ -662,7 +662,7 @@ class _Snapshot:
         held = dict(ring.held)
         self.tokens = held
         # a follower holds on its lease, a leader (owning partitions) on its quorum
-        self.valid_until = float("inf") if ring.role == "leader" else ring.lease_expiry
+        self.valid_until = ring.holding_deadline()
         self.partitions = tuple(sorted(held))
         if ring.role == "leader":
             self.members = tuple(ring.describe())

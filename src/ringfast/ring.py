@@ -517,6 +517,14 @@ class Ring:
         times = sorted(self.voter_heard.values(), reverse=True)
         return times[self.quorum - 1] + self.L if len(times) >= self.quorum else float("-inf")
 
+    def holding_deadline(self) -> float:
+        """Until when what this node holds surely stays its own without news: a follower
+        holds on its lease, a leader (owning partitions) on its quorum. Read by the API so a
+        node frozen past it reports nothing held even before it has run again."""
+        if self.role == "leader":
+            return self._quorum_until(self.clock())
+        return self.lease_expiry
+
     def _has_quorum(self, now: float) -> bool:
         return now < self._quorum_until(now)
 

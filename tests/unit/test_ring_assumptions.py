@@ -129,3 +129,14 @@ def test_the_lease_margin_covers_a_follower_clock_slower_by_the_whole_drift():
     ring, _, _ = make(0)
     follower_lease_in_our_time = ring.L / (1 - DRIFT)  # its clock runs DRIFT slower than ours
     assert ring.L + ring.margin >= follower_lease_in_our_time
+
+
+def test_a_leaders_own_partitions_are_reported_only_until_its_quorum_deadline():
+    from ringfast.node import _Snapshot
+
+    ring, clock, io = make(0, leader_owns_partitions=True)
+    elect(ring, clock, io)
+    snap = _Snapshot()
+    snap.update(ring)
+    deadline = ring._quorum_until(clock.now)
+    assert snap.valid_until == deadline < clock.now + 2  # not forever: a frozen leader's lapse
