@@ -55,6 +55,31 @@ def explain_mismatch(ours: str, theirs: str) -> str:
     return "; ".join(diffs) or "settings differ"
 
 
+def conflicts(ours: str, our_voters, theirs: str, their_voters) -> str | None:
+    """Why a voter of ours running other settings makes electing unsafe, or None.
+
+    Nodes with different settings never vote for each other, so each group can only elect
+    with a majority of its own voter set. Two voter sets that differ by one voter (one added
+    or one removed) always need overlapping majorities, so a change made one voter at a time
+    is safe; a wider difference (a swap, a botched rollout) lets each group reach a majority
+    of its own: two rings owning the same partitions. Then nobody may elect until the
+    settings agree again (a visible stop, not two owners)."""
+    p1, _, v1 = ours.split("/")
+    try:
+        p2, _, v2 = theirs.split("/")
+    except ValueError:
+        return "unreadable settings fingerprint"
+    if p1 != p2:
+        return f"NUM_PARTITIONS {p2} there, {p1} here"
+    if v1 != v2:
+        if their_voters is None:
+            return "voter sets differ"
+        diff = sorted(set(our_voters) ^ set(their_voters))
+        if len(diff) > 1:
+            return f"voter sets differ by {len(diff)} voters ({', '.join(diff)}): change one voter at a time"
+    return None
+
+
 def epoch_cap(wall_seconds: float) -> int:
     """The highest epoch an honest node can have reached by now."""
     return min(MAX_EPOCH, int(wall_seconds) + EPOCH_HEADROOM)

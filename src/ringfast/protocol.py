@@ -95,6 +95,7 @@ _priority = _int(-(2**31), 2**31 - 1)
 _cfg = _str(80)
 _inc = _int(0, 2**63 - 1)
 _wall = _int(0, 2**50)  # milliseconds since the epoch
+_voters = _list(_addr, 256)  # the sender's seed list
 
 
 def _pair(v):
@@ -118,27 +119,33 @@ _MEMBER_FIELDS = {"id": _id, "addr": _addr, "priority": _priority, "role": _str(
 _COMMON = {"from": _id, "epoch": _epoch}
 
 # type number -> (name, {field: check}); every listed field is required.
-# Ring messages (1-10, 14) also carry "cfg", the settings fingerprint (ringfast.assumptions).
+# type number -> (name, {field: check}); every listed field is required.
 MESSAGES = {
-    1: ("hello", {"cfg": _cfg, "addr": _addr, "priority": _priority, "inc": _inc, "wall": _wall}),
-    2: ("leader_is", {"cfg": _cfg, "leader": _optional(_id), "leader_addr": _optional(_addr)}),
-    3: ("vote_req", {"cfg": _cfg, "addr": _addr, "priority": _priority, "pre": _bool, "inc": _inc, "wall": _wall}),
-    4: ("vote", {"cfg": _cfg, "granted": _bool, "pre": _bool, "addr": _addr}),
-    5: ("heartbeat", {"cfg": _cfg, "addr": _addr, "priority": _priority, "inc": _inc, "seq": _count, "acked": _count,
+    1: ("hello", {"addr": _addr, "priority": _priority, "wall": _wall, "voters": _voters}),
+    2: ("leader_is", {"leader": _optional(_id), "leader_addr": _optional(_addr)}),
+    3: ("vote_req", {"addr": _addr, "priority": _priority, "pre": _bool, "wall": _wall,
+                     "voters": _voters}),
+    4: ("vote", {"granted": _bool, "pre": _bool, "addr": _addr}),
+    5: ("heartbeat", {"addr": _addr, "priority": _priority, "seq": _count, "acked": _count,
                       "holdings": _holdings, "seen": _count, "mv": _count}),
-    6: ("heartbeat_ack", {"cfg": _cfg, "seq": _count, "mv": _count, "members": _optional(_list(_member, 1 << 16))}),
-    7: ("assign", {"cfg": _cfg, "mseq": _count, "partitions": _holdings}),
-    8: ("revoke", {"cfg": _cfg, "mseq": _count, "partitions": _partitions}),
-    9: ("revoked", {"cfg": _cfg, "partitions": _partitions, "mseq": _count}),  # mseq: of the revoke answered (0: leaving)
-    10: ("leave", {"cfg": _cfg, "restart": _bool}),
+    6: ("heartbeat_ack", {"seq": _count, "mv": _count, "members": _optional(_list(_member, 1 << 16))}),
+    7: ("assign", {"mseq": _count, "partitions": _holdings}),
+    8: ("revoke", {"mseq": _count, "partitions": _partitions}),
+    9: ("revoked", {"partitions": _partitions, "mseq": _count}),  # mseq: of the revoke answered (0: leaving)
+    10: ("leave", {"restart": _bool}),
     # a peer broke an assumption (ringfast.assumptions.REFUSAL_REASONS): why, for its log
-    14: ("refused", {"cfg": _cfg, "reason": _str(32), "detail": _str(300)}),
+    14: ("refused", {"reason": _str(32), "detail": _str(300), "voters": _voters}),
     # the authentication handshake (only with a shared secret; see Auth)
     11: ("auth_hello", {"nonce": _str(64)}),
     12: ("auth_challenge", {"nonce": _str(64), "proof": _str(128)}),
     13: ("auth_proof", {"proof": _str(128)}),
 }
 AUTH_KINDS = frozenset(("auth_hello", "auth_challenge", "auth_proof"))
+# Ring messages (all but the handshake) also carry the settings fingerprint ("cfg",
+# ringfast.assumptions) and the sender process's incarnation ("inc": it tells two processes
+# with one node id apart).
+_RING = {"cfg": _cfg, "inc": _inc}
+MESSAGES.update({n: (name, {**_RING, **fields}) for n, (name, fields) in MESSAGES.items() if name not in AUTH_KINDS})
 TYPE_OF = {name: number for number, (name, _) in MESSAGES.items()}
 
 

@@ -43,7 +43,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ._core import assign
-from .assumptions import epoch_cap, explain_mismatch, fingerprint, printable, WALL_SKEW_WARN
+from .assumptions import WALL_SKEW_WARN, conflicts, epoch_cap, explain_mismatch, fingerprint, printable
 from .events import PartitionsChanged
 from .metrics import NoMetrics
 
@@ -112,6 +112,7 @@ class Ring:
         self.inc = self.rng.getrandbits(62)
         self.logged: set = set()  # (kind, peer, ...) already logged: refusals are logged once each
         self.refusal: tuple[str, str, str] | None = None  # the last (peer, reason, detail) a peer refused us for
+        self.conflict_until = float("-inf")  # a voter of ours runs settings unsafe to elect beside
         now = clock()
 
         self.epoch = 0  # the current leader's epoch; 0 until we know one
@@ -236,7 +237,7 @@ class Ring:
             self._schedule_election(now)
 
     def _common(self) -> dict:
-        return {"from": self.id, "epoch": self.epoch, "cfg": self.fp}
+        return {"from": self.id, "epoch": self.epoch, "cfg": self.fp, "inc": self.inc}
 
     # ------------------------------------------------------------------ time
 
@@ -263,6 +264,8 @@ class Ring:
             log.warning("paused for %.2fs (longer than the lease): stepping down", gap)
         elif not self._has_quorum(now):
             log.warning("leader cannot hear a quorum (%d) of seed nodes: stepping down", self.quorum)
+        elif now < self.conflict_until:
+            log.error("a seed node runs conflicting settings: stepping down until they agree")
         else:
             return False
         self._become_follower(None, None)
@@ -286,15 +289,21 @@ class Ring:
                 self.next_discovery = now + self.cfg.heartbeat_interval
                 # the newest epoch we voted or ran in travels with it: candidates then start
                 # above it, and a leader of an older epoch learns that it has been superseded
-                hello = {**self._common(), "epoch": max(self.epoch, self.vote_floor), "addr": self.addr,
-                         "priority": self.priority, "inc": self.inc, "wall": int(self.wall() * 1000)}
-                for addr in self.seeds:
-                    if addr != self.addr:
-                        self.io.send(addr, "hello", hello)
-            if now >= self.election_at + self._rank(now) * self.stagger and not self.stopping:
+                self._send_hellos(self.seeds)
+            if now >= self.election_at + self._rank(now) * self.stagger and not self.stopping and now >= self.conflict_until:
                 self._start_election(now)
         if self.leader is not None and now >= self.next_heartbeat and now >= self.suspended_until:
             self._send_heartbeat(now)
+
+    def _send_hellos(self, addrs):
+        # the newest epoch we voted or ran in travels with it: candidates then start above it,
+        # and a leader of an older epoch learns that it has been superseded
+        hello = {**self._common(), "epoch": max(self.epoch, self.vote_floor), "addr": self.addr,
+                 "priority": self.priority, "wall": int(self.wall() * 1000),
+                 "voters": list(self.seeds)}
+        for addr in addrs:
+            if addr != self.addr:
+                self.io.send(addr, "hello", hello)
 
     def _send_heartbeat(self, now: float):
         self.next_heartbeat = now + self.cfg.heartbeat_interval
@@ -313,7 +322,6 @@ class Ring:
                 **self._common(),
                 "addr": self.addr,
                 "priority": self.priority,
-                "inc": self.inc,
                 "seq": self.hb_seq,
                 "acked": self.hb_acked,
                 "holdings": [[p, t] for p, t in self.held.items()],
@@ -362,7 +370,8 @@ class Ring:
             return
         self.asked_at = now
         req = {**self._common(), "epoch": self._next_epoch() if pre else self.epoch, "addr": self.addr,
-               "priority": self.priority, "pre": pre, "inc": self.inc, "wall": int(self.wall() * 1000)}
+               "priority": self.priority, "pre": pre, "wall": int(self.wall() * 1000),
+               "voters": list(self.seeds)}
         for addr in self.seeds:
             if addr != self.addr:
                 self.io.send(addr, "vote_req", req)
@@ -408,6 +417,8 @@ class Ring:
         self.io.reply(conn, "vote", {**self._common(), "epoch": floor, "granted": granted, "pre": pre, "addr": self.addr})
 
     def _may_vote(self, cand: str, priority: int, epoch: int, pre: bool, now: float) -> bool:
+        if now < self.conflict_until:
+            return False  # a voter of ours runs conflicting settings: nobody may elect
         if epoch <= self.epoch or (not pre and epoch <= self.vote_floor and self.voted != (epoch, cand)):
             return False  # a stale candidate, or an epoch we already voted or ran in
         if epoch <= self.epoch_floor:
@@ -495,7 +506,7 @@ class Ring:
         self.dirty = True
 
     def _add_self_member(self, now):
-        self.members[self.id] = Member(self.id, self.addr, self.priority, None, now)
+        self.members[self.id] = Member(self.id, self.addr, self.priority, None, now, inc=self.inc)
         self.sessions += 1
         self.members[self.id].mseq = self.sessions << 32
 
@@ -531,6 +542,13 @@ class Ring:
     def _leader_tick(self, now: float):
         if self.cfg.leader_owns_partitions and self.id in self.members:
             self.members[self.id].last_heard = now
+        if now >= self.next_discovery:
+            # Seeds that are not members are asked who they are: one restarted with other
+            # settings (a botched rollout) is found and refused before it can form a ring
+            # of its own beside ours.
+            self.next_discovery = now + self.cfg.heartbeat_interval
+            in_ring = {m.addr for m in self.members.values()}
+            self._send_hellos([a for a in self.seeds if a not in in_ring])
         for m in list(self.members.values()):
             if m.id == self.id:
                 continue
@@ -656,15 +674,6 @@ class Ring:
             return
         fid = body["from"]
         m = self.members.get(fid)
-        if m is not None and m.inc != body["inc"]:
-            # Another process with this id, while the first is still a member (it would be
-            # dropped after a failure timeout without heartbeats, or at once when its
-            # connection closes). Taking this one as a reconnect would hand the first one's
-            # partitions to it while the first still holds them: refuse it until then.
-            self._refuse(conn, fid, "duplicate_id",
-                         f"node id {fid!r} is already a live member at {m.addr} (another process); "
-                         f"this one says it is at {body['addr']}: give every process its own NODE_ID")
-            return
         if m is None and body["addr"] in self.seeds:
             other = next((o for o in self.members.values() if o.addr == body["addr"] and o.id != fid), None)
             if other is not None:
@@ -903,18 +912,29 @@ class Ring:
         now = self.clock()
         sender, epoch = body["from"], body["epoch"]
         if kind == "refused":
-            self._on_refused(body)
+            self._on_refused(conn, body, now)
             return
         if body["cfg"] != self.fp:
             self._refuse(conn, sender, "settings_mismatch", explain_mismatch(self.fp, body["cfg"]))
+            self._check_conflict(conn, body, now)
             return
         cap = epoch_cap(self.wall())
         if epoch > cap:
             self._refuse(conn, sender, "epoch_out_of_range",
                          f"epoch {epoch} is above {cap} (wall clock + headroom): not adopted")
             return
+        if self.role == "leader" and sender in self.members and self.members[sender].inc != body["inc"]:
+            # Another process with a member's id, while the first is still a member (dropped
+            # after a failure timeout without heartbeats, or at once when its connection
+            # closes). Taking its heartbeat as a reconnect, or its leave as the member's, would
+            # hand the first one's partitions on while it still holds them: refuse it till then.
+            m = self.members[sender]
+            self._refuse(conn, sender, "duplicate_id",
+                         f"node id {sender!r} is already a live member at {m.addr} (another process); "
+                         f"give every process its own NODE_ID")
+            return
         if sender == self.id:
-            if body.get("inc", self.inc) != self.inc:
+            if body["inc"] != self.inc:
                 self.metrics.refusals.labels(reason="duplicate_id").inc()
                 self._log_once(("self_dup", body.get("inc")), logging.ERROR,
                                "another process uses this node's id %s: give every process its own NODE_ID",
@@ -963,13 +983,30 @@ class Ring:
         self.metrics.refusals.labels(reason=reason).inc()
         self._log_once(("refuse", peer, reason, detail), logging.ERROR, "refusing node %s: %s: %s",
                        printable(peer), reason, detail)
-        self.io.reply(conn, "refused", {**self._common(), "reason": reason, "detail": detail[:300]})
+        self.io.reply(conn, "refused", {**self._common(), "reason": reason, "detail": detail[:300],
+                                        "voters": list(self.seeds)})
 
-    def _on_refused(self, body):
+    def _check_conflict(self, conn, body, now):
+        """A voter of ours (by the address it says it has, or the one we reached it at) whose
+        settings make two rings possible stops every election for a failure timeout."""
+        addr = body.get("addr") or getattr(conn, "peer_addr", None)
+        if addr not in self.seeds or addr == self.addr:
+            return
+        why = conflicts(self.fp, self.seeds, body["cfg"], body.get("voters"))
+        if why is None:
+            return
+        self.conflict_until = now + self.L
+        self._log_once(("conflict", addr, why), logging.CRITICAL,
+                       "seed node %s (%s) runs conflicting settings: %s; no election until they agree",
+                       addr, printable(body["from"]), why)
+
+    def _on_refused(self, conn, body, now):
         self.refusal = (body["from"], body["reason"], body["detail"])
         self._log_once(("refused", body["from"], body["reason"], body["detail"]), logging.ERROR,
                        "node %s refused this node: %s: %s", printable(body["from"]), printable(body["reason"]),
                        printable(body["detail"], 300))
+        if body["reason"] == "settings_mismatch":
+            self._check_conflict(conn, {**body, "addr": None}, now)
 
     def _check_wall(self, peer: str, wall_ms: int):
         skew = wall_ms / 1000 - self.wall()

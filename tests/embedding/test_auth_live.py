@@ -68,7 +68,7 @@ def test_a_replayed_frame_is_refused(secured):
         assert kind == "auth_challenge"
         proof = auth.on_challenge(challenge)
         s.sendall(protocol.encode("auth_proof", {"from": "tester", "epoch": 0, **proof}, "ringfast"))
-        frame = protocol.encode("hello", {"from": "tester", "epoch": 0, "cfg": "10/2/abc", "addr": "127.0.0.1:1", "priority": 9, "inc": 1, "wall": 1},
+        frame = protocol.encode("hello", {"from": "tester", "epoch": 0, "cfg": "10/2/abc", "addr": "127.0.0.1:1", "priority": 9, "inc": 1, "wall": 1, "voters": []},
                                 "ringfast", auth)
         s.sendall(frame)  # accepted: authenticated and fresh, so it is answered (leader_is)
         (length,) = struct.unpack(">I", s.recv(4, socket.MSG_WAITALL))

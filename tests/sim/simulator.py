@@ -34,8 +34,17 @@ TICK = 0.05
 class Sim:
     def __init__(self, seed: int, nodes: int = 5, partitions: int = 12, heartbeat: float = 0.1,
                  lease: float = 0.5, delay: tuple[float, float] = (0.0005, 0.01), handler: tuple[float, float] = (0.0, 0.03),
-                 leader_owns: bool = False, voters: int | None = None):
+                 leader_owns: bool = False, voters: int | None = None, state_dirs: bool = False,
+                 prepare=None):
         self.seed = seed
+        # Each node's lease clock runs at its own rate (1.0 unless a nemesis skews it) and its
+        # wall clock at its own offset; with state dirs a node persists its epoch and vote and
+        # starts from them, without one from its wall clock (as the real node does).
+        self.rates: dict[str, float] = {}
+        self.wall_offsets: dict[str, float] = {}
+        self.state_dirs = state_dirs
+        self.state: dict[str, int] = {}  # addr -> persisted epoch (with state dirs)
+        self.impostors = 0
         self.rng = random.Random(seed)
         self.now = 0.0
         self.queue: list = []
@@ -54,6 +63,8 @@ class Sim:
         self.cut: set[tuple[str, str]] = set()  # (from, to) pairs whose packets are dropped
         self.nodes: dict[str, SimNode] = {}
         self.log = Log(partitions)
+        if prepare is not None:  # a nemesis that sets clocks before the nodes start
+            prepare(self)
         for a in self.addrs:
             self.nodes[a] = SimNode(self, a, incarnation=0)
             self.at(self.rng.uniform(0, 0.05), self.nodes[a].tick)
@@ -104,11 +115,12 @@ class Sim:
             return
         node.crash()
 
-    def restart(self, addr: str):
+    def restart(self, addr: str, cfg: Config | None = None):
+        """Start the process at `addr` again (with `cfg`: misconfigured, say, else its own)."""
         old = self.nodes[addr]
         if not old.down:
             return
-        node = SimNode(self, addr, incarnation=old.incarnation + 1)
+        node = SimNode(self, addr, incarnation=old.incarnation + 1, cfg=cfg)
         self.nodes[addr] = node
         self.at(self.now + TICK, node.tick)
 
@@ -225,18 +237,27 @@ class SimConn:
 class SimNode:
     """One process: a Ring, its connections, its event handlers; can crash and pause."""
 
-    def __init__(self, sim: Sim, addr: str, incarnation: int):
+    def __init__(self, sim: Sim, addr: str, incarnation: int, cfg: Config | None = None, name: str | None = None):
         self.sim = sim
         self.addr = addr
         self.incarnation = incarnation
+        self.rate = rate = sim.rates.get(addr, 1.0)
+        offset = sim.wall_offsets.get(addr, 0.0)
+        cfg = cfg or sim.cfg[addr]
+        wall = lambda: 1000 + sim.now + offset  # noqa: E731
+        epoch = max(int(wall()), sim.state.get(addr, 0)) if sim.state_dirs else 1000 + int(sim.now)
         self.down = False
         self.paused = False
         self.backlog: list = []
         self.conns: dict[int, SimConn] = {}  # by id: iteration order must not depend on addresses
         self.outbound: dict[str, SimConn] = {}
-        self.ring = Ring(sim.cfg[addr], _IO(self), lambda: sim.now, epoch=1000 + int(sim.now),
-                         rng=random.Random(sim.rng.random()), wall=lambda: 1000 + sim.now)
-        self.name = f"{self.ring.id}#{incarnation}"
+        self.ring = Ring(cfg, _IO(self), lambda: rate * sim.now, epoch=epoch,
+                         rng=random.Random(sim.rng.random()), wall=wall)
+        self.name = name or f"{self.ring.id}#{incarnation}"
+
+    def true_time(self, local: float) -> float:
+        """A time on this node's lease clock, on the simulation's (true) clock."""
+        return local / self.rate
 
     def tick(self):
         if self.down:
@@ -305,7 +326,7 @@ class _IO:
 
     def reply(self, conn, kind, body):
         sim, ring = self.node.sim, self.node.ring
-        if kind == "heartbeat_ack" and not sim.now < ring._quorum_until(sim.now):
+        if kind == "heartbeat_ack" and not ring.clock() < ring._quorum_until(ring.clock()):
             # renewing a lease after our quorum ran out: it could outlive the next leader's wait
             sim.log.violations.append(f"t={sim.now:.3f} {self.node.name} renewed a lease without a quorum")
         sim.deliver(conn, kind, body)
@@ -316,7 +337,7 @@ class _IO:
     def revoke(self, change, done):
         node, sim = self.node, self.node.sim
         if change.expired_at is not None:  # the right ended when the lease did
-            sim.log.revoked(node, change, change.expired_at)
+            sim.log.revoked(node, change, node.true_time(change.expired_at))
 
         def finish():
             if node.down:
@@ -326,7 +347,7 @@ class _IO:
                 return
             ended = done(True)
             if change.expired_at is None:
-                sim.log.revoked(node, change, sim.now if ended is None else ended)
+                sim.log.revoked(node, change, sim.now if ended is None else node.true_time(ended))
 
         sim.at(sim.now + sim.rng.uniform(*sim.handler), finish)
 
@@ -338,7 +359,10 @@ class _IO:
         pass
 
     def persist(self, epoch, voted):
-        pass
+        sim = self.node.sim
+        if sim.state_dirs:
+            floor = max(epoch, self.node.ring.vote_floor, sim.state.get(self.node.addr, 0))
+            sim.state[self.node.addr] = floor
 
 
 @dataclass
@@ -380,7 +404,7 @@ class Log:
     def crashed(self, node, now):
         # Its right to act ends with its lease, crash or not: a live node cannot be told
         # from a dead one before that, and a frozen one lost the right even if it never woke.
-        end = node.ring.lease_expiry
+        end = node.true_time(node.ring.holding_deadline())
         for (holder, p), iv in list(self.open.items()):
             if holder == node.name:
                 iv.end = end
@@ -389,7 +413,7 @@ class Log:
     def leader(self, node, epoch):
         holders = self.leaders.setdefault(epoch, set())
         holders.add(node.name)
-        if len({h.split("#")[0] for h in holders}) > 1:
+        if len(holders) > 1 and len({h.split("#")[0] for h in holders}) > 1:
             self.violations.append(f"t={node.sim.now:.3f} two leaders in epoch {epoch}: {sorted(holders)}")
 
     def observe(self, node):
@@ -408,11 +432,24 @@ class Log:
                             f"partition {p} held by {a.holder} [{a.start:.3f}, {a_end:.3f}) and {b.holder} from {b.start:.3f}")
 
 
-def run_seed(seed: int, nodes: int = 5, fault_seconds: float = 6.0, settle_limit: float = 6.0) -> Sim:
-    """One schedule: settle, random faults for a while, then no faults until settled."""
-    sim = Sim(seed, nodes=nodes, leader_owns=seed % 4 == 3)  # a quarter with a leader that owns partitions
+def run_seed(seed: int, nodes: int = 5, fault_seconds: float = 6.0, settle_limit: float = 6.0,
+             nemeses: bool = True) -> Sim:
+    """One schedule: settle, random faults for a while, then no faults until settled.
+
+    By the seed: a quarter with a leader that owns partitions, half with state dirs (a
+    quarter of all with wall clocks minutes apart), a third with lease clocks at different
+    rates within the bound; with `nemeses`, broken assumptions too (see nemeses.py)."""
+    import nemeses as nm  # (it imports this module)
+
+    def clocks(sim):
+        if nemeses:
+            nm.skew_clocks(sim, rates=seed % 3 == 1, walls=seed % 4 == 0)
+
+    sim = Sim(seed, nodes=nodes, leader_owns=seed % 4 == 3, state_dirs=seed % 2 == 0, prepare=clocks)
     sim.run_until(2.0)
     sim.random_faults(until=2.0 + fault_seconds, rate=1.5)
+    if nemeses:
+        nm.schedule(sim, until=2.0 + fault_seconds, rate=0.4)
     sim.run_until(2.0 + fault_seconds)
     # faults stop: heal, restart whatever is down, thaw whatever is frozen
     sim.heal()

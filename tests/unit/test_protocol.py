@@ -15,9 +15,9 @@ HB = {"from": "n1", "epoch": 7, "cfg": "10/2/abc", "addr": "127.0.0.1:1", "prior
 
 def test_round_trip_of_every_message_kind_in_pieces():
     bodies = {
-        "hello": {"from": "a", "epoch": 0, "cfg": "c", "addr": "h:1", "priority": 2, "inc": 1, "wall": 1},
+        "hello": {"from": "a", "epoch": 0, "cfg": "c", "addr": "h:1", "priority": 2, "inc": 1, "wall": 1, "voters": ["h:1"]},
         "leader_is": {"from": "a", "epoch": 1, "cfg": "c", "leader": None, "leader_addr": None},
-        "vote_req": {"from": "a", "epoch": 1, "cfg": "c", "addr": "h:1", "priority": -1, "pre": True, "inc": 2, "wall": 3},
+        "vote_req": {"from": "a", "epoch": 1, "cfg": "c", "addr": "h:1", "priority": -1, "pre": True, "inc": 2, "wall": 3, "voters": []},
         "vote": {"from": "a", "epoch": 1, "cfg": "c", "granted": False, "pre": False, "addr": "h:1"},
         "heartbeat": HB,
         "heartbeat_ack": {"from": "a", "epoch": 1, "cfg": "c", "seq": 1, "mv": 2, "members": [
@@ -26,8 +26,9 @@ def test_round_trip_of_every_message_kind_in_pieces():
         "revoke": {"from": "a", "epoch": 1, "cfg": "c", "mseq": 2, "partitions": [0]},
         "revoked": {"from": "a", "epoch": 1, "cfg": "c", "partitions": [], "mseq": 3},
         "leave": {"from": "a", "epoch": 1, "cfg": "c", "restart": True},
-        "refused": {"from": "a", "epoch": 1, "cfg": "c", "reason": "duplicate_id", "detail": "x"},
+        "refused": {"from": "a", "epoch": 1, "cfg": "c", "reason": "duplicate_id", "detail": "x", "voters": []},
     }
+    bodies = {kind: {"inc": 1, **body} for kind, body in bodies.items()}
     stream = b"".join(encode(kind, body, "prod") for kind, body in bodies.items())
     dec = Decoder("prod", 1 << 20)
     got = []

@@ -119,7 +119,7 @@ def test_an_epoch_beyond_what_time_allows_is_refused_not_adopted():
 
 def test_the_wire_refuses_epochs_whose_tokens_would_not_fit():
     assert token_of(MAX_EPOCH, 2**31 - 1) < 2**63
-    body = {"from": "a", "epoch": MAX_EPOCH + 1, "cfg": FP, "restart": False}
+    body = {"from": "a", "epoch": MAX_EPOCH + 1, "cfg": FP, "inc": 1, "restart": False}
     with pytest.raises(protocol.ProtocolError) as e:
         protocol.Decoder("c", 1 << 16).feed(protocol.encode("leave", body, "c"))
     assert e.value.reason == "field"
