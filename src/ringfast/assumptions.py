@@ -38,20 +38,21 @@ def fingerprint(num_partitions: int, quorum: int, seeds) -> str:
     return f"{num_partitions}/{quorum}/{voters_digest(seeds)}"
 
 
-def explain_mismatch(ours: str, theirs: str) -> str:
-    """Name the setting that differs between two fingerprints, with both values."""
+def explain_mismatch(ours: str, theirs: str, us: str = "here", them: str = "there") -> str:
+    """Name the setting that differs between two fingerprints, with both values and whose
+    they are (the text is logged on both sides, so it says "on n1", not "here")."""
     try:
         p1, q1, v1 = ours.split("/")
         p2, q2, v2 = theirs.split("/")
     except ValueError:
-        return f"settings fingerprint {theirs!r}, ours is {ours!r}"
+        return f"settings fingerprint {theirs!r} on {them}, {ours!r} on {us}"
     diffs = []
     if p1 != p2:
-        diffs.append(f"NUM_PARTITIONS {p2} there, {p1} here")
+        diffs.append(f"NUM_PARTITIONS {p1} on {us}, {p2} on {them}")
     if q1 != q2:
-        diffs.append(f"quorum {q2} there, {q1} here")
+        diffs.append(f"quorum {q1} on {us}, {q2} on {them}")
     if v1 != v2:
-        diffs.append(f"SEED_NODES (the voter set) differ (digest {v2} there, {v1} here)")
+        diffs.append(f"SEED_NODES (the voter set) differ: digest {v1} on {us}, {v2} on {them}")
     return "; ".join(diffs) or "settings differ"
 
 
@@ -59,18 +60,20 @@ def conflicts(ours: str, our_voters, theirs: str, their_voters) -> str | None:
     """Why a voter of ours running other settings makes electing unsafe, or None.
 
     Nodes with different settings never vote for each other, so each group can only elect
-    with a majority of its own voter set. Two voter sets that differ by one voter (one added
-    or one removed) always need overlapping majorities, so a change made one voter at a time
-    is safe; a wider difference (a swap, a botched rollout) lets each group reach a majority
-    of its own: two rings owning the same partitions. Then nobody may elect until the
-    settings agree again (a visible stop, not two owners)."""
-    p1, _, v1 = ours.split("/")
+    with a quorum of its own voter set. With the same voter set and quorum (another
+    partition count, say) two groups cannot both have a majority: the odd ones are refused
+    and that is all. Two voter sets that differ by one voter (one added or one removed)
+    always need overlapping majorities, so a change made one voter at a time is safe; a
+    wider difference (a swap, a botched rollout), or another quorum over the same voters,
+    lets each group reach a quorum of its own: two rings owning the same partitions. Then
+    nobody may elect until the settings agree again (a visible stop, not two owners)."""
+    _, q1, v1 = ours.split("/")
     try:
-        p2, _, v2 = theirs.split("/")
+        _, q2, v2 = theirs.split("/")
     except ValueError:
         return "unreadable settings fingerprint"
-    if p1 != p2:
-        return f"NUM_PARTITIONS {p2} there, {p1} here"
+    if v1 == v2 and q1 != q2:
+        return f"quorum {q2} there, {q1} here, over the same voters"
     if v1 != v2:
         if their_voters is None:
             return "voter sets differ"

@@ -915,7 +915,7 @@ class Ring:
             self._on_refused(conn, body, now)
             return
         if body["cfg"] != self.fp:
-            self._refuse(conn, sender, "settings_mismatch", explain_mismatch(self.fp, body["cfg"]))
+            self._refuse(conn, sender, "settings_mismatch", explain_mismatch(self.fp, body["cfg"], printable(self.id), printable(sender)))
             self._check_conflict(conn, body, now)
             return
         cap = epoch_cap(self.wall())

@@ -33,12 +33,12 @@ def test_a_vote_request_from_a_node_with_other_settings_is_refused_and_names_the
     ring.receive(Conn(), "vote_req", msg("n1", 2000, cfg=other, addr=SEEDS[0], priority=0, pre=False))
     assert not io.of_kind("vote") and ring.voted is None and ring.epoch == 0
     [refusal] = refusals(io)
-    assert refusal["reason"] == "settings_mismatch" and "NUM_PARTITIONS 12 there, 10 here" in refusal["detail"]
+    assert refusal["reason"] == "settings_mismatch" and "NUM_PARTITIONS 10 on 'n2', 12 on 'n1'" in refusal["detail"]
 
 
 def test_each_differing_setting_is_named():
     a = fingerprint(10, 2, ["h1:1", "h2:1", "h3:1"])
-    assert "quorum 3 there, 2 here" in explain_mismatch(a, fingerprint(10, 3, ["h1:1", "h2:1", "h3:1"]))
+    assert "quorum 2 on here, 3 on there" in explain_mismatch(a, fingerprint(10, 3, ["h1:1", "h2:1", "h3:1"]))
     assert "SEED_NODES" in explain_mismatch(a, fingerprint(10, 2, ["h1:1", "h2:1", "h4:1"]))
     assert explain_mismatch(a, fingerprint(10, 2, ["h3:1", "h1:1", "h2:1"])) == "settings differ"  # order is no difference
     assert fingerprint(10, 2, ["h3:1", "h1:1", "h2:1"]) == a
@@ -140,3 +140,17 @@ def test_a_leaders_own_partitions_are_reported_only_until_its_quorum_deadline():
     snap.update(ring)
     deadline = ring._quorum_until(clock.now)
     assert snap.valid_until == deadline < clock.now + 2  # not forever: a frozen leader's lapse
+
+
+def test_which_differences_between_voters_stop_elections():
+    from ringfast.assumptions import conflicts
+
+    v = ["a:1", "b:1", "c:1"]
+    ours = fingerprint(10, 2, v)
+    assert conflicts(ours, v, fingerprint(12, 2, v), v) is None  # refused, but no second majority possible
+    plus_one = v + ["d:1"]
+    assert conflicts(ours, v, fingerprint(10, 3, plus_one), plus_one) is None  # one voter added: safe
+    assert conflicts(ours, v, fingerprint(10, 2, v[:2]), v[:2]) is None  # one voter removed: safe
+    swapped = ["a:1", "b:1", "x:1"]
+    assert "differ by 2 voters" in conflicts(ours, v, fingerprint(10, 2, swapped), swapped)
+    assert "quorum 1 there, 2 here" in conflicts(ours, v, fingerprint(10, 1, v), v)
