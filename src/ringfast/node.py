@@ -28,6 +28,7 @@ import gevent.queue
 from . import events as ev
 from . import protocol
 from ._core import Partitioner
+from .assumptions import epoch_cap
 from .clock import now as lease_clock
 from .config import Config, format_address, parse_address
 from .errors import ConfigError, NotRunningError, RingfastError
@@ -259,6 +260,11 @@ class Node:
         log.info("node %s listening on %s (seeds: %s)", cfg.node_id, cfg.address, ", ".join(cfg.seeds) or "none")
         for warning in cfg.unsafe_settings():
             log.warning("node %s: %s", cfg.node_id, warning)
+        if not cfg.state_dir:
+            log.warning("node %s: no state dir (RINGFAST_STATE_DIR): after a restart, epochs (fencing tokens) "
+                        "start from this host's wall clock, so a clock that is behind the others' can make "
+                        "them go backwards and let a restarted voter vote twice in one epoch; set a state "
+                        "dir in production", cfg.node_id)
 
     def _initial_epoch(self) -> int:
         """Epochs must keep growing across a restart of the whole cluster (fencing tokens
@@ -271,6 +277,13 @@ class Node:
                     floor = max(floor, int(json.load(f)["epoch"]))
             except (OSError, ValueError, KeyError, TypeError) as e:
                 raise ConfigError(f"RINGFAST_STATE_DIR={self.config.state_dir!r}: unreadable state file {path}: {e}") from None
+            cap = epoch_cap(time.time())
+            if floor > cap:
+                # written by a node whose clock was far ahead, or damaged: starting from it
+                # would exhaust the epochs (every peer refuses them), so refuse to start
+                raise ConfigError(f"RINGFAST_STATE_DIR={self.config.state_dir!r}: state file {path} holds epoch "
+                                  f"{floor}, above the highest this clock allows ({cap}); check the clock, "
+                                  "or remove the file if the cluster's fencing tokens allow it")
         return floor
 
     def _state_path(self):

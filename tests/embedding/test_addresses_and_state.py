@@ -3,6 +3,7 @@
 import json
 import logging
 import os
+import time
 
 import pytest
 
@@ -60,17 +61,36 @@ def test_every_node_keeps_the_highest_epoch_in_its_state_dir(tmp_path):
             n.stop(timeout=3)
     # a node restarted with its state dir never starts below what it saw
     state = tmp_path / "s0" / "ringfast-state.json"
+    high = int(time.time()) + 50_000  # ahead of the wall clock (many elections), within what it allows
     with open(state, "w") as f:
-        json.dump({"epoch": 2**33, "voted": None}, f)
+        json.dump({"epoch": high, "voted": None}, f)
     again = Node(node_id="s0", port=ports[0], seeds=f"127.0.0.1:{ports[0]}", monitoring_port="off",
                  heartbeat_interval=50, failure_timeout=400, mode="thread", state_dir=str(tmp_path / "s0"))
     again.start()
     try:
         wait_for(lambda: again.is_leader, what="a one-node ring")
-        assert again.epoch > 2**33
+        assert again.epoch > high
     finally:
         again.stop(timeout=3)
     assert os.path.exists(state)
+
+
+def test_a_state_file_with_an_epoch_beyond_what_the_clock_allows_is_refused(tmp_path):
+    (tmp_path / "ringfast-state.json").write_text(json.dumps({"epoch": 2**33, "voted": None}))
+    node = Node(node_id="s0", port=free_ports(1)[0], monitoring_port="off", mode="thread", state_dir=str(tmp_path))
+    with pytest.raises(ConfigError, match=r"holds epoch 8589934592, above the highest this clock allows"):
+        node.start()
+
+
+def test_a_node_without_a_state_dir_says_what_it_risks(caplog):
+    node = Node(port=free_ports(1)[0], monitoring_port="off", mode="thread")
+    with caplog.at_level(logging.WARNING, logger="ringfast"):
+        node.start()
+        try:
+            warned = [r for r in caplog.records if "no state dir" in r.getMessage()]
+            assert len(warned) == 1 and "go backwards" in warned[0].getMessage()
+        finally:
+            node.stop(timeout=3)
 
 
 def test_a_node_with_an_unsafe_quorum_says_so_when_it_starts(caplog):
