@@ -83,10 +83,19 @@ def wait_for(cond, timeout=20.0, what="condition"):
 
 def rejected(mport, reason):
     """A node's ringfast_frames_rejected_total{reason=...}, read from its /metrics."""
+    return _counter(mport, "ringfast_frames_rejected_total", reason)
+
+
+def refused(mport, reason):
+    """A node's ringfast_peers_refused_total{reason=...}, read from its /metrics."""
+    return _counter(mport, "ringfast_peers_refused_total", reason)
+
+
+def _counter(mport, family, reason):
     import urllib.request
 
     with urllib.request.urlopen(f"http://127.0.0.1:{mport}/metrics", timeout=2) as r:
         for line in r.read().decode().splitlines():
-            if line.startswith(f'ringfast_frames_rejected_total{{reason="{reason}"}}'):
+            if line.startswith(f'{family}{{reason="{reason}"}}'):
                 return float(line.split()[-1])
-    raise AssertionError(f"no frames_rejected counter for reason {reason!r}")
+    raise AssertionError(f"no {family} counter for reason {reason!r}")

@@ -15,7 +15,7 @@ process). Gauges are read from the node when scraped; counters are bumped by the
 | ringfast_heartbeat_rtt_seconds | histogram | heartbeat round trip (follower) |
 | ringfast_leader_changes_total | counter | times this node saw the leader change |
 | ringfast_frames_rejected_total{reason} | counter | frames refused by the wire protocol |
-| ringfast_peers_refused_total{reason} | counter | peer messages refused for breaking an assumption (settings_mismatch, duplicate_id, duplicate_address, epoch_out_of_range) |
+| ringfast_peers_refused_total{reason} | counter | peer messages refused for breaking an assumption (settings_mismatch, duplicate_id, duplicate_address, epoch_out_of_range, tls_identity) |
 | ringfast_clock_skew_seconds | gauge | wall-clock difference to the peer heard from last (hello, vote request) |
 """
 

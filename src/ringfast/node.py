@@ -393,6 +393,24 @@ class Node:
                 self._unauthenticated_logged.add(host)
                 log.warning("refused a connection from %s: it does not know the cluster's secret", host)
 
+    def _tls_names_ok(self, conn, sender: str) -> bool:
+        """With TLS, a peer speaks only for the node id its certificate names (a DNS or URI
+        subject alternative name, or the common name): a member's certificate cannot vote
+        or hold partitions under another member's id."""
+        names = getattr(conn, "tls_names", None)
+        if names is None:
+            names = conn.tls_names = certificate_names(conn.sock)
+        if sender in names:
+            return True
+        self.metrics.refusals.labels(reason="tls_identity").inc()
+        key = (conn.peer, sender)
+        if key not in self._unauthenticated_logged:
+            self._unauthenticated_logged.add(key)
+            log.error("closing connection from %s: it speaks as node %r but its certificate names %s",
+                      conn.peer, sender, sorted(names) or "nothing")
+        conn.close()
+        return False
+
     def _tls_refused(self, peer, error):
         self._count_reject("unauthenticated", peer)
         log.debug("TLS handshake with %s failed: %s", peer, error)
@@ -409,6 +427,8 @@ class Node:
     def _on_message(self, conn, kind, body):
         conn.silent = False
         if not self._running:
+            return
+        if self._tls_server is not None and not self._tls_names_ok(conn, body["from"]):
             return
         try:
             self._ring.receive(conn, kind, body)
@@ -470,6 +490,18 @@ class Node:
         rec = {"t": self._clock(), "node": self.id, "event": event, **fields}
         self._journal.write(json.dumps(rec, separators=(",", ":")) + "\n")
         self._journal.flush()
+
+
+def certificate_names(sock) -> frozenset:
+    """The names a TLS peer's (verified) certificate holds: subject alternative names of
+    type DNS or URI, and the subject's common name."""
+    try:
+        cert = sock.getpeercert() or {}
+    except (AttributeError, ValueError, OSError):
+        return frozenset()
+    names = {value for kind, value in cert.get("subjectAltName", ()) if kind in ("DNS", "URI")}
+    names.update(value for rdn in cert.get("subject", ()) for key, value in rdn if key == "commonName")
+    return frozenset(names)
 
 
 def _tls_contexts(cfg: Config):
