@@ -15,6 +15,7 @@ process). Gauges are read from the node when scraped; counters are bumped by the
 | ringfast_heartbeat_rtt_seconds | histogram | heartbeat round trip (follower) |
 | ringfast_leader_changes_total | counter | times this node saw the leader change |
 | ringfast_frames_rejected_total{reason} | counter | frames refused by the wire protocol |
+| ringfast_peer_resolve_failures_total{peer} | counter | connect attempts to a peer whose name did not resolve |
 """
 
 from __future__ import annotations
@@ -52,6 +53,10 @@ class Metrics:
         self.rejected = Counter("ringfast_frames_rejected", "Frames refused by the wire protocol", ["reason"], registry=r)
         for reason in REJECT_REASONS:  # present from the start, so rates work from zero
             self.rejected.labels(reason=reason)
+        # labelled by the peer as configured (a seed entry or a member's advertised address:
+        # a bounded set), so an operator sees which name is missing from DNS
+        self.unresolved = Counter("ringfast_peer_resolve_failures",
+                                  "Connect attempts to a peer whose name did not resolve", ["peer"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
