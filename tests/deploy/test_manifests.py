@@ -126,3 +126,29 @@ def test_the_systemd_unit_runs_the_node_and_stops_within_the_handoff():
     assert int(service["TimeoutStopSec"]) >= cfg.failure_timeout + cfg.handler_timeout + 5
     assert cfg.host == "10.0.0.1" and parse_address(cfg.seeds[0], "SEED_NODES") == ("node-a", cfg.port)
     assert cfg.state_dir == "/var/lib/ringfast" and service["StateDirectory"] == "ringfast"
+
+
+def guide_commands():
+    text = (Path(__file__).resolve().parents[2] / "docs" / "kubernetes.md").read_text()
+    return [line for body in re.findall(r"^```sh\n(.*?)^```", text, re.S | re.M) for line in body.splitlines()]
+
+
+def test_the_kubernetes_guide_names_what_the_manifests_define():
+    # the guide's commands cannot run without a cluster: what they name must exist
+    sts, svc = one("StatefulSet"), one("Service")
+    root = DEPLOY.parent
+    env = pod_env(sts, 0, "10.44.0.7")
+    monitoring = f"{sts['metadata']['name']}-0.{svc['metadata']['name']}:{env['MONITORING_PORT']}"
+    expected = [
+        "docker build -f deploy/Dockerfile -t ringfast:latest .",
+        "kubectl apply -f deploy/kubernetes/",
+        f"kubectl rollout status statefulset/{sts['metadata']['name']}",
+        f"kubectl exec {sts['metadata']['name']}-0 -- ringfast status {monitoring}",
+    ]
+    assert guide_commands() == expected
+    assert (root / "deploy" / "Dockerfile").is_file() and (root / "deploy" / "kubernetes").is_dir()
+    image = sts["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "ringfast:latest"
+    dockerfile = (root / "deploy" / "Dockerfile").read_text()
+    assert 'ENTRYPOINT ["ringfast"]' in dockerfile  # the StatefulSet's args: ["node"]
+    assert sts["spec"]["template"]["spec"]["containers"][0]["args"] == ["node"]
