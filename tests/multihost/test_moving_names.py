@@ -166,9 +166,9 @@ def test_every_voter_comes_back_with_a_new_address_and_the_ring_keeps_its_quorum
             assert after["members"] == before["members"], (before, after)
             assert (after["leader"], after["epoch"]) == (before["leader"], before["epoch"])
         else:
+            # a new term: the leader's restart is an election, and with a 500 ms lease the
+            # followers' leases may run out meanwhile (then their partitions are reassigned)
             assert after["epoch"] > before["epoch"] and after["leader"] != before["leader"]
-            stayed = next(m for m in before["members"] if m not in (before["leader"], after["leader"]))
-            assert set(before["members"][stayed]) <= set(after["members"][stayed])  # it kept what it had
     assert not set(ring.h.ips) & set(original)  # every voter moved, and all three still vote
     ring.journals().assert_safe()
 
