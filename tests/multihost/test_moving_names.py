@@ -14,8 +14,8 @@ needs it has started. The seeds are names (`n0.ring.test:7000`...), never IPs.
   seeds and finds its own seed entry; with seeds that do not resolve, it stops with status 2
   and the line the docs give.
 
-Slow (real processes, many seconds each): run with RINGFAST_MULTIHOST_NAMES=1 (`.ci/run`
-does, in tests/multihost/run_moving_names.sh).
+Slow (real processes, many seconds each): run with RINGFAST_MULTIHOST_NAMES=1, as `.ci/run`
+does after the main test command.
 """
 
 from __future__ import annotations
