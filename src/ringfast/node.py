@@ -488,7 +488,8 @@ class Node:
 
 def _tls_contexts(cfg: Config):
     """(server, client) contexts for mutual TLS, or (None, None). Members are whoever holds a
-    certificate signed by the CA: peers are addressed by IP, so names are not checked."""
+    certificate signed by the CA: seed entries may be names or IPs, and pods change IPs, so
+    certificate names are not checked."""
     if not cfg.tls_cert:
         return None, None
     from gevent import ssl
