@@ -1,8 +1,9 @@
 """The ``ringfast`` console command.
 
 ``ringfast node`` runs one node until SIGTERM/SIGINT, configured by flags or by
-ring-election's environment variables (flags win). A bad setting exits with status 2 and
-one line naming the setting and its value.
+environment variables (flags win): ``RINGFAST_`` names and ring-election's bare ones
+(``Config.from_env``). A bad setting exits with status 2 and one line naming the setting and
+its value.
 """
 
 from __future__ import annotations
@@ -19,13 +20,17 @@ from .errors import ConfigError
 # flag -> Config keyword; values stay strings and are checked by Config, which names the flag
 NODE_FLAGS = [
     ("--id", "node_id", "node id (NODE_ID); default host:port"),
-    ("--host", "host", "bind address for the cluster port (HOST, default 127.0.0.1)"),
+    ("--host", "host", "bind address of the cluster port (HOST); default: 127.0.0.1 if the seeds are on "
+                       "loopback, else the local address that routes to them"),
+    ("--advertise", "advertise", "name or address (optionally :port) the others reach this node at, compared "
+                                 "with the seed entries (RINGFAST_ADVERTISE); default: --host, or this "
+                                 "machine's entry in --seeds"),
     ("--port", "port", "cluster port (PORT)"),
     ("--seeds", "seeds", "host:port,... of the seed nodes (SEED_NODES)"),
     ("--priority", "priority", "lower leads (PRIORITY); default: position in --seeds"),
     ("--partitions", "num_partitions", "number of partitions (NUM_PARTITIONS, default 10)"),
     ("--monitoring-port", "monitoring_port", "HTTP monitoring port (MONITORING_PORT, default 9000; 'off')"),
-    ("--monitoring-host", "monitoring_host", "HTTP monitoring address (MONITORING_HOST, default --host)"),
+    ("--monitoring-host", "monitoring_host", "HTTP monitoring address (MONITORING_HOST, default the cluster port's)"),
     ("--quorum", "quorum", "majority (default), none (unsafe), or a number (RINGFAST_QUORUM)"),
     ("--cluster", "cluster_name", "cluster name, checked on every frame (RINGFAST_CLUSTER)"),
     ("--journal", "journal", "append events as JSON lines to this file (RINGFAST_JOURNAL)"),
@@ -80,7 +85,7 @@ def _node_config(args):
         if value is not None:
             env[ENV_NAMES[dest]] = value
     try:
-        return Config.load(env, **kwargs)
+        return Config.from_env(env, **kwargs)
     except ConfigError as e:
         flag_of = {dest: flag for flag, dest, _ in NODE_FLAGS}
         msg = str(e)
@@ -102,7 +107,7 @@ def run_node(args) -> int:
         raise ConfigError(f"RINGFAST_EXIT_MODE={exit_mode!r}: expected leave or restart")
     logging.basicConfig(
         level=config.log_level.upper(), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s [" + (config.node_id or "node") + "] %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s [" + (config.node_id or "node").replace("%", "%%") + "] %(name)s: %(message)s",
     )
     node = Node(config, mode="gevent")
     stop = gevent.event.Event()

@@ -1,14 +1,24 @@
 """Node configuration: keyword arguments, with environment variables as defaults.
 
-ring-election's variable names keep their meaning and units (milliseconds for the
-timings); ringfast's own settings are prefixed ``RINGFAST_`` except the three ring-election
-deployments already set (``NODE_ID``, ``PRIORITY``, ``HOST``). Every value is checked
-here, at start, so a bad one fails with its name and value instead of deep inside.
+Two sources of environment defaults:
+
+- :meth:`Config.load` (what an embedded ``Node(...)`` uses) reads only ``RINGFAST_``-prefixed
+  names (``RINGFAST_PORT``, ``RINGFAST_SEED_NODES``...): generic names such as ``PORT`` and
+  ``HOST`` belong to the platform hosting the application (Heroku, Cloud Run and others set
+  ``PORT`` for the web server), and must not silently become the cluster's.
+- :meth:`Config.from_env` (``ringfast node`` and ``Node.from_env()``) also reads
+  ring-election's bare names (``PORT``, ``SEED_NODES``, ``NODE_ID``...); a ``RINGFAST_`` name
+  wins over its bare twin.
+
+ring-election's names keep their meaning and units (milliseconds for the timings). Every
+value is checked here, so a bad one fails with its name and value instead of deep inside.
+Nothing here touches the network: host names stay as written (see ``addresses.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import os
 from collections.abc import Mapping
@@ -16,7 +26,18 @@ from dataclasses import dataclass, field
 
 from .errors import ConfigError
 
+log = logging.getLogger(__name__)
+
 MAX_PARTITIONS = 2**31 - 1
+DEFAULT_MONITORING_PORT = 9000  # ring-election's, for `ringfast node` and Node.from_env()
+
+# ring-election variables ringfast has no equivalent for: said once at start (from_env), so a
+# migrated deployment does not silently lose what they used to do (docs/migrating-from-ring-election.md)
+IGNORED_RING_ELECTION = {
+    "LEADER_MODE": "there is no designated leader: the seed nodes elect one",
+    "TIME_TO_BECOME_SEED": "there is no seed promotion: the seed nodes are SEED_NODES",
+    "MAX_INACTIVE_TIME": "failure detection and the lease both use HEART_BEAT_CHECK_FREQUENCY",
+}
 
 
 def parse_address(text: str, what: str) -> tuple[str, int]:
@@ -39,6 +60,26 @@ def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def normal_host(host: str) -> str:
+    """Host names compare case-insensitively and with or without the root's trailing dot
+    (DNS does), so `Node-A.` and `node-a` name the same voter."""
+    host = host.strip().lower()
+    return host[:-1] if host.endswith(".") and len(host) > 1 else host
+
+
+def parse_advertise(text: str, what: str) -> tuple[str, int | None]:
+    """'host' or 'host:port' (IPv6 in brackets when a port follows) -> (host, port or None)."""
+    text = text.strip()
+    if text.startswith("[") and text.endswith("]"):
+        return normal_host(text[1:-1]), None
+    if text.count(":") == 1 or text.startswith("["):
+        host, port = parse_address(text, what)
+        return normal_host(host), port
+    if not text or any(c.isspace() or c in "/,=" for c in text):
+        raise ConfigError(f"{what}={text!r}: expected a host name or address, optionally with :port")
+    return normal_host(text), None
+
+
 @dataclass(frozen=True)
 class Config:
     """Everything a node needs to know; build with :meth:`Config.load`.
@@ -48,16 +89,19 @@ class Config:
     answered for that long gives up its partitions.
     """
 
-    node_id: str | None = None  # None: "host:port", fixed once the port is bound
-    host: str = "127.0.0.1"
+    node_id: str | None = None  # None: the advertised "host:port", fixed once the port is bound
+    host: str | None = None  # bind address; None: chosen at start (see addresses.bind_host)
     port: int = 0
+    # how the others reach this node: its address in the protocol, compared with the seed
+    # entries ("host" or "host:port"; None: the bind address, or this node's seed entry)
+    advertise: str | None = None
     seeds: tuple[str, ...] = ()
     priority: int = 0
     num_partitions: int = 10
     heartbeat_interval: float = 1.0
     failure_timeout: float = 3.0
     reconnect_time: float = 3.0
-    monitoring_port: int | None = 9000
+    monitoring_port: int | None = None  # off unless asked for (from_env: 9000)
     monitoring_host: str | None = None
     quorum: str | int = "majority"
     leader_owns_partitions: bool = False
@@ -75,12 +119,15 @@ class Config:
     # False when Config.load derived `priority` from the seed list: it is derived again once
     # host names in the seeds are resolved to addresses
     priority_given: bool = field(default=True, compare=False, repr=False)
+    node_id_given: bool = field(default=True, compare=False, repr=False)
     routes: Mapping[str, str] = field(default_factory=dict, compare=False)
     extra: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def address(self) -> str:
-        return format_address(self.host, self.port)
+        """This node's address in the protocol (what the seed entries are compared with)."""
+        host, port = parse_advertise(self.advertise, "RINGFAST_ADVERTISE") if self.advertise else (None, None)
+        return format_address(host or self.host or "127.0.0.1", port or self.port)
 
     def quorum_size(self) -> int:
         """How many voters (seed nodes) a leader must hear, itself included."""
@@ -106,9 +153,22 @@ class Config:
 
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **kwargs) -> Config:
-        """Keyword arguments win; missing ones come from `env` (default ``os.environ``)."""
+        """Keyword arguments win; missing ones come from the ``RINGFAST_`` names in `env`
+        (default ``os.environ``). What an embedded ``Node(...)`` uses."""
         env = os.environ if env is None else env
-        return _build(cls, env, kwargs)
+        return _build(cls, env, kwargs, bare=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **kwargs) -> Config:
+        """As :meth:`load`, and ring-election's bare names too (``PORT``, ``SEED_NODES``...),
+        with its monitoring port 9000 by default: ``ringfast node`` and ``Node.from_env()``."""
+        env = os.environ if env is None else env
+        return _build(cls, env, kwargs, bare=True)
+
+    def ignored_variables(self) -> list[str]:
+        """ring-election variables set in the environment that ringfast does not use."""
+        return [f"{name}={self.extra[name]!r} is ignored: {why}" for name, why in IGNORED_RING_ELECTION.items()
+                if name in self.extra]
 
 
 # (keyword, environment variable, parser, default). Timings in env are milliseconds.
@@ -174,7 +234,7 @@ def _seeds(name, raw):
         if isinstance(item, str) and not item.strip():
             continue
         host, port = parse_address(item, name) if isinstance(item, str) else item
-        out.append(format_address(host, port))
+        out.append(format_address(normal_host(host), port))  # kept as written: names are resolved per connect
     return tuple(dict.fromkeys(out))  # order kept (it sets default priorities), duplicates dropped
 
 
@@ -194,8 +254,19 @@ def _routes(name, raw):
             items.append((left, right))
     out = {}
     for left, right in items:
-        out[format_address(*parse_address(left, name))] = format_address(*parse_address(right, name))
+        lhost, lport = parse_address(left, name)
+        rhost, rport = parse_address(right, name)
+        out[format_address(normal_host(lhost), lport)] = format_address(normal_host(rhost), rport)
     return out
+
+
+def _host(name, raw):
+    return normal_host(_text(name, raw))
+
+
+def _advertise(name, raw):
+    host, port = parse_advertise(_text(name, raw), name)
+    return host if port is None else format_address(host, port)
 
 
 def _quorum(name, raw):
@@ -225,7 +296,8 @@ def _log_level(name, raw):
 
 
 FIELDS = [
-    ("host", "HOST", _text),
+    ("host", "HOST", _host),
+    ("advertise", "RINGFAST_ADVERTISE", _advertise),
     ("port", "PORT", _int(0, 65535)),
     ("seeds", "SEED_NODES", _seeds),
     ("num_partitions", "NUM_PARTITIONS", _int(1, MAX_PARTITIONS)),
@@ -251,7 +323,15 @@ FIELDS = [
     ("node_id", "NODE_ID", _text),
     ("priority", "PRIORITY", _int(-(2**31), 2**31 - 1)),
 ]
-ENV_NAMES = {kw: env for kw, env, _ in FIELDS}
+ENV_NAMES = {kw: env for kw, env, _ in FIELDS}  # ring-election's name where it has one
+
+
+def prefixed(name: str) -> str:
+    """The ``RINGFAST_`` name an embedded node reads for a setting (``PORT`` -> ``RINGFAST_PORT``)."""
+    return name if name.startswith("RINGFAST_") else "RINGFAST_" + name
+
+
+RINGFAST_NAMES = {kw: prefixed(env) for kw, env in ENV_NAMES.items()}
 
 
 def default_priority(address: str, seeds: tuple[str, ...]) -> int:
@@ -259,25 +339,32 @@ def default_priority(address: str, seeds: tuple[str, ...]) -> int:
     return seeds.index(address) if address in seeds else len(seeds)
 
 
-def _build(cls, env, kwargs):
+def _build(cls, env, kwargs, bare):
     unknown = set(kwargs) - set(ENV_NAMES)
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
     values = {}
     for kw, var, parse in FIELDS:
+        names = [prefixed(var)] + ([var] if bare and var != prefixed(var) else [])
         if kwargs.get(kw) is not None:
             values[kw] = parse(kw, kwargs[kw])
-        elif env.get(var) not in (None, ""):
-            values[kw] = parse(var, env[var])
-    host = values.get("host", "127.0.0.1")
-    port = values.get("port", 0)
+            continue
+        for name in names:  # RINGFAST_PORT wins over PORT
+            if env.get(name) not in (None, ""):
+                values[kw] = parse(name, env[name])
+                break
+    if bare:
+        values.setdefault("monitoring_port", DEFAULT_MONITORING_PORT)
+        values["extra"] = {k: env[k] for k in IGNORED_RING_ELECTION if env.get(k) not in (None, "")}
     seeds = values.get("seeds", ())
-    own = format_address(host, port)
-    if port:
-        values.setdefault("node_id", own)
+    values["node_id_given"] = "node_id" in values
     values["priority_given"] = "priority" in values
-    if "priority" not in values:
-        values["priority"] = default_priority(own, seeds)
+    if "node_id" not in values or "priority" not in values:
+        # what can be said before start; addresses.settle says it again once the address is known
+        own = cls(host=values.get("host"), port=values.get("port", 0), advertise=values.get("advertise")).address
+        if values.get("port"):
+            values.setdefault("node_id", own)
+        values.setdefault("priority", default_priority(own, seeds))
     if values.get("heartbeat_interval", 1.0) >= values.get("failure_timeout", 3.0):
         hb, ft = values.get("heartbeat_interval", 1.0), values.get("failure_timeout", 3.0)
         raise ConfigError(

@@ -17,6 +17,7 @@ process). Gauges are read from the node when scraped; counters are bumped by the
 | ringfast_frames_rejected_total{reason} | counter | frames refused by the wire protocol |
 | ringfast_peers_refused_total{reason} | counter | peer messages refused for breaking an assumption (settings_mismatch, duplicate_id, duplicate_address, epoch_out_of_range, tls_identity) |
 | ringfast_clock_skew_seconds | gauge | wall-clock difference to the peer heard from last (hello, vote request) |
+| ringfast_peer_resolve_failures_total{peer} | counter | connect attempts to a peer whose name did not resolve |
 """
 
 from __future__ import annotations
@@ -62,6 +63,10 @@ class Metrics:
             self.refusals.labels(reason=reason)
         self.clock_skew = Gauge("ringfast_clock_skew_seconds", "Wall-clock difference to the last peer heard",
                                 registry=r)
+        # labelled by the peer as configured (a seed entry or a member's advertised address:
+        # a bounded set), so an operator sees which name is missing from DNS
+        self.unresolved = Counter("ringfast_peer_resolve_failures",
+                                  "Connect attempts to a peer whose name did not resolve", ["peer"], registry=r)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -29,15 +29,17 @@ from . import events as ev
 from . import protocol
 from ._core import Partitioner
 from .assumptions import epoch_cap
+from .addresses import is_ip
 from .clock import now as lease_clock
 from .config import Config, format_address, parse_address
 from .errors import ConfigError, NotRunningError, RingfastError
 from .ring import Ring
-from .transport import Connection, Listener, connect
+from .transport import Connection, Listener, connect, resolve
 
 log = logging.getLogger(__name__)
 
 MAX_SILENT = 128  # inbound connections that have not sent a valid frame yet
+UNRESOLVED_LOG_EVERY = 30.0  # seconds between two warnings about the same peer name
 _RealThread = gevent.monkey.get_original("threading", "Thread")
 _RealEvent = gevent.monkey.get_original("threading", "Event")
 
@@ -46,6 +48,11 @@ class Node:
     """A member of the ring. See the module docstring for the lifecycle and modes."""
 
     def __init__(self, config: Config | None = None, *, mode: str = "auto", clock=lease_clock, **settings):
+        """Settings are keywords (see README, Configuration), with ``RINGFAST_``-prefixed
+        environment variables as defaults; ring-election's bare names (``PORT``, ``HOST``...)
+        only through :meth:`from_env`."""
+        if config is not None and settings:
+            raise ConfigError(f"Node(config, ...): give a Config or settings, not both (got {', '.join(sorted(settings))})")
         self.config = config if config is not None else Config.load(**settings)
         if mode == "auto":
             mode = "gevent" if gevent.monkey.is_module_patched("threading") else "thread"
@@ -80,6 +87,14 @@ class Node:
         self._secret = None
         self._tls_server = self._tls_client = None
         self._unauthenticated_logged: set[str] = set()
+        self._unresolved_logged: dict[str, tuple[float, int]] = {}  # peer -> (last said, failures since)
+
+    @classmethod
+    def from_env(cls, *, mode: str = "auto", **settings) -> Node:
+        """A node configured as ``ringfast node`` is: keywords, then ``RINGFAST_`` names, then
+        ring-election's bare ones (``PORT``, ``HOST``, ``SEED_NODES``, ``NODE_ID``...), with
+        monitoring on 9000 unless ``MONITORING_PORT`` says otherwise."""
+        return cls(Config.from_env(**settings), mode=mode)
 
     # ------------------------------------------------------------------ public API
 
@@ -216,36 +231,29 @@ class Node:
         gevent.sleep(0)  # let closing greenlets finish
 
     def _start_in_hub(self):
+        from . import addresses
+
         cfg = self.config
         self._hub = gevent.get_hub()
-        cfg = self.config = _resolved(cfg)
+        bound = addresses.bind_host(cfg)
         self._secret = _read_secret(cfg.secret_file) if cfg.secret_file else None
         self._tls_server, self._tls_client = _tls_contexts(cfg)
         try:
-            self._listener = Listener(cfg.host, cfg.port, make_connection=self._accept, tls=self._tls_server,
+            self._listener = Listener(bound, cfg.port, make_connection=self._accept, tls=self._tls_server,
                                       handshake_timeout=cfg.failure_timeout, on_tls_error=self._tls_refused)
         except OSError as e:
-            raise ConfigError(f"PORT={cfg.port}: cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
-        if cfg.port == 0:
-            from .config import replace
-
-            changes = {"port": self._listener.port}
-            if cfg.node_id is None:
-                changes["node_id"] = f"{cfg.host}:{self._listener.port}"
-            cfg = self.config = replace(cfg, **changes)
-        elif cfg.node_id is None:
-            from .config import replace
-
-            cfg = self.config = replace(cfg, node_id=cfg.address)
+            what = "HOST" if cfg.host is not None else "HOST (not set, chosen)"
+            raise ConfigError(f"PORT={cfg.port}: cannot listen on {what} {bound}:{cfg.port}: {e.strerror or e}") from None
+        cfg = self.config = addresses.settle(cfg, bound, self._listener.port)
         if cfg.monitoring_port is not None:
             from .monitoring import MonitoringServer
 
             try:
-                self._monitor = MonitoringServer(self, cfg.monitoring_host or cfg.host, cfg.monitoring_port)
+                self._monitor = MonitoringServer(self, cfg.monitoring_host or bound, cfg.monitoring_port)
             except OSError as e:
                 self._listener.stop()
                 raise ConfigError(
-                    f"MONITORING_PORT={cfg.monitoring_port}: cannot listen on {cfg.monitoring_host or cfg.host}: {e.strerror or e}"
+                    f"MONITORING_PORT={cfg.monitoring_port}: cannot listen on {cfg.monitoring_host or bound}: {e.strerror or e}"
                 ) from None
         if cfg.journal:
             self._journal = open(cfg.journal, "a", encoding="utf-8")
@@ -257,8 +265,14 @@ class Node:
         if self._monitor is not None:
             self._monitor.start()
         self._greenlets = [gevent.spawn(self._tick_loop), gevent.spawn(self._event_loop)]
-        log.info("node %s listening on %s (seeds: %s)", cfg.node_id, cfg.address, ", ".join(cfg.seeds) or "none")
-        for warning in cfg.unsafe_settings():
+        log.info("node %s listening on %s as %s (seeds: %s)", cfg.node_id, format_address(cfg.host, cfg.port),
+                 cfg.address, ", ".join(cfg.seeds) or "none")
+        if cfg.seeds and cfg.address not in cfg.seeds:
+            log.warning(
+                "node %s: its address %s is not among the seed nodes (%s): it will not vote, and a leader needs "
+                "a quorum of the seeds without it; list it in SEED_NODES, or set RINGFAST_ADVERTISE (--advertise) "
+                "to its entry there", cfg.node_id, cfg.address, ", ".join(cfg.seeds))
+        for warning in cfg.unsafe_settings() + cfg.ignored_variables():
             log.warning("node %s: %s", cfg.node_id, warning)
         if not cfg.state_dir:
             log.warning("node %s: no state dir (RINGFAST_STATE_DIR): after a restart, epochs (fencing tokens) "
@@ -410,6 +424,18 @@ class Node:
                       conn.peer, sender, sorted(names) or "nothing")
         conn.close()
         return False
+    def _unresolved(self, addr, host, error):
+        """Counted every time; said at WARNING once per UNRESOLVED_LOG_EVERY per peer (a pod
+        that is still starting fails every attempt for a while)."""
+        self.metrics.unresolved.labels(peer=addr).inc()
+        now = time.monotonic()
+        last, failures = self._unresolved_logged.get(addr, (None, 0))
+        failures += 1
+        if last is None or now - last >= UNRESOLVED_LOG_EVERY:
+            log.warning("cannot resolve %r (peer %s): %s; retrying at every attempt (%d failed so far)",
+                        host, addr, getattr(error, "strerror", None) or error, failures)
+            last = now
+        self._unresolved_logged[addr] = (last, failures)
 
     def _tls_refused(self, peer, error):
         self._count_reject("unauthenticated", peer)
@@ -506,7 +532,8 @@ def certificate_names(sock) -> frozenset:
 
 def _tls_contexts(cfg: Config):
     """(server, client) contexts for mutual TLS, or (None, None). Members are whoever holds a
-    certificate signed by the CA: peers are addressed by IP, so names are not checked."""
+    certificate signed by the CA: seed entries may be names or IPs, and pods change IPs, so
+    certificate names are not checked."""
     if not cfg.tls_cert:
         return None, None
     from gevent import ssl
@@ -537,38 +564,6 @@ def _read_secret(path: str) -> bytes:
     if len(secret) < 16:
         raise ConfigError(f"RINGFAST_SECRET_FILE={path!r}: the secret must be at least 16 bytes")
     return secret
-
-
-def _resolve(addr: str, what: str) -> str:
-    host, port = parse_address(addr, what)
-    try:
-        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as e:
-        raise ConfigError(f"{what}={addr!r}: cannot resolve {host!r}: {e}") from None
-    infos.sort(key=lambda info: info[0] != socket.AF_INET)  # IPv4 first, as most clusters use
-    return format_address(infos[0][4][0], port)
-
-
-def _resolved(cfg: Config) -> Config:
-    """Host names become addresses, once, at start: a node's identity in the protocol is
-    its address as text, so "localhost:7001" and "127.0.0.1:7001" must be the same thing,
-    and later lookups could block or change."""
-    from .config import default_priority, replace
-
-    if cfg.host in ("0.0.0.0", "::", ""):
-        raise ConfigError(
-            f"HOST={cfg.host!r}: a node needs an address the others can reach it at; bind to that address"
-        )
-    host = _resolve(format_address(cfg.host, cfg.port or 1), "HOST").rsplit(":", 1)[0].strip("[]")
-    seeds = tuple(dict.fromkeys(_resolve(s, "SEED_NODES") for s in cfg.seeds))
-    routes = {_resolve(k, "RINGFAST_ROUTES"): v for k, v in cfg.routes.items()}
-    changes = {"host": host, "seeds": seeds, "routes": routes}
-    own = format_address(host, cfg.port)
-    if not cfg.priority_given:
-        changes["priority"] = default_priority(own, seeds)  # now that names are addresses
-    if cfg.port and cfg.node_id == format_address(cfg.host, cfg.port):
-        changes["node_id"] = own
-    return replace(cfg, **changes)
 
 
 class _IO:
@@ -632,12 +627,17 @@ class _Peer:
         self.connecting = None
         self.backlog: list = []
         self.closed_since_leave = False
+        self.checked_at = 0.0  # when the name was last looked up again for an open connection
         self._stopped = False
 
     def send(self, kind, body):
         if self._stopped:
             return
         if self.conn is not None and not self.conn.closed:
+            now = time.monotonic()
+            if now - self.checked_at >= self.node.config.reconnect_time:
+                self.checked_at = now
+                gevent.spawn(self._still_there, self.conn)
             self.conn.send(kind, body)
             return
         if len(self.backlog) < 64:
@@ -653,22 +653,38 @@ class _Peer:
         try:
             conn = connect(
                 (self.host, self.port), timeout=min(cfg.failure_timeout, cfg.reconnect_time),
-                cluster=cfg.cluster_name, max_frame=cfg.max_frame_size,
+                cluster=cfg.cluster_name, max_frame=cfg.max_frame_size, user_timeout=cfg.failure_timeout,
                 on_message=self.node._on_message, on_close=self._on_close, on_reject=self.node._count_reject,
                 auth=self.node._auth(initiator=True), node_id=cfg.node_id, tls=self.node._tls_client,
             )
-        except OSError:
+        except OSError as e:
+            if isinstance(e, socket.gaierror):  # not fatal: retried at the next send (pod still starting)
+                self.node._unresolved(self.addr, self.host, e)
             self.backlog.clear()
             self.connecting = None
             if self.node._running:
                 self.node._ring.on_connection_lost(self.addr)
             return
+        self.checked_at = time.monotonic()
         conn.peer_addr = self.addr
         self.conn = conn
         self.connecting = None
         backlog, self.backlog = self.backlog, []
         for kind, body in backlog:
             conn.send(kind, body)
+
+    def _still_there(self, conn):
+        """Close `conn` if the peer's name now points elsewhere (it moved: its old address
+        may never answer, not even with a reset); the next send reconnects to the new one."""
+        if is_ip(self.host):
+            return
+        try:
+            ips = resolve(self.host, self.port)
+        except OSError:
+            return  # a name briefly missing (a pod being replaced) says nothing about this connection
+        if conn.remote_ip not in ips and not conn.closed:
+            log.info("%s now resolves to %s, not %s: reconnecting", self.addr, ", ".join(ips), conn.remote_ip)
+            conn.close()
 
     def _on_close(self, conn):
         if conn is self.conn:

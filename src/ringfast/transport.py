@@ -16,6 +16,7 @@ import gevent.socket
 from gevent.server import StreamServer
 
 from . import protocol
+from .config import format_address
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +32,7 @@ class Connection:
         self.sock = sock
         self.peer = peer  # "host:port" of the remote end as seen on the socket
         self.remote_id: str | None = None  # set by the node once the peer said who it is
+        self.remote_ip: str | None = None  # outbound: the address `peer`'s name resolved to
         self._cluster = cluster
         self._auth = auth
         self._node_id = node_id
@@ -129,15 +131,33 @@ class Connection:
             raise protocol.ProtocolError("unauthenticated", f"unexpected {kind}")
 
 
-def connect(addr: tuple[str, int], timeout: float, tls=None, **kwargs) -> Connection:
-    """Open an outbound connection (blocks this greenlet up to `timeout`), over TLS if given
-    a client context (the handshake is part of the timeout)."""
-    sock = gevent.socket.create_connection(addr, timeout=timeout)
+def resolve(host: str, port: int) -> list[str]:
+    """The addresses of `host` now, IPv4 first (as most clusters use). Asked again at every
+    connect: a pod or VM that comes back under the same name may have a new address.
+    Raises socket.gaierror (an OSError) when the name does not resolve (yet)."""
+    infos = gevent.socket.getaddrinfo(host, port, 0, gevent.socket.SOCK_STREAM)
+    infos.sort(key=lambda info: info[0] != gevent.socket.AF_INET)
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def connect(addr: tuple[str, int], timeout: float, tls=None, user_timeout: float | None = None, **kwargs) -> Connection:
+    """Open an outbound connection to (name or address, port), resolving the name now
+    (blocks this greenlet up to `timeout` for the connect), over TLS if given a client
+    context (the handshake is part of the timeout). With `user_timeout` (Linux), data left
+    unacknowledged that long fails the connection: a peer whose address vanished (a pod
+    rescheduled elsewhere) sends no reset, and writes would otherwise queue for minutes."""
+    host, port = addr
+    ip = resolve(host, port)[0]
+    sock = gevent.socket.create_connection((ip, port), timeout=timeout)
     sock.setsockopt(gevent.socket.IPPROTO_TCP, gevent.socket.TCP_NODELAY, 1)
+    if user_timeout is not None and hasattr(gevent.socket, "TCP_USER_TIMEOUT"):
+        sock.setsockopt(gevent.socket.IPPROTO_TCP, gevent.socket.TCP_USER_TIMEOUT, max(1, int(user_timeout * 1000)))
     if tls is not None:
         sock = tls.wrap_socket(sock)
     sock.settimeout(None)
-    return Connection(sock, f"{addr[0]}:{addr[1]}", **kwargs)
+    conn = Connection(sock, format_address(host, port), **kwargs)
+    conn.remote_ip = ip
+    return conn
 
 
 class Listener:

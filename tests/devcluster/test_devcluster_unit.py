@@ -90,6 +90,17 @@ def test_keys_one_digit_nodes():
     assert dc.quit
 
 
+def test_keys_as_the_readme_writes_them_with_a_space():
+    dc = _Recorder(3)
+    for ch in "k 2p 3":
+        dc.on_key(ch)
+    assert dc.done == [("kill", "2"), ("toggle", "3")]
+    dc = _Recorder(12)
+    for ch in "k  1 r 12":
+        dc.on_key(ch)
+    assert dc.done == [("kill", "1"), ("restart", "12")]  # a space after the number ends it, as Enter
+
+
 def test_keys_escape_cancels_and_enter_ends_a_number():
     dc = _Recorder(12)
     dc.on_key("k")

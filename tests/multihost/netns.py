@@ -2,7 +2,10 @@
 
 Each host gets a veth pair (one end inside its namespace as eth0 with 10.213.<net>.<i>/24,
 the other on a bridge in the test's own namespace, which also gets .254 so the test can
-reach the nodes' monitoring ports). Links are cut by bringing a host's bridge port down
+reach the nodes' monitoring ports). Each host has its own hosts file, /etc/netns/<ns>/hosts,
+which `ip netns exec` mounts over /etc/hosts for what runs there: names are resolved per
+host, and a record changed in place (same file, not a new one) is seen at the next lookup,
+as after a DNS update. Links are cut by bringing a host's bridge port down
 (both ways), or one way by blackhole routes in the host towards the other hosts (what it
 sends is lost, what it is sent arrives; no tc or netfilter modules needed). Everything is
 created by the test and deleted at teardown; nothing leaves this machine.
@@ -54,6 +57,24 @@ class Hosts:
             run("ip", "netns", "exec", ns, "ip", "link", "set", "eth0", "up")
             run("ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up")
 
+    def hosts_file(self, i: int) -> str:
+        return f"/etc/netns/{self.names[i]}/hosts"
+
+    def write_hosts(self, i: int, records: dict[str, str]) -> None:
+        """Host i's name records {name: ip}. Written in place: the file mounted over /etc/hosts
+        of a running process is this inode, and a new file would not be seen."""
+        os.makedirs(os.path.dirname(self.hosts_file(i)), exist_ok=True)
+        lines = ["127.0.0.1 localhost"] + [f"{ip} {name}" for name, ip in records.items()]
+        with open(self.hosts_file(i), "w") as f:
+            f.write("\n".join(lines) + "\n")
+
+    def readdress(self, i: int, ip: str) -> None:
+        """Host i comes back with a new address (its old one is gone from the network)."""
+        ns = self.names[i]
+        run("ip", "netns", "exec", ns, "ip", "addr", "del", f"{self.ips[i]}/24", "dev", "eth0")
+        run("ip", "netns", "exec", ns, "ip", "addr", "add", f"{ip}/24", "dev", "eth0")
+        self.ips[i] = ip
+
     def exec_prefix(self, i: int) -> list[str]:
         return ["ip", "netns", "exec", self.names[i]]
 
@@ -78,4 +99,5 @@ class Hosts:
         for ns, port in zip(self.names, self.ports):
             run("ip", "link", "del", port, check=False)
             run("ip", "netns", "del", ns, check=False)
+            shutil.rmtree(f"/etc/netns/{ns}", ignore_errors=True)
         run("ip", "link", "del", self.bridge, check=False)

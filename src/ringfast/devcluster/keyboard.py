@@ -22,7 +22,9 @@ class KeyboardMixin:
                 if int(self._digits) * 10 > len(self.nodes):
                     self._run_pending()
                 return
-            if ch in ("\r", "\n"):
+            if ch == " " and not self._digits:
+                return  # "k 2", as the README writes it: the space between key and number
+            if ch in ("\r", "\n", " "):
                 if self._digits:
                     self._run_pending()
                 else:
