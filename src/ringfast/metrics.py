@@ -15,6 +15,8 @@ process). Gauges are read from the node when scraped; counters are bumped by the
 | ringfast_heartbeat_rtt_seconds | histogram | heartbeat round trip (follower) |
 | ringfast_leader_changes_total | counter | times this node saw the leader change |
 | ringfast_frames_rejected_total{reason} | counter | frames refused by the wire protocol |
+| ringfast_journal_write_failures_total | counter | journal records lost to a failing disk |
+| ringfast_state_write_failures_total | counter | state-dir writes that failed (no vote, no candidacy) |
 """
 
 from __future__ import annotations
@@ -50,6 +52,10 @@ class Metrics:
                              buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
         self.leader_changes = Counter("ringfast_leader_changes", "Leader changes seen by this node", registry=r)
         self.rejected = Counter("ringfast_frames_rejected", "Frames refused by the wire protocol", ["reason"], registry=r)
+        self.journal_failures = Counter("ringfast_journal_write_failures", "Journal records lost to a failing disk",
+                                        registry=r)
+        self.state_failures = Counter("ringfast_state_write_failures",
+                                      "State-dir writes that failed (the node then neither votes nor runs)", registry=r)
         for reason in REJECT_REASONS:  # present from the start, so rates work from zero
             self.rejected.labels(reason=reason)
 

@@ -14,7 +14,6 @@ on a worker thread so a slow callback cannot either.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -70,7 +69,8 @@ class Node:
         self._start_error: BaseException | None = None
         self._running = False
         self._snapshot = _Snapshot()
-        self._journal = None
+        self._journal = None  # disk.Journal
+        self._state = None  # disk.StateFile
         self._event_queue = None
         self._busy = False
         from .metrics import Metrics
@@ -220,6 +220,7 @@ class Node:
         cfg = self.config = _resolved(cfg)
         self._secret = _read_secret(cfg.secret_file) if cfg.secret_file else None
         self._tls_server, self._tls_client = _tls_contexts(cfg)
+        persisted = self._open_disk(cfg)  # before binding anything: a bad path is a ConfigError
         try:
             self._listener = Listener(cfg.host, cfg.port, make_connection=self._accept, tls=self._tls_server,
                                       handshake_timeout=cfg.failure_timeout, on_tls_error=self._tls_refused)
@@ -246,9 +247,7 @@ class Node:
                 raise ConfigError(
                     f"MONITORING_PORT={cfg.monitoring_port}: cannot listen on {cfg.monitoring_host or cfg.host}: {e.strerror or e}"
                 ) from None
-        if cfg.journal:
-            self._journal = open(cfg.journal, "a", encoding="utf-8")
-        self._ring = Ring(cfg, _IO(self), self._clock, self._initial_epoch(), metrics=self.metrics)
+        self._ring = Ring(cfg, _IO(self), self._clock, max(int(time.time()), persisted or 0), metrics=self.metrics)
         self._snapshot.update(self._ring)
         self._event_queue = gevent.queue.Queue()
         self._running = True
@@ -260,35 +259,27 @@ class Node:
         for warning in cfg.unsafe_settings():
             log.warning("node %s: %s", cfg.node_id, warning)
 
-    def _initial_epoch(self) -> int:
-        """Epochs must keep growing across a restart of the whole cluster (fencing tokens
-        outlive it): the persisted highest epoch, else the wall clock in seconds."""
-        floor = int(time.time())
-        path = self._state_path()
-        if path and os.path.exists(path):
-            try:
-                with open(path, encoding="utf-8") as f:
-                    floor = max(floor, int(json.load(f)["epoch"]))
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                raise ConfigError(f"RINGFAST_STATE_DIR={self.config.state_dir!r}: unreadable state file {path}: {e}") from None
-        return floor
+    # Epochs must keep growing across a restart of the whole cluster (fencing tokens outlive
+    # it): the ring starts above the persisted highest epoch, else above the wall clock in
+    # seconds. Disk failures never raise into the protocol: see disk.py.
+    def _open_disk(self, cfg) -> int | None:
+        from .disk import Journal, StateFile
 
-    def _state_path(self):
-        if not self.config.state_dir:
-            return None
-        os.makedirs(self.config.state_dir, exist_ok=True)
-        return os.path.join(self.config.state_dir, "ringfast-state.json")
+        persisted = None
+        if cfg.state_dir:
+            self._state = StateFile(cfg.state_dir)
+            persisted = self._state.check()
+        if cfg.journal:
+            self._journal = Journal(cfg.journal, on_failure=lambda e: self.metrics.journal_failures.inc())
+        return persisted
 
-    def _persist(self, epoch, voted):
-        path = self._state_path()
-        if not path:
-            return
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"epoch": max(epoch, self._ring.vote_floor if self._ring else 0), "voted": voted}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+    def _persist(self, epoch, voted) -> bool:
+        if self._state is None:
+            return True
+        ok = self._state.save(max(epoch, self._ring.vote_floor if self._ring else 0), voted)
+        if not ok:
+            self.metrics.state_failures.inc()
+        return ok
 
     def _tick_loop(self):
         period = min(self.config.heartbeat_interval / 2, self.config.failure_timeout / 10, 0.05)
@@ -454,9 +445,7 @@ class Node:
     def _journal_write(self, event, **fields):
         if self._journal is None:
             return
-        rec = {"t": self._clock(), "node": self.id, "event": event, **fields}
-        self._journal.write(json.dumps(rec, separators=(",", ":")) + "\n")
-        self._journal.flush()
+        self._journal.write({"t": self._clock(), "node": self.id, "event": event, **fields})
 
 
 def _tls_contexts(cfg: Config):
@@ -573,7 +562,7 @@ class _IO:
         self.node._emit(ev.MEMBER_JOINED if joined else ev.MEMBER_LEFT, ev.MemberChanged(m.id, m.addr, m.priority))
 
     def persist(self, epoch, voted):
-        self.node._persist(epoch, voted)
+        return self.node._persist(epoch, voted)  # False: not recorded, so the ring neither votes nor runs
 
 
 class _Peer:
