@@ -28,7 +28,7 @@ from . import events as ev
 from . import protocol
 from ._core import Partitioner
 from .clock import now as lease_clock
-from .config import Config, format_address, parse_address
+from .config import Config, check_wire_limits, format_address, parse_address
 from .errors import ConfigError, NotRunningError, RingfastError
 from .ring import Ring
 from .transport import Connection, Listener, connect
@@ -45,6 +45,8 @@ class Node:
 
     def __init__(self, config: Config | None = None, *, mode: str = "auto", clock=lease_clock, **settings):
         self.config = config if config is not None else Config.load(**settings)
+        if config is not None:
+            check_wire_limits(config)  # Config.load checks its own; a Config built by hand too
         if mode == "auto":
             mode = "gevent" if gevent.monkey.is_module_patched("threading") else "thread"
         if mode not in ("gevent", "thread"):

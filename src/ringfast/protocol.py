@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import struct
 
 from .errors import RingfastError
@@ -52,10 +53,24 @@ def _int(lo, hi):
     return check
 
 
+# Ids, addresses and names end up in log lines, JSON answers and metrics: a control
+# character (a newline forges a log line) or a lone surrogate (not encodable: every /status
+# would fail) is refused here, on the wire, and by config.py at start.
+_UNSAFE_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def unsafe_char(text: str) -> str | None:
+    """The first character of `text` that must not appear in an id or a name, else None."""
+    found = _UNSAFE_CHAR.search(text)
+    return found.group() if found else None
+
+
 def _str(max_len=MAX_ID):
     def check(v):
         if type(v) is not str or not 0 < len(v) <= max_len:
             raise ValueError(f"expected a str of 1..{max_len} chars, got {v!r:.40}")
+        if _UNSAFE_CHAR.search(v):
+            raise ValueError(f"character {unsafe_char(v)!r} is not allowed, got {v!r:.40}")
         return v
 
     return check
