@@ -225,7 +225,8 @@ class Node:
         persisted = self._open_disk(cfg)  # before binding anything: a bad path is a ConfigError
         try:
             self._listener = Listener(cfg.host, cfg.port, make_connection=self._accept, tls=self._tls_server,
-                                      handshake_timeout=cfg.failure_timeout, on_tls_error=self._tls_refused)
+                                      handshake_timeout=cfg.failure_timeout, on_tls_error=self._tls_refused,
+                                      admit=self._admit)
         except OSError as e:
             raise ConfigError(f"PORT={cfg.port}: cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
         if cfg.port == 0:
@@ -347,12 +348,19 @@ class Node:
         self._inbound.add(conn)
         # A connection that never says anything valid only holds a socket: it gets one
         # failure timeout to speak, and only so many may wait at once.
-        if sum(1 for c in self._inbound if c.silent) > MAX_SILENT:
+        if sum(1 for c in self._inbound if c.silent) + self._listener.handshaking > MAX_SILENT:
             self._count_reject("too_many_pending")
             conn.close()
         else:
             gevent.spawn_later(self.config.failure_timeout, self._drop_if_silent, conn)
         return conn
+
+    def _admit(self) -> bool:
+        """A TLS connection may start its handshake only while the cap has room (counted as pending)."""
+        if sum(1 for c in self._inbound if c.silent) + self._listener.handshaking >= MAX_SILENT:
+            self._count_reject("too_many_pending")
+            return False
+        return True
 
     def _drop_if_silent(self, conn):
         if conn.silent and not conn.closed:
@@ -477,9 +485,15 @@ def _tls_contexts(cfg: Config):
 def _read_secret(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
             secret = f.read().strip()
     except OSError as e:
         raise ConfigError(f"RINGFAST_SECRET_FILE={path!r}: cannot read it: {e.strerror or e}") from None
+    if mode & 0o077:  # like ssh with a private key: a secret others can read is no secret
+        raise ConfigError(
+            f"RINGFAST_SECRET_FILE={path!r}: permissions {mode & 0o777:04o} are too open: group and others must have "
+            f"no access (chmod 600 {path})"
+        )
     if len(secret) < 16:
         raise ConfigError(f"RINGFAST_SECRET_FILE={path!r}: the secret must be at least 16 bytes")
     return secret

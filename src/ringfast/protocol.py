@@ -31,6 +31,10 @@ MAX_ID = 256
 MAX_EPOCH = 2**40
 MAX_PARTITION = 2**31 - 2
 MAX_TOKEN = 2**63 - 1
+# Before the handshake is done only its three small frames are legal: the largest (an
+# auth_challenge with a 255-byte cluster name and a 256-character id, all escaped) stays
+# under 3.5 KiB, so an unauthenticated peer cannot make the node buffer and parse megabytes.
+PREAUTH_MAX_FRAME = 4096
 
 
 class ProtocolError(RingfastError, ValueError):
@@ -226,8 +230,10 @@ class Decoder:
         self._buf += data
         while len(self._buf) >= _LENGTH.size:
             (length,) = _LENGTH.unpack_from(self._buf)
-            if length > self._max:
-                raise ProtocolError("oversized", f"frame of {length} bytes, the limit is {self._max}")
+            limit = self._max if self._auth is None or self._auth.ready else min(self._max, PREAUTH_MAX_FRAME)
+            if length > limit:
+                when = "" if limit == self._max else " before authentication"
+                raise ProtocolError("oversized", f"frame of {length} bytes, the limit{when} is {limit}")
             end = _LENGTH.size + length
             if len(self._buf) < end:
                 return
@@ -295,7 +301,7 @@ class Auth:
         """Connector: check the acceptor knows the secret; the proof that we do too."""
         self.peer_nonce = _nonce(body["nonce"])
         c, s = self._nonces()
-        if not hmac.compare_digest(body["proof"], self._proof(b"acceptor", c, s)):
+        if not _same(body["proof"], self._proof(b"acceptor", c, s)):
             raise ProtocolError("unauthenticated", "the node we connected to does not know our secret")
         self._derive()
         return {"proof": self._proof(b"connector", s, c)}
@@ -305,7 +311,7 @@ class Auth:
         if self.peer_nonce is None:
             raise ProtocolError("unauthenticated", "auth_proof before auth_hello")
         c, s = self._nonces()
-        if not hmac.compare_digest(body["proof"], self._proof(b"connector", s, c)):
+        if not _same(body["proof"], self._proof(b"connector", s, c)):
             raise ProtocolError("unauthenticated", "wrong proof: the peer does not know the secret")
         self._derive()
 
@@ -330,6 +336,12 @@ class Auth:
             raise ProtocolError("unauthenticated", "bad MAC (forged, replayed or out of order)")
         self.received += 1
         return frame
+
+
+def _same(got: str, expected: str) -> bool:
+    # compare_digest refuses str with non-ASCII characters (TypeError): compare bytes, so a
+    # peer's odd proof is a wrong proof, counted, not an exception in the connection
+    return hmac.compare_digest(got.encode("utf-8", "surrogatepass"), expected.encode("ascii"))
 
 
 def _nonce(text: str) -> bytes:
