@@ -73,6 +73,7 @@ class Config:
     tls_ca: str | None = None  # ...and the CA that signs every member's certificate
     state_dir: str | None = None
     log_level: str = "info"
+    monitoring_hosts: tuple[str, ...] = ()  # [harden] more Host names /status answers to ("*": any)
     # False when Config.load derived `priority` from the seed list: it is derived again once
     # host names in the seeds are resolved to addresses
     priority_given: bool = field(default=True, compare=False, repr=False)
@@ -248,6 +249,7 @@ FIELDS = [
     ("tls_ca", "RINGFAST_TLS_CA", _optional_text),
     ("state_dir", "RINGFAST_STATE_DIR", _optional_text),
     ("log_level", "LOG_LEVEL", _log_level),
+    ("monitoring_hosts", "RINGFAST_MONITORING_HOSTS", lambda name, raw: _host_names(name, raw)),  # [harden]
     ("routes", "RINGFAST_ROUTES", _routes),
     ("node_id", "NODE_ID", _text),
     ("priority", "PRIORITY", _int(-(2**31), 2**31 - 1)),
@@ -308,6 +310,20 @@ def replace(config: Config, **changes) -> Config:
 # [harden] Settings that are valid one by one but would fail later, on the wire or in a log
 # line, with no word about the setting: refused at start instead (Node() and `ringfast node`,
 # which exits with status 2). Kept apart from the parsing above on purpose.
+
+def _host_names(name, raw):
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    out = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(f"{name}={raw!r}: expected host names separated by commas")
+        text = item.strip().lower()
+        if text and (text != "*" and (" " in text or "/" in text)):
+            raise ConfigError(f"{name}={raw!r}: {item.strip()!r} is not a host name")
+        if text:
+            out.append(text)
+    return tuple(out)
+
 
 FRAME_SLACK = 1024  # header, MAC and the fixed fields of a message, generously
 

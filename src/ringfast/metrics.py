@@ -17,6 +17,7 @@ process). Gauges are read from the node when scraped; counters are bumped by the
 | ringfast_frames_rejected_total{reason} | counter | frames refused by the wire protocol |
 | ringfast_journal_write_failures_total | counter | journal records lost to a failing disk |
 | ringfast_state_write_failures_total | counter | state-dir writes that failed (no vote, no candidacy) |
+| ringfast_monitoring_refused_total{reason} | counter | monitoring connections or requests refused |
 """
 
 from __future__ import annotations
@@ -56,6 +57,12 @@ class Metrics:
                                         registry=r)
         self.state_failures = Counter("ringfast_state_write_failures",
                                       "State-dir writes that failed (the node then neither votes nor runs)", registry=r)
+        # full: no room and nobody to evict; evicted: closed for a newcomer while still waiting
+        # for its request; timeout: a request not done in time; host: Host header not allowed
+        self.monitoring_refused = Counter("ringfast_monitoring_refused", "Monitoring connections or requests refused",
+                                          ["reason"], registry=r)
+        for reason in ("full", "evicted", "timeout", "host"):
+            self.monitoring_refused.labels(reason=reason)
         for reason in REJECT_REASONS:  # present from the start, so rates work from zero
             self.rejected.labels(reason=reason)
 

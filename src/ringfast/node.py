@@ -219,6 +219,7 @@ class Node:
     def _start_in_hub(self):
         cfg = self.config
         self._hub = gevent.get_hub()
+        names = (cfg.host, cfg.monitoring_host)  # as configured: /status answers to these names (monitoring.py)
         cfg = self.config = _resolved(cfg)
         self._secret = _read_secret(cfg.secret_file) if cfg.secret_file else None
         self._tls_server, self._tls_client = _tls_contexts(cfg)
@@ -244,7 +245,7 @@ class Node:
             from .monitoring import MonitoringServer
 
             try:
-                self._monitor = MonitoringServer(self, cfg.monitoring_host or cfg.host, cfg.monitoring_port)
+                self._monitor = MonitoringServer(self, cfg.monitoring_host or cfg.host, cfg.monitoring_port, names)
             except OSError as e:
                 self._listener.stop()
                 raise ConfigError(
