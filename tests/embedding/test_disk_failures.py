@@ -16,6 +16,8 @@ from ringfast.errors import ConfigError
 from ringfast.events import PARTITIONS_ASSIGNED
 
 pytestmark = pytest.mark.cluster
+# Real processes (seconds each): opt-in, run by .ci/hardening.sh after the main test command
+heavy = pytest.mark.skipif(not os.environ.get("RINGFAST_HARDENING"), reason="opt-in: RINGFAST_HARDENING=1")
 P = 8
 
 
@@ -99,7 +101,8 @@ def test_unwritable_state_dir_or_journal_refused_at_start(tmp_path):
         Node(port=free_ports(1)[0], monitoring_port="off", journal=str(tmp_path / "no" / "j"), mode="thread").start()
 
 
-@pytest.mark.parametrize("flag, setting", [("--state-dir", "RINGFAST_STATE_DIR"), ("--journal", "RINGFAST_JOURNAL")])
+@pytest.mark.parametrize("flag, setting", [("--state-dir", "RINGFAST_STATE_DIR"),
+                                           pytest.param("--journal", "RINGFAST_JOURNAL", marks=heavy)])
 def test_ringfast_node_exits_2_naming_the_setting(tmp_path, flag, setting):
     (tmp_path / "file").write_text("x")
     path = str(tmp_path / "file") if flag == "--state-dir" else str(tmp_path / "no" / "j")

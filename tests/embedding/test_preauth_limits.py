@@ -17,6 +17,8 @@ import ringfast.node
 from ringfast import ConfigError, Node, protocol
 
 pytestmark = pytest.mark.cluster
+# Real processes (seconds each): opt-in, run by .ci/hardening.sh after the main test command
+heavy = pytest.mark.skipif(not os.environ.get("RINGFAST_HARDENING"), reason="opt-in: RINGFAST_HARDENING=1")
 
 
 def frame(kind, body, cluster=b"ringfast"):
@@ -109,11 +111,18 @@ def test_a_secret_file_others_can_read_is_refused(tmp_path):
     os.chmod(path, 0o640)
     with pytest.raises(ConfigError, match=r"RINGFAST_SECRET_FILE=.*permissions 0640 are too open.*chmod 600"):
         Node(port=free_ports(1)[0], monitoring_port="off", secret_file=path, mode="thread").start()
+
+
+@heavy
+def test_ringfast_node_exits_2_on_a_secret_file_others_can_read(tmp_path):
+    path = secret_file(tmp_path)
+    os.chmod(path, 0o604)
     cp = subprocess.run([sys.executable, "-m", "ringfast", "node", "--port", str(free_ports(1)[0]),
                          "--monitoring-port", "off", "--secret-file", path], capture_output=True, text=True, timeout=60)
     assert cp.returncode == 2 and "too open" in cp.stderr and "Traceback" not in cp.stderr
 
 
+@heavy  # making certificates takes a second or two
 def test_tls_handshakes_count_against_the_pending_cap(tmp_path, monkeypatch):
     if shutil.which("openssl") is None:
         pytest.skip("openssl is needed to make test certificates")
