@@ -138,7 +138,6 @@ class _HostCheck:
             return
         self.refused("host")
         raise falcon.HTTPForbidden(
-            title="host not allowed",
             description=f"Host {host[:100]!r} is not a name of this node; add it to RINGFAST_MONITORING_HOSTS",
         )
 
