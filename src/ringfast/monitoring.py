@@ -17,7 +17,7 @@ cluster port shares the process's file descriptors and its hub): at most
 its request is closed to make room), ``REQUEST_TIMEOUT`` seconds for each request from
 its first byte to the end of the answer, and a Host header check against DNS rebinding
 (a web page in an operator's browser reading /status through a name it controls): IP
-literals, ``localhost``, this machine's names, the names the node was configured with and
+literals, ``localhost``, this machine's host name, the names the node was configured with and
 those in ``RINGFAST_MONITORING_HOSTS`` are answered, anything else gets 403.
 """
 
@@ -166,8 +166,8 @@ def _is_ip(name: str) -> bool:
 def allowed_hosts(names, extra) -> frozenset | None:
     if "*" in extra:
         return None
-    own = {socket.gethostname(), socket.getfqdn()}
-    return frozenset(host_name(n) for n in (*names, *own, *extra) if n)
+    # (not getfqdn(): a reverse lookup could hold up the start for seconds)
+    return frozenset(host_name(n) for n in (*names, socket.gethostname(), *extra) if n)
 
 
 def make_app(node, allowed=None, on_refused=None) -> falcon.App:

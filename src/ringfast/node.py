@@ -229,6 +229,7 @@ class Node:
                                       handshake_timeout=cfg.failure_timeout, on_tls_error=self._tls_refused,
                                       admit=self._admit)
         except OSError as e:
+            self._close_journal()
             raise ConfigError(f"PORT={cfg.port}: cannot listen on {cfg.host}:{cfg.port}: {e.strerror or e}") from None
         if cfg.port == 0:
             from .config import replace
@@ -248,6 +249,7 @@ class Node:
                 self._monitor = MonitoringServer(self, cfg.monitoring_host or cfg.host, cfg.monitoring_port, names)
             except OSError as e:
                 self._listener.stop()
+                self._close_journal()
                 raise ConfigError(
                     f"MONITORING_PORT={cfg.monitoring_port}: cannot listen on {cfg.monitoring_host or cfg.host}: {e.strerror or e}"
                 ) from None
@@ -276,6 +278,11 @@ class Node:
         if cfg.journal:
             self._journal = Journal(cfg.journal, on_failure=lambda e: self.metrics.journal_failures.inc())
         return persisted
+
+    def _close_journal(self):
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
 
     def _persist(self, epoch, voted) -> bool:
         if self._state is None:
@@ -329,9 +336,7 @@ class Node:
         if self._monitor is not None:
             self._monitor.stop()
         gevent.killall(self._greenlets, block=False)
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
+        self._close_journal()
         self._snapshot.update(ring, stopped=True)
         self._ready.clear()
         log.info("node %s stopped", self.id)
