@@ -116,3 +116,52 @@ def test_no_candidacy_for_an_epoch_the_state_dir_did_not_take():
     assert ring.role == "follower"
     assert (ring.epoch, ring.vote_floor, ring.voted) == before
     assert not refusing.of_kind("vote_req")  # asked nobody
+
+
+FULL_DISK_SCRIPT = r"""
+import json, os, sys
+from ringfast.disk import Journal, StateFile
+d = sys.argv[1]
+filler = os.path.join(d, "filler")
+fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+try:
+    while True:
+        os.write(fd, b"x" * 4096)
+except OSError:
+    pass
+os.ftruncate(fd, os.fstat(fd).st_size - 4096)  # one free page: room for two records and part of a third
+os.close(fd)
+j = Journal(os.path.join(d, "journal"))
+big = "y" * 1400
+results = [j.write({"t": i, "event": "e", "pad": big}) for i in range(4)]
+state = StateFile(os.path.join(d, "state"))
+saved = state.save(7, [7, "n1"])
+os.remove(filler)
+results.append(j.write({"t": 9, "event": "back"}))
+lines = open(os.path.join(d, "journal")).read().splitlines()
+print(json.dumps({"results": results, "saved": saved, "saved_after": state.save(8, [8, "n1"]),
+                  "events": [json.loads(line)["event"] for line in lines], "lost": json.loads(lines[-2]).get("lost")}))
+"""
+
+
+def test_a_journal_on_a_full_filesystem_keeps_whole_lines(tmp_path):
+    """A real full disk: a 64 KiB tmpfs in a private mount namespace (root and unshare needed)."""
+    import shutil
+    import subprocess
+    import sys
+
+    if shutil.which("unshare") is None or os.geteuid() != 0:
+        pytest.skip("needs root and unshare to mount a small tmpfs")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    script = tmp_path / "full.py"
+    script.write_text(FULL_DISK_SCRIPT)
+    cp = subprocess.run(["unshare", "-m", "sh", "-c", f'mount -t tmpfs -o size=64k tmpfs "{mnt}" && exec "{sys.executable}" "{script}" "{mnt}"'],
+                        capture_output=True, text=True, timeout=60)
+    if cp.returncode != 0 and "mount" in cp.stderr:
+        pytest.skip(f"cannot mount a tmpfs here: {cp.stderr.strip()}")
+    assert cp.returncode == 0, cp.stderr
+    out = json.loads(cp.stdout)
+    assert out["results"] == [True, True, False, False, True]  # the third was written in part, then cut back
+    assert out["saved"] is False and out["saved_after"] is True
+    assert out["events"] == ["e", "e", "journal_gap", "back"] and out["lost"] == 2
