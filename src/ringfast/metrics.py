@@ -58,10 +58,11 @@ class Metrics:
         self.state_failures = Counter("ringfast_state_write_failures",
                                       "State-dir writes that failed (the node then neither votes nor runs)", registry=r)
         # full: no room and nobody to evict; evicted: closed for a newcomer while still waiting
-        # for its request; timeout: a request not done in time; host: Host header not allowed
+        # for its request; timeout: a request not done in time; idle: no request line in time
+        # (a keep-alive connection between requests, say); host: Host header not allowed
         self.monitoring_refused = Counter("ringfast_monitoring_refused", "Monitoring connections or requests refused",
                                           ["reason"], registry=r)
-        for reason in ("full", "evicted", "timeout", "host"):
+        for reason in ("full", "evicted", "timeout", "idle", "host"):
             self.monitoring_refused.labels(reason=reason)
         for reason in REJECT_REASONS:  # present from the start, so rates work from zero
             self.rejected.labels(reason=reason)

@@ -197,6 +197,7 @@ class _Handler(WSGIHandler):
         if client is None:  # evicted before it got here
             return None
         client.waiting_since = time.monotonic()
+        self.requestline = None  # set once a request line has arrived
         timer = gevent.Timeout(self.server.request_timeout)
         timer.start()
         try:
@@ -204,7 +205,8 @@ class _Handler(WSGIHandler):
         except gevent.Timeout as t:
             if t is not timer:
                 raise
-            self.server.refused("timeout")
+            # an idle keep-alive connection (a scraper between scrapes) is not a refusal
+            self.server.refused("timeout" if self.requestline else "idle")
             self.close_connection = True
             return None  # closes the connection
         finally:

@@ -99,6 +99,15 @@ def test_a_half_sent_request_is_closed_after_the_deadline(lone):
     wait_for(lambda: refused(mport, "timeout") >= 1, timeout=3, what="the timeout to be counted")
 
 
+def test_an_idle_connection_is_closed_without_counting_a_timeout(lone):
+    node, mport = lone
+    before = refused(mport, "timeout"), refused(mport, "idle")
+    with socket.create_connection(("127.0.0.1", mport), timeout=2) as s:
+        assert closed_by_peer(s, timeout=3)
+    wait_for(lambda: refused(mport, "idle") == before[1] + 1, timeout=3, what="the idle close to be counted")
+    assert refused(mport, "timeout") == before[0]
+
+
 def test_a_full_server_makes_room_for_a_whole_request(lone):
     node, mport = lone
     socks = [socket.create_connection(("127.0.0.1", mport), timeout=2) for _ in range(20)]
