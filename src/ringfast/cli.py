@@ -105,9 +105,12 @@ def run_node(args) -> int:
     exit_mode = args.exit_mode or os.environ.get("RINGFAST_EXIT_MODE", "leave")
     if exit_mode not in ("leave", "restart"):
         raise ConfigError(f"RINGFAST_EXIT_MODE={exit_mode!r}: expected leave or restart")
+    # the id goes into the format itself: a '%' in it must stay a '%' (config.py refuses the
+    # control characters that could forge a line)
+    tag = (config.node_id or "node").replace("%", "%%")
     logging.basicConfig(
         level=config.log_level.upper(), stream=sys.stderr,
-        format="%(asctime)s %(levelname)s [" + (config.node_id or "node").replace("%", "%%") + "] %(name)s: %(message)s",
+        format="%(asctime)s %(levelname)s [" + tag + "] %(name)s: %(message)s",
     )
     node = Node(config, mode="gevent")
     stop = gevent.event.Event()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -116,6 +117,7 @@ class Config:
     tls_ca: str | None = None  # ...and the CA that signs every member's certificate
     state_dir: str | None = None
     log_level: str = "info"
+    monitoring_hosts: tuple[str, ...] = ()  # [harden] more Host names /status answers to ("*": any)
     # False when Config.load derived `priority` from the seed list: it is derived again once
     # host names in the seeds are resolved to addresses
     priority_given: bool = field(default=True, compare=False, repr=False)
@@ -319,6 +321,7 @@ FIELDS = [
     ("tls_ca", "RINGFAST_TLS_CA", _optional_text),
     ("state_dir", "RINGFAST_STATE_DIR", _optional_text),
     ("log_level", "LOG_LEVEL", _log_level),
+    ("monitoring_hosts", "RINGFAST_MONITORING_HOSTS", lambda name, raw: _host_names(name, raw)),  # [harden]
     ("routes", "RINGFAST_ROUTES", _routes),
     ("node_id", "NODE_ID", _text),
     ("priority", "PRIORITY", _int(-(2**31), 2**31 - 1)),
@@ -381,8 +384,77 @@ def _build(cls, env, kwargs, bare):
     quorum = values.get("quorum", "majority")
     if isinstance(quorum, int) and seeds and quorum > len(seeds):
         raise ConfigError(f"RINGFAST_QUORUM={quorum}: more than the {len(seeds)} seed nodes")
-    return cls(**values)
+    cfg = cls(**values)
+    check_wire_limits(cfg)
+    return cfg
 
 
 def replace(config: Config, **changes) -> Config:
     return dataclasses.replace(config, **changes)
+
+
+# ----------------------------------------------------------------------------------------
+# [harden] Settings that are valid one by one but would fail later, on the wire or in a log
+# line, with no word about the setting: refused at start instead (Node() and `ringfast node`,
+# which exits with status 2). Kept apart from the parsing above on purpose.
+
+def _host_names(name, raw):
+    items = raw.split(",") if isinstance(raw, str) else list(raw)
+    out = []
+    for item in items:
+        if not isinstance(item, str):
+            raise ConfigError(f"{name}={raw!r}: expected host names separated by commas")
+        text = item.strip().lower()
+        if text and (text != "*" and (" " in text or "/" in text)):
+            raise ConfigError(f"{name}={raw!r}: {item.strip()!r} is not a host name")
+        if text:
+            out.append(text)
+    return tuple(out)
+
+
+FRAME_SLACK = 1024  # header, MAC and the fixed fields of a message, generously
+
+
+def check_wire_limits(cfg: Config) -> None:
+    from . import protocol
+
+    for var, value in (("NODE_ID", cfg.node_id), ("RINGFAST_CLUSTER", cfg.cluster_name)):
+        if value is None:
+            continue
+        bad = protocol.unsafe_char(value)
+        if bad is not None:
+            raise ConfigError(
+                f"{var}={value!r}: the character {bad!r} is not allowed (control characters would forge "
+                "log lines, lone surrogates cannot be encoded)"
+            )
+    if cfg.node_id is not None and len(cfg.node_id) > protocol.MAX_ID:
+        raise ConfigError(
+            f"NODE_ID={cfg.node_id[:40]!r}...: {len(cfg.node_id)} characters, the wire allows at most {protocol.MAX_ID}"
+        )
+    name = len(cfg.cluster_name.encode("utf-8"))
+    if name > 255:
+        raise ConfigError(f"RINGFAST_CLUSTER={cfg.cluster_name[:40]!r}...: {name} bytes in UTF-8, at most 255 fit a frame")
+    if cfg.heartbeat_interval * 2 > cfg.failure_timeout:
+        raise ConfigError(
+            f"HEART_BEAT_FREQUENCY ({cfg.heartbeat_interval * 1000:g} ms) is more than half of HEART_BEAT_CHECK_FREQUENCY "
+            f"({cfg.failure_timeout * 1000:g} ms): a lease would run out whenever one heartbeat is late "
+            "(3 heartbeats per lease are recommended)"
+        )
+    size = largest_frame(cfg)
+    if size > cfg.max_frame_size:
+        raise ConfigError(
+            f"NUM_PARTITIONS={cfg.num_partitions}: a message listing every partition with its token takes up to "
+            f"{size} bytes, more than RINGFAST_MAX_FRAME={cfg.max_frame_size}: raise RINGFAST_MAX_FRAME to at "
+            "least that, or use fewer partitions"
+        )
+
+
+def largest_frame(cfg: Config) -> int:
+    """Bytes of the largest message a node may have to send: every partition with its
+    fencing token (an assign to one member, a heartbeat from it, the leader's member list)."""
+    P = cfg.num_partitions
+    # decimal digits of 0 .. P-1: ten one-digit numbers, ninety two-digit ones, ...
+    digits = sum(max(0, min(P, 10**w) - (10 ** (w - 1) if w > 1 else 0)) * w for w in range(1, 11))
+    token = len(str(2**63 - 1))
+    ident = len(json.dumps(cfg.node_id or "x" * 300))
+    return FRAME_SLACK + len(cfg.cluster_name.encode("utf-8")) + 2 * ident + digits + P * (token + len("[,],"))

@@ -18,6 +18,9 @@ process). Gauges are read from the node when scraped; counters are bumped by the
 | ringfast_peers_refused_total{reason} | counter | peer messages refused for breaking an assumption (settings_mismatch, duplicate_id, duplicate_address, epoch_out_of_range, tls_identity) |
 | ringfast_clock_skew_seconds | gauge | wall-clock difference to the peer heard from last (hello, vote request) |
 | ringfast_peer_resolve_failures_total{peer} | counter | connect attempts to a peer whose name did not resolve |
+| ringfast_journal_write_failures_total | counter | journal records lost to a failing disk |
+| ringfast_state_write_failures_total | counter | state-dir writes that failed (no vote, no candidacy) |
+| ringfast_monitoring_refused_total{reason} | counter | monitoring connections or requests refused |
 """
 
 from __future__ import annotations
@@ -55,6 +58,17 @@ class Metrics:
                              buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
         self.leader_changes = Counter("ringfast_leader_changes", "Leader changes seen by this node", registry=r)
         self.rejected = Counter("ringfast_frames_rejected", "Frames refused by the wire protocol", ["reason"], registry=r)
+        self.journal_failures = Counter("ringfast_journal_write_failures", "Journal records lost to a failing disk",
+                                        registry=r)
+        self.state_failures = Counter("ringfast_state_write_failures",
+                                      "State-dir writes that failed (the node then neither votes nor runs)", registry=r)
+        # full: no room and nobody to evict; evicted: closed for a newcomer while still waiting
+        # for its request; timeout: a request not done in time; idle: no request line in time
+        # (a keep-alive connection between requests, say); host: Host header not allowed
+        self.monitoring_refused = Counter("ringfast_monitoring_refused", "Monitoring connections or requests refused",
+                                          ["reason"], registry=r)
+        for reason in ("full", "evicted", "timeout", "idle", "host"):
+            self.monitoring_refused.labels(reason=reason)
         for reason in REJECT_REASONS:  # present from the start, so rates work from zero
             self.rejected.labels(reason=reason)
         self.refusals = Counter("ringfast_peers_refused", "Peer messages refused for breaking an assumption",

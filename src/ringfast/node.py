@@ -14,7 +14,6 @@ on a worker thread so a slow callback cannot either.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
@@ -31,7 +30,7 @@ from ._core import Partitioner
 from .assumptions import epoch_cap
 from .addresses import is_ip
 from .clock import now as lease_clock
-from .config import Config, format_address, parse_address
+from .config import Config, check_wire_limits, format_address, parse_address
 from .errors import ConfigError, NotRunningError, RingfastError
 from .ring import Ring
 from .transport import Connection, Listener, connect, resolve
@@ -54,6 +53,8 @@ class Node:
         if config is not None and settings:
             raise ConfigError(f"Node(config, ...): give a Config or settings, not both (got {', '.join(sorted(settings))})")
         self.config = config if config is not None else Config.load(**settings)
+        if config is not None:
+            check_wire_limits(config)  # Config.load checks its own; a Config built by hand too
         if mode == "auto":
             mode = "gevent" if gevent.monkey.is_module_patched("threading") else "thread"
         if mode not in ("gevent", "thread"):
@@ -78,7 +79,8 @@ class Node:
         self._start_error: BaseException | None = None
         self._running = False
         self._snapshot = _Snapshot()
-        self._journal = None
+        self._journal = None  # disk.Journal
+        self._state = None  # disk.StateFile
         self._event_queue = None
         self._busy = False
         from .metrics import Metrics
@@ -235,13 +237,17 @@ class Node:
 
         cfg = self.config
         self._hub = gevent.get_hub()
+        names = (cfg.host, cfg.monitoring_host)  # as configured: /status answers to these names (monitoring.py)
         bound = addresses.bind_host(cfg)
         self._secret = _read_secret(cfg.secret_file) if cfg.secret_file else None
         self._tls_server, self._tls_client = _tls_contexts(cfg)
+        persisted = self._open_disk(cfg)  # before binding anything: a bad path is a ConfigError
         try:
             self._listener = Listener(bound, cfg.port, make_connection=self._accept, tls=self._tls_server,
-                                      handshake_timeout=cfg.failure_timeout, on_tls_error=self._tls_refused)
+                                      handshake_timeout=cfg.failure_timeout, on_tls_error=self._tls_refused,
+                                      admit=self._admit)
         except OSError as e:
+            self._close_journal()
             what = "HOST" if cfg.host is not None else "HOST (not set, chosen)"
             raise ConfigError(f"PORT={cfg.port}: cannot listen on {what} {bound}:{cfg.port}: {e.strerror or e}") from None
         cfg = self.config = addresses.settle(cfg, bound, self._listener.port)
@@ -249,15 +255,14 @@ class Node:
             from .monitoring import MonitoringServer
 
             try:
-                self._monitor = MonitoringServer(self, cfg.monitoring_host or bound, cfg.monitoring_port)
+                self._monitor = MonitoringServer(self, cfg.monitoring_host or bound, cfg.monitoring_port, names)
             except OSError as e:
                 self._listener.stop()
+                self._close_journal()
                 raise ConfigError(
                     f"MONITORING_PORT={cfg.monitoring_port}: cannot listen on {cfg.monitoring_host or bound}: {e.strerror or e}"
                 ) from None
-        if cfg.journal:
-            self._journal = open(cfg.journal, "a", encoding="utf-8")
-        self._ring = Ring(cfg, _IO(self), self._clock, self._initial_epoch(), metrics=self.metrics)
+        self._ring = Ring(cfg, _IO(self), self._clock, max(int(time.time()), persisted or 0), metrics=self.metrics)
         self._snapshot.update(self._ring)
         self._event_queue = gevent.queue.Queue()
         self._running = True
@@ -280,42 +285,39 @@ class Node:
                         "them go backwards and let a restarted voter vote twice in one epoch; set a state "
                         "dir in production", cfg.node_id)
 
-    def _initial_epoch(self) -> int:
-        """Epochs must keep growing across a restart of the whole cluster (fencing tokens
-        outlive it): the persisted highest epoch, else the wall clock in seconds."""
-        floor = int(time.time())
-        path = self._state_path()
-        if path and os.path.exists(path):
-            try:
-                with open(path, encoding="utf-8") as f:
-                    floor = max(floor, int(json.load(f)["epoch"]))
-            except (OSError, ValueError, KeyError, TypeError) as e:
-                raise ConfigError(f"RINGFAST_STATE_DIR={self.config.state_dir!r}: unreadable state file {path}: {e}") from None
+    # Epochs must keep growing across a restart of the whole cluster (fencing tokens outlive
+    # it): the ring starts above the persisted highest epoch, else above the wall clock in
+    # seconds. Disk failures never raise into the protocol: see disk.py.
+    def _open_disk(self, cfg) -> int | None:
+        from .disk import Journal, StateFile
+
+        persisted = None
+        if cfg.state_dir:
+            self._state = StateFile(cfg.state_dir)
+            persisted = self._state.check()
             cap = epoch_cap(time.time())
-            if floor > cap:
+            if persisted is not None and persisted > cap:
                 # written by a node whose clock was far ahead, or damaged: starting from it
                 # would exhaust the epochs (every peer refuses them), so refuse to start
-                raise ConfigError(f"RINGFAST_STATE_DIR={self.config.state_dir!r}: state file {path} holds epoch "
-                                  f"{floor}, above the highest this clock allows ({cap}); check the clock, "
-                                  "or remove the file if the cluster's fencing tokens allow it")
-        return floor
+                raise ConfigError(f"RINGFAST_STATE_DIR={cfg.state_dir!r}: the state file holds epoch {persisted}, "
+                                  f"above the highest this clock allows ({cap}); check the clock, or remove the "
+                                  "file if the cluster's fencing tokens allow it")
+        if cfg.journal:
+            self._journal = Journal(cfg.journal, on_failure=lambda e: self.metrics.journal_failures.inc())
+        return persisted
 
-    def _state_path(self):
-        if not self.config.state_dir:
-            return None
-        os.makedirs(self.config.state_dir, exist_ok=True)
-        return os.path.join(self.config.state_dir, "ringfast-state.json")
+    def _close_journal(self):
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
 
-    def _persist(self, epoch, voted):
-        path = self._state_path()
-        if not path:
-            return
-        tmp = path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump({"epoch": max(epoch, self._ring.vote_floor if self._ring else 0), "voted": voted}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+    def _persist(self, epoch, voted) -> bool:
+        if self._state is None:
+            return True
+        ok = self._state.save(max(epoch, self._ring.vote_floor if self._ring else 0), voted)
+        if not ok:
+            self.metrics.state_failures.inc()
+        return ok
 
     def _tick_loop(self):
         period = min(self.config.heartbeat_interval / 2, self.config.failure_timeout / 10, 0.05)
@@ -361,9 +363,7 @@ class Node:
         if self._monitor is not None:
             self._monitor.stop()
         gevent.killall(self._greenlets, block=False)
-        if self._journal is not None:
-            self._journal.close()
-            self._journal = None
+        self._close_journal()
         self._snapshot.update(ring, stopped=True)
         self._ready.clear()
         log.info("node %s stopped", self.id)
@@ -381,12 +381,19 @@ class Node:
         self._inbound.add(conn)
         # A connection that never says anything valid only holds a socket: it gets one
         # failure timeout to speak, and only so many may wait at once.
-        if sum(1 for c in self._inbound if c.silent) > MAX_SILENT:
+        if sum(1 for c in self._inbound if c.silent) + self._listener.handshaking > MAX_SILENT:
             self._count_reject("too_many_pending")
             conn.close()
         else:
             gevent.spawn_later(self.config.failure_timeout, self._drop_if_silent, conn)
         return conn
+
+    def _admit(self) -> bool:
+        """A TLS connection may start its handshake only while the cap has room (counted as pending)."""
+        if sum(1 for c in self._inbound if c.silent) + self._listener.handshaking >= MAX_SILENT:
+            self._count_reject("too_many_pending")
+            return False
+        return True
 
     def _drop_if_silent(self, conn):
         if conn.silent and not conn.closed:
@@ -513,9 +520,7 @@ class Node:
     def _journal_write(self, event, **fields):
         if self._journal is None:
             return
-        rec = {"t": self._clock(), "node": self.id, "event": event, **fields}
-        self._journal.write(json.dumps(rec, separators=(",", ":")) + "\n")
-        self._journal.flush()
+        self._journal.write({"t": self._clock(), "node": self.id, "event": event, **fields})
 
 
 def certificate_names(sock) -> frozenset:
@@ -558,9 +563,15 @@ def _tls_contexts(cfg: Config):
 def _read_secret(path: str) -> bytes:
     try:
         with open(path, "rb") as f:
+            mode = os.fstat(f.fileno()).st_mode
             secret = f.read().strip()
     except OSError as e:
         raise ConfigError(f"RINGFAST_SECRET_FILE={path!r}: cannot read it: {e.strerror or e}") from None
+    if mode & 0o077:  # like ssh with a private key: a secret others can read is no secret
+        raise ConfigError(
+            f"RINGFAST_SECRET_FILE={path!r}: permissions {mode & 0o777:04o} are too open: group and others must have "
+            f"no access (chmod 600 {path})"
+        )
     if len(secret) < 16:
         raise ConfigError(f"RINGFAST_SECRET_FILE={path!r}: the secret must be at least 16 bytes")
     return secret
@@ -613,7 +624,7 @@ class _IO:
         self.node._emit(ev.MEMBER_JOINED if joined else ev.MEMBER_LEFT, ev.MemberChanged(m.id, m.addr, m.priority))
 
     def persist(self, epoch, voted):
-        self.node._persist(epoch, voted)
+        return self.node._persist(epoch, voted)  # False: not recorded, so the ring neither votes nor runs
 
 
 class _Peer:

@@ -18,6 +18,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import struct
 
 from .assumptions import MAX_EPOCH
@@ -32,6 +33,10 @@ _HEAD = struct.Struct(">2sBBB")
 MAX_ID = 256
 MAX_PARTITION = 2**31 - 2
 MAX_TOKEN = 2**63 - 1
+# Before the handshake is done only its three small frames are legal: the largest (an
+# auth_challenge with a 255-byte cluster name and a 256-character id, all escaped) stays
+# under 3.5 KiB, so an unauthenticated peer cannot make the node buffer and parse megabytes.
+PREAUTH_MAX_FRAME = 4096
 
 
 class ProtocolError(RingfastError, ValueError):
@@ -54,10 +59,24 @@ def _int(lo, hi):
     return check
 
 
+# Ids, addresses and names end up in log lines, JSON answers and metrics: a control
+# character (a newline forges a log line) or a lone surrogate (not encodable: every /status
+# would fail) is refused here, on the wire, and by config.py at start.
+_UNSAFE_CHAR = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def unsafe_char(text: str) -> str | None:
+    """The first character of `text` that must not appear in an id or a name, else None."""
+    found = _UNSAFE_CHAR.search(text)
+    return found.group() if found else None
+
+
 def _str(max_len=MAX_ID):
     def check(v):
         if type(v) is not str or not 0 < len(v) <= max_len:
             raise ValueError(f"expected a str of 1..{max_len} chars, got {v!r:.40}")
+        if _UNSAFE_CHAR.search(v):
+            raise ValueError(f"character {unsafe_char(v)!r} is not allowed, got {v!r:.40}")
         return v
 
     return check
@@ -226,8 +245,10 @@ class Decoder:
         self._buf += data
         while len(self._buf) >= _LENGTH.size:
             (length,) = _LENGTH.unpack_from(self._buf)
-            if length > self._max:
-                raise ProtocolError("oversized", f"frame of {length} bytes, the limit is {self._max}")
+            limit = self._max if self._auth is None or self._auth.ready else min(self._max, PREAUTH_MAX_FRAME)
+            if length > limit:
+                when = "" if limit == self._max else " before authentication"
+                raise ProtocolError("oversized", f"frame of {length} bytes, the limit{when} is {limit}")
             end = _LENGTH.size + length
             if len(self._buf) < end:
                 return
@@ -295,7 +316,7 @@ class Auth:
         """Connector: check the acceptor knows the secret; the proof that we do too."""
         self.peer_nonce = _nonce(body["nonce"])
         c, s = self._nonces()
-        if not hmac.compare_digest(body["proof"], self._proof(b"acceptor", c, s)):
+        if not _same(body["proof"], self._proof(b"acceptor", c, s)):
             raise ProtocolError("unauthenticated", "the node we connected to does not know our secret")
         self._derive()
         return {"proof": self._proof(b"connector", s, c)}
@@ -305,7 +326,7 @@ class Auth:
         if self.peer_nonce is None:
             raise ProtocolError("unauthenticated", "auth_proof before auth_hello")
         c, s = self._nonces()
-        if not hmac.compare_digest(body["proof"], self._proof(b"connector", s, c)):
+        if not _same(body["proof"], self._proof(b"connector", s, c)):
             raise ProtocolError("unauthenticated", "wrong proof: the peer does not know the secret")
         self._derive()
 
@@ -330,6 +351,12 @@ class Auth:
             raise ProtocolError("unauthenticated", "bad MAC (forged, replayed or out of order)")
         self.received += 1
         return frame
+
+
+def _same(got: str, expected: str) -> bool:
+    # compare_digest refuses str with non-ASCII characters (TypeError): compare bytes, so a
+    # peer's odd proof is a wrong proof, counted, not an exception in the connection
+    return hmac.compare_digest(got.encode("utf-8", "surrogatepass"), expected.encode("ascii"))
 
 
 def _nonce(text: str) -> bytes:

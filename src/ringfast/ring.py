@@ -385,11 +385,18 @@ class Ring:
         return max(self.epoch, self.vote_floor, self.epoch_floor) + 1
 
     def _start_real_election(self, now: float):
+        epoch = self._next_epoch()
+        # [harden] recorded before it is used: a candidacy the state dir did not take could be
+        # repeated in the same epoch after a restart (two leaders of one epoch). Nothing has
+        # changed yet, so giving up here leaves no half-done state; the next try writes again.
+        if self.io.persist(epoch, (epoch, self.id)) is False:
+            self._set_role("follower", None)
+            self.election_at = now + self.rng.uniform(self.L / 4, self.L / 2)
+            return
         self.prevote = False
-        self.epoch = self._next_epoch()
+        self.epoch = epoch
         self.vote_floor = self.epoch
         self.voted = (self.epoch, self.id)
-        self.io.persist(self.epoch, self.voted)
         self.votes = {self.addr: self.id} if self._is_voter(self.addr) else {}
         log.info("candidate for epoch %d", self.epoch)
         self._ask_votes(now, pre=False)
@@ -399,11 +406,12 @@ class Ring:
         self.known[cand] = (body["addr"], body["priority"], now)
         self._check_wall(cand, body["wall"])
         granted = self._may_vote(cand, body["priority"], epoch, pre, now)
+        if granted and not pre and self.io.persist(epoch, (epoch, cand)) is False:
+            granted = False  # [harden] a vote the state dir did not take could be cast twice after a restart
         if granted and not pre:
             self.epoch = epoch
             self.vote_floor = max(self.vote_floor, epoch)
             self.voted = (epoch, cand)
-            self.io.persist(self.epoch, self.voted)
             if self.role != "follower":
                 self._become_follower(None, None)
             elif self.leader is not None:

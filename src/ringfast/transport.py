@@ -119,6 +119,8 @@ class Connection:
     def _handshake(self, kind: str, body: dict):
         auth = self._auth
         if kind == "auth_hello" and not auth.initiator:
+            if self._handshake_started:  # answering again would sign challenges for whoever asks
+                raise protocol.ProtocolError("unauthenticated", "a second auth_hello on one connection")
             self._handshake_started = True
             self._send_now("auth_challenge", auth.on_hello(body))
         elif kind == "auth_challenge" and auth.initiator:
@@ -163,9 +165,14 @@ def connect(addr: tuple[str, int], timeout: float, tls=None, user_timeout: float
 class Listener:
     """The cluster port: every accepted socket becomes a Connection."""
 
-    def __init__(self, host: str, port: int, *, make_connection, tls=None, handshake_timeout=5.0, on_tls_error=None):
+    def __init__(self, host: str, port: int, *, make_connection, tls=None, handshake_timeout=5.0, on_tls_error=None,
+                 admit=None):
         self._make = make_connection
         self._tls = tls
+        # admit(): False when too many connections wait to prove themselves; a TLS handshake
+        # in progress is one of them (it holds a socket and a greenlet as long as a silent one)
+        self._admit = admit
+        self.handshaking = 0
         self._handshake_timeout = handshake_timeout
         self._on_tls_error = on_tls_error
         self.server = StreamServer((host, port), self._accept)
@@ -184,6 +191,9 @@ class Listener:
     def _accept(self, sock, address):
         sock.setsockopt(gevent.socket.IPPROTO_TCP, gevent.socket.TCP_NODELAY, 1)
         if self._tls is not None:
+            if self._admit is not None and not self._admit():
+                return  # (counted by admit) StreamServer closes the socket
+            self.handshaking += 1
             try:  # the handshake is bounded: a peer that stalls in it only holds this greenlet
                 sock.settimeout(self._handshake_timeout)
                 sock = self._tls.wrap_socket(sock, server_side=True)
@@ -192,6 +202,8 @@ class Listener:
                 if self._on_tls_error:
                     self._on_tls_error(f"{address[0]}:{address[1]}", e)
                 return
+            finally:
+                self.handshaking -= 1
         conn = self._make(sock, f"{address[0]}:{address[1]}")
         # StreamServer closes the socket when this handler returns: wait for the reader
         conn._reader.join()

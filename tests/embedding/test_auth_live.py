@@ -18,6 +18,7 @@ pytestmark = pytest.mark.cluster
 def secured(tmp_path):
     secret = tmp_path / "secret"
     secret.write_bytes(b"correct horse battery staple 42\n")
+    secret.chmod(0o600)
     ports = free_ports(8)
     seeds = ",".join(f"127.0.0.1:{p}" for p in ports[:3])
     nodes = [Node(node_id=f"a{i}", port=ports[i], seeds=seeds, monitoring_port=ports[4 + i], num_partitions=6,
@@ -42,6 +43,7 @@ def test_a_node_without_the_secret_never_joins(secured, secret):
     kw = {}
     if secret is not None:
         (tmp_path / "wrong").write_bytes(secret)
+        (tmp_path / "wrong").chmod(0o600)
         kw["secret_file"] = str(tmp_path / "wrong")
     stranger = Node(node_id="stranger", port=ports[3], seeds=seeds, monitoring_port="off", num_partitions=6,
                     heartbeat_interval=50, failure_timeout=400, mode="thread", **kw)
