@@ -9,11 +9,14 @@ inputs, so every node computing it from the same inputs gets the same answer.
 from cpython.array cimport array, clone
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.object cimport PyObject
+from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.math cimport floor, isfinite
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
-from cpython.pyport cimport PY_SSIZE_T_MAX
 from libc.stdlib cimport calloc, free, malloc, qsort, realloc
 from libc.string cimport memcpy
+
+# C-API declarations and C helpers (murmur3, fastmod, version shims): _capi.pxd, *.h
+from ringfast._capi cimport *
 
 from decimal import Decimal
 from numbers import Real
@@ -21,109 +24,6 @@ from numbers import Real
 from ringfast.errors import AssignmentError, ConfigError, InvalidTypeError
 
 cdef tuple _REAL_TYPES = (Real, Decimal)
-
-# The hot loops take borrowed PyObject* so that no reference counting happens per key.
-cdef extern from "Python.h":
-    bint _is_str "PyUnicode_Check" (PyObject*) nogil
-    bint _is_str_exact "PyUnicode_CheckExact" (PyObject*) nogil
-    PyObject* _list_item "PyList_GET_ITEM" (object, Py_ssize_t)
-    PyObject** _tuple_items "&PyTuple_GET_ITEM" (object, Py_ssize_t)
-    bint _is_ascii "PyUnicode_IS_ASCII" (PyObject*) nogil
-    void* _str_data "PyUnicode_DATA" (PyObject*) nogil
-    Py_ssize_t _str_len "PyUnicode_GET_LENGTH" (PyObject*) nogil
-    const char* _str_utf8 "PyUnicode_AsUTF8AndSize" (PyObject*, Py_ssize_t*) except NULL
-    bint _is_bytes "PyBytes_Check" (PyObject*) nogil
-    char* _bytes_data "PyBytes_AS_STRING" (PyObject*) nogil
-    Py_ssize_t _bytes_len "PyBytes_GET_SIZE" (PyObject*) nogil
-    bint _is_bytearray "PyByteArray_Check" (PyObject*) nogil
-    char* _bytearray_data "PyByteArray_AS_STRING" (PyObject*) nogil
-    Py_ssize_t _bytearray_len "PyByteArray_GET_SIZE" (PyObject*) nogil
-    bint _is_memoryview "PyMemoryView_Check" (PyObject*) nogil
-    bint _is_int "PyLong_Check" (PyObject*) nogil
-    bint _is_bool "PyBool_Check" (PyObject*) nogil
-    bint _is_float "PyFloat_Check" (PyObject*) nogil
-    double _float_value "PyFloat_AS_DOUBLE" (PyObject*) nogil
-    double _int_as_double "PyLong_AsDouble" (PyObject*) except? -1.0
-    long long _int_value "PyLong_AsLongLongAndOverflow" (PyObject*, int*) except? -1
-    PyObject** _seq_items "PySequence_Fast_ITEMS" (PyObject*)
-    Py_ssize_t _seq_len "PySequence_Fast_GET_SIZE" (object)
-    object PyNumber_ToBase(object, int)
-    object PySequence_Fast(object, const char*)
-    object PyList_New(Py_ssize_t)
-    void _list_set "PyList_SET_ITEM" (PyObject*, Py_ssize_t, PyObject*) nogil
-    void _incref "Py_INCREF" (PyObject*)
-    int PyGC_Disable()
-    int PyGC_Enable()
-    bint _is_dict_exact "PyDict_CheckExact" (object)
-    PyObject* _dict_get_ptr "PyDict_GetItemWithError" (object, PyObject*) except? NULL
-    int _dict_set "PyDict_SetItem" (object, PyObject*, PyObject*) except -1
-    bint _dict_next "PyDict_Next" (object, Py_ssize_t*, PyObject**, PyObject**)
-    bint _is_list_exact "PyList_CheckExact" (object)
-    bint _is_tuple_exact "PyTuple_CheckExact" (object)
-
-# The value of an exact int that fits in one digit, read without a call: previous
-# assignments hold ten thousand of them, and PyLong_AsLongLongAndOverflow per item was a
-# third of assign()'s time. Anything else returns 0 and takes the general path.
-cdef extern from *:
-    """
-    static inline int rf_small_int(PyObject *o, long long *v) {
-        if (!PyLong_CheckExact(o)) return 0;
-    #if PY_VERSION_HEX >= 0x030C0000
-        if (!PyUnstable_Long_IsCompact((PyLongObject *)o)) return 0;
-        *v = (long long)PyUnstable_Long_CompactValue((PyLongObject *)o);
-    #else
-        Py_ssize_t size = Py_SIZE(o);
-        if (size == 0) { *v = 0; return 1; }
-        if (size == 1) { *v = (long long)((PyLongObject *)o)->ob_digit[0]; return 1; }
-        if (size == -1) { *v = -(long long)((PyLongObject *)o)->ob_digit[0]; return 1; }
-        return 0;
-    #endif
-        return 1;
-    }
-    """
-    bint rf_small_int(PyObject*, long long*) nogil
-
-cdef extern from *:
-    """
-    #if defined(__GNUC__) || defined(__clang__)
-    #define rf_prefetch(p) __builtin_prefetch((const void *)(p), 0, 3)
-    #else
-    #define rf_prefetch(p) ((void)(p))
-    #endif
-    """
-    void rf_prefetch(const void*) nogil
-
-# A dict sized for its entries up front (no resizing while a thousand members go in).
-# The function is private, so only on the versions known to have it.
-cdef extern from *:
-    """
-    static inline PyObject *rf_dict_presized(Py_ssize_t n) {
-    #if PY_VERSION_HEX < 0x030F0000 && !defined(PYPY_VERSION)
-        return _PyDict_NewPresized(n);
-    #else
-        (void)n;
-        return PyDict_New();
-    #endif
-    }
-    """
-    dict rf_dict_presized(Py_ssize_t)
-
-# Lemire's "fastmod": x % d with two multiplications instead of a division, for a divisor
-# fixed per Partitioner. Falls back to % where the compiler has no 128-bit integers.
-cdef extern from *:
-    """
-    #if defined(__SIZEOF_INT128__)
-    static inline uint64_t rf_fastmod_magic(uint32_t d) { return UINT64_C(0xFFFFFFFFFFFFFFFF) / d + 1; }
-    static inline uint32_t rf_fastmod(uint32_t a, uint64_t m, uint32_t d) {
-        return (uint32_t)(((__uint128_t)(m * a) * d) >> 64);
-    }
-    #else
-    static inline uint64_t rf_fastmod_magic(uint32_t d) { return 0; }
-    static inline uint32_t rf_fastmod(uint32_t a, uint64_t m, uint32_t d) { (void)m; return a % d; }
-    #endif
-    """
-    uint64_t rf_fastmod_magic(uint32_t d) nogil
-    uint32_t rf_fastmod(uint32_t a, uint64_t m, uint32_t d) nogil
 
 cdef enum:
     MAX_PARTITIONS = 2147483647
@@ -134,49 +34,9 @@ cdef enum:
 
 # --------------------------------------------------------------------------- murmur3
 
-cdef inline uint32_t _rotl(uint32_t x, int r) noexcept nogil:
-    return (x << r) | (x >> (32 - r))
-
-
-cdef inline uint32_t _fmix(uint32_t h) noexcept nogil:
-    h ^= h >> 16
-    h *= 0x85ebca6bU
-    h ^= h >> 13
-    h *= 0xc2b2ae35U
-    h ^= h >> 16
-    return h
-
-
 cdef inline uint32_t murmur3_32(const uint8_t* data, Py_ssize_t n, uint32_t seed) noexcept nogil:
-    """MurmurHash3_x86_32, byte order fixed to little-endian so every platform agrees."""
-    cdef uint32_t h = seed
-    cdef uint32_t k
-    cdef Py_ssize_t nblocks = n >> 2
-    cdef Py_ssize_t i
-    cdef const uint8_t* p = data
-    for i in range(nblocks):
-        k = (<uint32_t>p[0]) | (<uint32_t>p[1] << 8) | (<uint32_t>p[2] << 16) | (<uint32_t>p[3] << 24)
-        p += 4
-        k *= 0xcc9e2d51U
-        k = _rotl(k, 15)
-        k *= 0x1b873593U
-        h ^= k
-        h = _rotl(h, 13)
-        h = h * 5 + 0xe6546b64U
-    k = 0
-    i = n & 3
-    if i == 3:
-        k ^= (<uint32_t>p[2]) << 16
-    if i >= 2:
-        k ^= (<uint32_t>p[1]) << 8
-    if i >= 1:
-        k ^= p[0]
-        k *= 0xcc9e2d51U
-        k = _rotl(k, 15)
-        k *= 0x1b873593U
-        h ^= k
-    h ^= <uint32_t>n
-    return _fmix(h)
+    """MurmurHash3_x86_32, byte order fixed to little-endian so every platform agrees (_murmur3.h)."""
+    return rf_murmur3_32(data, <size_t>n, seed)
 
 
 def murmur3(key, seed=0):
