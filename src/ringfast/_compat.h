@@ -4,6 +4,7 @@
 #define RINGFAST_COMPAT_H
 
 #include <Python.h>
+#include <stdint.h>
 
 /* The value of an exact int that fits in one digit, read without a call: previous
  * assignments hold ten thousand of them, and PyLong_AsLongLongAndOverflow per item was a
@@ -21,6 +22,15 @@ static inline int rf_small_int(PyObject *o, long long *v) {
     return 0;
 #endif
     return 1;
+}
+
+/* The bytes of an exact str stored as compact ASCII (its characters are then its UTF-8,
+ * right after the object's header), or NULL for anything else: one type check and one
+ * flag test for the common key, where PyUnicode_DATA would test the flags again. */
+static inline const uint8_t *rf_ascii_bytes(PyObject *o, Py_ssize_t *n) {
+    if (!PyUnicode_CheckExact(o) || !PyUnicode_IS_COMPACT_ASCII(o)) return NULL;
+    *n = PyUnicode_GET_LENGTH(o);
+    return (const uint8_t *)(((PyASCIIObject *)o) + 1);
 }
 
 /* Ask for memory a few keys ahead while this one is hashed. */

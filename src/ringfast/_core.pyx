@@ -249,6 +249,9 @@ cdef class Partitioner:
         cdef uint32_t seed = self.seed
         cdef uint64_t m = self._magic
         cdef PyObject* key
+        cdef const uint8_t* data
+        cdef Py_ssize_t length
+        cdef object held
         cdef unsigned int[::1] view
         if out is None:
             out = clone(_UINT_TEMPLATE, n, False)
@@ -268,10 +271,14 @@ cdef class Partitioner:
             if i + PREFETCH_AHEAD < n:
                 rf_prefetch(items[i + PREFETCH_AHEAD])
             key = items[i]
-            if _is_str_exact(key) and _is_ascii(key):
-                h = murmur3_32(<const uint8_t*>_str_data(key), _str_len(key), seed)
+            data = rf_ascii_bytes(key, &length)
+            if data != NULL:
+                h = murmur3_32(data, length, seed)
             else:
-                _hash_key(key, seed, &h)
+                # Held while hashed: the slow path may allocate, and a finalizer removing
+                # the key from the list must not free it under us.
+                held = <object>key
+                _hash_key(<PyObject*>held, seed, &h)
                 if _seq_len(keys) != n or _seq_items(<PyObject*>keys) != items:
                     raise RuntimeError(f"keys changed size during partition_many (was {n} keys)")
             dst[i] = rf_fastmod(h, m, d)
