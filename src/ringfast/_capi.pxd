@@ -44,7 +44,7 @@ cdef extern from "Python.h":
     bint _is_tuple_exact "PyTuple_CheckExact" (object)
 
 cdef extern from "_compat.h":
-    const uint8_t* rf_ascii_bytes(PyObject*, Py_ssize_t*) nogil
+    const uint8_t* rf_direct_bytes(PyObject*, Py_ssize_t*) nogil
     bint rf_small_int(PyObject*, long long*) nogil
     void rf_prefetch(const void*) nogil
     dict rf_dict_presized(Py_ssize_t)

@@ -24,13 +24,21 @@ static inline int rf_small_int(PyObject *o, long long *v) {
     return 1;
 }
 
-/* The bytes of an exact str stored as compact ASCII (its characters are then its UTF-8,
- * right after the object's header), or NULL for anything else: one type check and one
- * flag test for the common key, where PyUnicode_DATA would test the flags again. */
-static inline const uint8_t *rf_ascii_bytes(PyObject *o, Py_ssize_t *n) {
-    if (!PyUnicode_CheckExact(o) || !PyUnicode_IS_COMPACT_ASCII(o)) return NULL;
-    *n = PyUnicode_GET_LENGTH(o);
-    return (const uint8_t *)(((PyASCIIObject *)o) + 1);
+/* The bytes a key hashes as, when they can be read in place with no allocation and no
+ * Python code: an exact str stored as compact ASCII (its characters are its UTF-8, right
+ * after the object's header) or an exact bytes. NULL for anything else, which then takes
+ * the general path. One type test per key for the common cases. */
+static inline const uint8_t *rf_direct_bytes(PyObject *o, Py_ssize_t *n) {
+    if (PyUnicode_CheckExact(o)) {
+        if (!PyUnicode_IS_COMPACT_ASCII(o)) return NULL;
+        *n = PyUnicode_GET_LENGTH(o);
+        return (const uint8_t *)(((PyASCIIObject *)o) + 1);
+    }
+    if (PyBytes_CheckExact(o)) {
+        *n = PyBytes_GET_SIZE(o);
+        return (const uint8_t *)PyBytes_AS_STRING(o);
+    }
+    return NULL;
 }
 
 /* Ask for memory a few keys ahead while this one is hashed. */

@@ -271,7 +271,7 @@ cdef class Partitioner:
             if i + PREFETCH_AHEAD < n:
                 rf_prefetch(items[i + PREFETCH_AHEAD])
             key = items[i]
-            data = rf_ascii_bytes(key, &length)
+            data = rf_direct_bytes(key, &length)
             if data != NULL:
                 h = murmur3_32(data, length, seed)
             else:
