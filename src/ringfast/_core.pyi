@@ -74,7 +74,8 @@ def assign(
 
     Inputs, checked in this order (the plain-Python twin checks them alike):
     - num_partitions: an int (by value) in [1, 2**31-1], else ConfigError/InvalidTypeError.
-    - members: exact str ids, at least one, no duplicates (AssignmentError).
+    - members: exact str ids (InvalidTypeError), at least one (AssignmentError); a
+      duplicate id is an AssignmentError too, found last, after previous and weights.
     - previous: None, or a mapping read with previous.get(id) for each current member, in
       id order (entries of members that are gone are never looked at). An entry must be an
       iterable of ints (by value); None as an entry is refused (InvalidTypeError), not
