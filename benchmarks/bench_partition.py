@@ -4,6 +4,9 @@ Each benchmark also checks its answer, so with --benchmark-disable this is a pla
 report.py compares variants per key, hence extra_info["keys"] everywhere.
 """
 
+from array import array
+
+import c_baseline
 import mmh3
 import pytest
 import reference
@@ -101,6 +104,23 @@ def test_batch_str_partition_many(benchmark, keys_str, partitioner, expected):
     _tag(benchmark, "ringfast", len(keys_str))
     result = benchmark(partitioner.partition_many, keys_str)
     assert result.typecode == "I" and result.tolist() == expected
+
+
+@pytest.fixture(scope="session")
+def c_loop(tmp_path_factory):
+    fn, why = c_baseline.build(tmp_path_factory.mktemp("c_baseline"))
+    if fn is None:
+        pytest.skip(why)
+    return fn
+
+
+@pytest.mark.benchmark(group="batch-str")
+def test_batch_str_c_loop(benchmark, c_loop, keys_str, n, expected):
+    """The floor: the same murmur3 in a plain C loop over the keys encoded beforehand."""
+    data, offsets = c_baseline.encode(keys_str)
+    out = array("I", bytes(4 * len(keys_str)))
+    _tag(benchmark, "c-baseline", len(keys_str))
+    assert benchmark(c_baseline.partition_many, c_loop, data, offsets, 0, n, out).tolist() == expected
 
 
 # ---------------------------------------------------------------- batch, bytes

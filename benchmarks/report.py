@@ -3,7 +3,8 @@
     python benchmarks/report.py path/to/benchmark.json
 
 Absolute times depend on the machine, so the interesting number is each variant's ratio
-to its group's baseline, per key. Targets are printed next to the ratios for a reader to
+to its group's baseline, per key. A group with a plain C loop (role "c-baseline") also
+shows each ringfast variant's speed as a fraction of it ("0.75 C": three quarters of C). Targets are printed next to the ratios for a reader to
 judge; this script never fails on them (exit 2 only if the JSON cannot be read).
 """
 
@@ -21,6 +22,13 @@ def target(group, role, scenario):
         return ">= 7x", lambda r, m: r >= 7
     if group.startswith("assign-") and scenario == "leave":
         return "< 1 ms and >= 20x", lambda r, m: m < 1e-3 and r >= 20
+    return None
+
+
+def c_target(group, role):
+    """(text, check(fraction of the C loop's speed)) for a variant with a goal against C."""
+    if role == "ringfast" and group == "batch-str":
+        return ">= 0.6 of C", lambda f: f >= 0.6
     return None
 
 
@@ -47,6 +55,7 @@ def per_key(median, keys):
 def print_group(group, rows):
     # the baseline for a row is the one with its scenario (None outside assign)
     baselines = {s: (per_key(m, k), per_key(f, k)) for _, m, k, role, s, f in rows if role == "baseline"}
+    c_rows = [(per_key(m, k), per_key(f, k)) for _, m, k, role, _, f in rows if role == "c-baseline"]
     print(f"\n{group}")
     header = f"  {'variant':<32} {'median':>11} {'keys/s':>10} {'vs base':>9} {'(by min)':>9}  target"
     print(header)
@@ -64,6 +73,16 @@ def print_group(group, rows):
             verdict = f"{goal[0]}  {'met' if met else 'MISSED'}"
         line = f"  {name:<32} {median * 1e3:>8.3f} ms {rate:>10} {shown:>9} {shown_min:>9}  {verdict}"
         print(line.rstrip())
+        if c_rows and role == "ringfast":
+            print_vs_c(group, role, c_rows[0], per_key(median, keys), per_key(fastest, keys))
+
+
+def print_vs_c(group, role, c_row, median_per_key, fastest_per_key):
+    """The variant's speed as a fraction of the plain C loop's (1.0 = as fast as C)."""
+    frac, frac_min = c_row[0] / median_per_key, c_row[1] / fastest_per_key
+    goal = c_target(group, role)
+    verdict = f"{goal[0]}  {'met' if goal[1](frac) else 'MISSED'}" if goal else ""
+    print(f"  {'':<32} {'':>11} {'':>10} {f'{frac:.2f} C':>9} {f'{frac_min:.2f} C':>9}  {verdict}".rstrip())
 
 
 def main(argv):

@@ -43,6 +43,9 @@ REQUIRED_IN_SDIST = [
     "src/ringfast/errors.py",
     "src/ringfast/_core.pyx",
     "src/ringfast/_core.pyi",
+    "src/ringfast/_capi.pxd",  # cimported by _core.pyx
+    "src/ringfast/_compat.h",  # included through _capi.pxd
+    "src/ringfast/_murmur3.h",
     "src/ringfast/py.typed",
 ]
 

@@ -129,7 +129,8 @@ def test_bad_partition_count(n):
         ({"a": [1, "2"]}, InvalidTypeError, "previous\\['a'\\] holds str '2'"),
         ({"a": [True]}, InvalidTypeError, "holds bool"),
         ({"a": [-1]}, AssignmentError, "negative partition -1"),
-        ({"a": 5}, TypeError, "iterable of partition numbers"),
+        ({"a": 5}, InvalidTypeError, r"previous\['a'\] must be an iterable of partition numbers, not int"),
+        ({"a": None}, InvalidTypeError, r"previous\['a'\] is None"),
     ],
 )
 def test_bad_previous(previous, err, match):
@@ -147,12 +148,17 @@ def test_bad_previous(previous, err, match):
         ({"a": "2"}, InvalidTypeError, "weight of 'a' must be a number, not str"),
         ({"a": True}, InvalidTypeError, "not bool"),
         ([1, 2], InvalidTypeError, "weights must be a mapping"),
-        ({"a": 1e308, "b": 1e308}, AssignmentError, "add up to inf"),
+        ({"a": 1e308, "b": 1e308}, AssignmentError, r"too large: 10 partitions \* 1e\+308 overflows"),
     ],
 )
 def test_bad_weights(weights, err, match):
     with pytest.raises(err, match=match):
         assign(10, ["a", "b"], weights=weights)
+
+
+def test_weights_whose_sum_overflows_are_refused():
+    with pytest.raises(AssignmentError, match="the weights add up to inf"):
+        assign(1, ["a", "b"], weights={"a": 1e308, "b": 1e308})
 
 
 def test_errors_derive_from_the_matching_builtin():

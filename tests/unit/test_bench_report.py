@@ -52,3 +52,23 @@ def test_unreadable_json_exits_2(tmp_path):
     path.write_text("{not json")
     out = subprocess.run([sys.executable, REPORT, str(path)], capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "cannot read" in out.stderr
+
+
+def test_batch_str_is_also_reported_as_a_fraction_of_the_c_loop(tmp_path):
+    def keyed(name, role, median, fastest):
+        b = bench(name, "batch-str", role, None, median, fastest)
+        b["extra_info"]["keys"] = 1_000_000
+        return b
+
+    out = run(tmp_path, [
+        keyed("test_batch_str_mmh3", "baseline", 0.100, 0.090),
+        keyed("test_batch_str_partition_many", "ringfast", 0.010, 0.008),
+        keyed("test_batch_str_c_loop", "c-baseline", 0.005, 0.004),
+    ])
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    at = next(i for i, x in enumerate(lines) if "partition_many" in x)
+    assert "10.00x" in lines[at] and "met" in lines[at]  # vs mmh3: >= 7x
+    assert "0.50 C" in lines[at + 1] and "0.50 C" in lines[at + 1] and "MISSED" in lines[at + 1]  # 5/10, 4/8
+    c_line = next(x for x in lines if "c_loop" in x)
+    assert "20.00x" in c_line and "C" not in c_line.split("c_loop")[1]

@@ -218,8 +218,10 @@ def test_partition_many_refuses_a_single_str_or_bytes_without_width(keys):
 
 
 def test_partition_many_refuses_non_iterables():
-    with pytest.raises(TypeError):
+    with pytest.raises(InvalidTypeError, match="keys must be iterable, not int: 42"):
         Partitioner(10).partition_many(42)
+    with pytest.raises(InvalidTypeError, match="keys must be iterable"):
+        Partitioner(10).partition_many(42, out=array("I"))
 
 
 def test_murmur3_is_exported_and_unsigned():
