@@ -27,7 +27,7 @@ import gevent.queue
 
 from . import events as ev
 from . import protocol
-from ._core import Partitioner
+from ._impl import Partitioner
 from .clock import now as lease_clock
 from .config import Config, format_address, parse_address
 from .errors import ConfigError, NotRunningError, RingfastError

@@ -1,0 +1,76 @@
+"""The one place that chooses ringfast's core: compiled (``_core``) or plain Python (``_pycore``).
+
+The compiled core is used whenever it imports. Without it (installed where no C compiler
+was available, or built with ``RINGFAST_NO_EXTENSIONS=1``) the pure-Python twin takes its
+place: same results and errors, much slower. Falling back unasked warns once (a
+:class:`~ringfast.errors.PurePythonCoreWarning` and a log line), because an application
+that silently lost its compiled core would only notice it as lost throughput.
+``RINGFAST_NO_EXTENSIONS=1`` asks for the pure one: that is logged, not warned about.
+
+Every module of the package imports the core's names from here, never from ``._core``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+from types import ModuleType
+
+from .errors import ConfigError, PurePythonCoreWarning
+
+__all__ = ["core", "core_implementation", "core_summary", "Partitioner", "assign", "murmur3", "partition"]
+
+ENV_VAR = "RINGFAST_NO_EXTENSIONS"
+
+logger = logging.getLogger(__name__)
+
+
+def extensions_disabled(env=None) -> bool:
+    """Whether RINGFAST_NO_EXTENSIONS asks for the pure-Python core (1/true/yes/on)."""
+    raw = (os.environ if env is None else env).get(ENV_VAR, "")
+    text = raw.strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{ENV_VAR}={raw!r}: expected 1 (use the pure-Python core) or 0")
+
+
+def _select() -> tuple[ModuleType, str]:
+    if extensions_disabled():
+        from . import _pycore
+
+        logger.info("ringfast uses its pure-Python core: %s=%s", ENV_VAR, os.environ[ENV_VAR])
+        return _pycore, "python"
+    try:
+        from . import _core
+    except ImportError as e:
+        from . import _pycore
+
+        message = (
+            f"ringfast's compiled core is unavailable ({e}); using the pure-Python core, "
+            "which gives the same results but is much slower (partition() about 30x, "
+            "assign() about 10x). Reinstall on a machine with a C compiler and the Python "
+            f"headers to get it back, or set {ENV_VAR}=1 to choose the pure core and "
+            "silence this warning."
+        )
+        logger.warning("%s", message)
+        # stacklevel: past this function, the module body and the import machinery, as
+        # near as can be to the application's `import ringfast`.
+        warnings.warn(message, PurePythonCoreWarning, stacklevel=3)
+        return _pycore, "python"
+    return _core, "cython"
+
+
+core, core_implementation = _select()
+
+#: For ``ringfast --version`` and bug reports.
+core_summary = (
+    "core: cython" if core_implementation == "cython" else "core: python, the slower pure-Python fallback"
+)
+
+Partitioner = core.Partitioner
+assign = core.assign
+murmur3 = core.murmur3
+partition = core.partition
