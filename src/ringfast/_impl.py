@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import warnings
 from types import ModuleType
 
@@ -37,6 +38,23 @@ def extensions_disabled(env=None) -> bool:
     raise ConfigError(f"{ENV_VAR}={raw!r}: expected 1 (use the pure-Python core) or 0")
 
 
+def _first_frame_outside() -> int:
+    """The stacklevel, for a warning issued by its caller, of the nearest frame outside
+    ringfast: the application's `import ringfast` (or of whichever ringfast module it
+    imported first). warnings.warn does not count the import machinery's frames."""
+    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
+    level, frame = 1, sys._getframe(1)
+    while frame.f_back is not None:
+        frame = frame.f_back
+        filename = frame.f_code.co_filename
+        if filename.startswith("<frozen importlib"):
+            continue
+        level += 1
+        if not filename.startswith(here):
+            break
+    return level
+
+
 def _select() -> tuple[ModuleType, str]:
     if extensions_disabled():
         from . import _pycore
@@ -56,9 +74,7 @@ def _select() -> tuple[ModuleType, str]:
             "silence this warning."
         )
         logger.warning("%s", message)
-        # stacklevel: past this function, the module body and the import machinery, as
-        # near as can be to the application's `import ringfast`.
-        warnings.warn(message, PurePythonCoreWarning, stacklevel=3)
+        warnings.warn(message, PurePythonCoreWarning, stacklevel=_first_frame_outside())
         return _pycore, "python"
     return _core, "cython"
 
