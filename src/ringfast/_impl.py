@@ -12,6 +12,7 @@ Every module of the package imports the core's names from here, never from ``._c
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -62,16 +63,18 @@ def _select() -> tuple[ModuleType, str]:
         logger.info("ringfast uses its pure-Python core: %s=%s", ENV_VAR, os.environ[ENV_VAR])
         return _pycore, "python"
     try:
-        from . import _core
+        # by its full name: a failed `from . import _core` inside the package's own import
+        # blames a circular import instead of saying the module is missing
+        _core = importlib.import_module(f"{__package__}._core")
     except ImportError as e:
         from . import _pycore
 
         message = (
             f"ringfast's compiled core is unavailable ({e}); using the pure-Python core, "
             "which gives the same results but is much slower (partition() about 100 times, "
-            "partition_many() about 1000 times, assign() 20 to 80 times). Reinstall on a machine with a C compiler and the Python "
-            f"headers to get it back, or set {ENV_VAR}=1 to choose the pure core and "
-            "silence this warning."
+            "partition_many() about 1000 times, assign() 20 to 80 times). Reinstall on a "
+            "machine with a C compiler and the Python headers to get it back, or set "
+            f"{ENV_VAR}=1 to choose the pure core and silence this warning."
         )
         logger.warning("%s", message)
         warnings.warn(message, PurePythonCoreWarning, stacklevel=_first_frame_outside())
