@@ -119,4 +119,46 @@ if has_core "$pure_wheel"; then
     exit 1
 fi
 say "ok: $(basename "$pure_wheel")"
+
+# ----------------------------------------------------------------- 5. the release configuration
+# What can be checked without the release runners: the workflow is a valid GitHub Actions
+# workflow, [tool.cibuildwheel] is valid for cibuildwheel and selects the intended builds.
+say "the release workflow and [tool.cibuildwheel]"
+"$python" -m venv "$work/venv-tools"
+"$work/venv-tools/bin/python" -m pip install -q --disable-pip-version-check --only-binary=:all: \
+    cibuildwheel check-jsonschema "tomli; python_version < '3.11'"
+"$work/venv-tools/bin/check-jsonschema" --builtin-schema vendor.github-workflows .github/workflows/wheels.yml
+"$work/venv-tools/bin/python" - <<'PY'
+import json, pathlib, sys
+import cibuildwheel, jsonschema
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+schema = json.loads((pathlib.Path(cibuildwheel.__file__).parent / "resources" / "cibuildwheel.schema.json").read_text())
+config = tomllib.loads(pathlib.Path("pyproject.toml").read_text())["tool"]["cibuildwheel"]
+jsonschema.validate(config, schema)
+missing = [s for s in config["test-sources"] if not pathlib.Path(s).exists()]
+named = [w for cmd in config["test-command"] for w in cmd.split() if w.startswith("tests/")]
+missing += [t for t in named if not pathlib.Path(t).exists()]
+sys.exit(f"[tool.cibuildwheel] names files that do not exist: {missing}" if missing else 0)
+PY
+check_identifiers() {  # check_identifiers PLATFORM ARCHS EXPECTED...
+    local platform=$1 archs=$2
+    shift 2
+    local got
+    got=$("$work/venv-tools/bin/cibuildwheel" --print-build-identifiers --platform "$platform" --archs "$archs" | sort | tr '\n' ' ')
+    local want
+    want=$(printf '%s\n' "$@" | sort | tr '\n' ' ')
+    [ "$got" = "$want" ] || { echo "cibuildwheel would build: $got; expected: $want" >&2; exit 1; }
+    echo "$platform ($archs): $got"
+}
+pythons=(cp310 cp311 cp312 cp313 cp314)
+linux=() macos=()
+for py in "${pythons[@]}"; do
+    for arch in x86_64 aarch64; do linux+=("$py-manylinux_$arch" "$py-musllinux_$arch"); done
+    for arch in x86_64 arm64; do macos+=("$py-macosx_$arch"); done
+done
+check_identifiers linux x86_64,aarch64 "${linux[@]}"
+check_identifiers macos x86_64,arm64 "${macos[@]}"
 say "done"
