@@ -8,7 +8,9 @@
 # 3. The sdist, installed into another such venv, cannot compile the core: the install
 #    still succeeds, falls back to the pure-Python core, and passes every contract test
 #    against it (RINGFAST_TEST_PURE_CORE_FULLY=1: the slow ones too).
-# 4. RINGFAST_NO_EXTENSIONS=1 at build time gives a pure py3-none-any wheel.
+# 4. RINGFAST_REQUIRE_EXTENSIONS=1 makes that failed compile an error; RINGFAST_NO_EXTENSIONS=1
+#    at build time gives a pure py3-none-any wheel.
+# 5. The release workflow and [tool.cibuildwheel] are valid and select the intended builds.
 #
 # Needs the tests' dependencies from PyPI (as wheels: nothing may need compiling here).
 set -euo pipefail
@@ -104,6 +106,16 @@ grep -q "ringfast: building the compiled core failed" "$work/sdist-install.log" 
     { cat "$work/sdist-install.log"; echo "the build did not say it fell back to the pure core" >&2; exit 1; }
 check_installed "$work/venv-sdist" python
 run_contract_tests "$work/venv-sdist" RINGFAST_TEST_PURE_CORE_FULLY=1
+
+say "RINGFAST_REQUIRE_EXTENSIONS=1 without a compiler: the build must fail"
+if nocc_env "$work/venv-sdist" env RINGFAST_REQUIRE_EXTENSIONS=1 python -m pip wheel -v --disable-pip-version-check \
+    --no-deps -w "$work/required" "$sdist" >"$work/required.log" 2>&1; then
+    cat "$work/required.log"
+    echo "RINGFAST_REQUIRE_EXTENSIONS=1 built a wheel without a compiler" >&2
+    exit 1
+fi
+grep -q "error: Command '\['/bin/false'" "$work/required.log" ||
+    { cat "$work/required.log"; echo "it failed, but not at compiling" >&2; exit 1; }
 
 # ----------------------------------------------------------------- 4. RINGFAST_NO_EXTENSIONS=1
 say "RINGFAST_NO_EXTENSIONS=1: a pure-Python wheel"

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import ringfast
+import ringfast._impl
 
 PKG_DIR = Path(ringfast.__file__).resolve().parent
 
@@ -124,7 +125,7 @@ def test_ringfast_no_extensions_forces_the_pure_core_without_a_warning(tmp_path:
     assert "RINGFAST_NO_EXTENSIONS=1" in report["records"][0][2], ctx
 
 
-@pytest.mark.parametrize("value", [None, "0", "", "false"])
+@pytest.mark.parametrize("value", [None, "0"])
 def test_the_compiled_core_is_used_when_it_imports(value: str | None, tmp_path: Path) -> None:
     pytest.importorskip("ringfast._core", reason="the compiled core is not installed (a pure-Python install)")
     report = _probe("normal", tmp_path, value)
@@ -133,6 +134,16 @@ def test_the_compiled_core_is_used_when_it_imports(value: str | None, tmp_path: 
     assert report["core_module"] == "ringfast._core", ctx
     assert all(report["same_objects"].values()), ctx
     assert report["warnings"] == [] and report["records"] == [], ctx
+
+
+@pytest.mark.parametrize(
+    "value, disabled",
+    [(None, False), ("", False), ("0", False), ("false", False), (" Off ", False), ("no", False),
+     ("1", True), ("true", True), ("YES", True), ("on", True)],
+)
+def test_ringfast_no_extensions_values(value: str | None, disabled: bool) -> None:
+    env = {} if value is None else {"RINGFAST_NO_EXTENSIONS": value}
+    assert ringfast._impl.extensions_disabled(env) is disabled
 
 
 def test_a_bad_ringfast_no_extensions_is_refused_naming_it(tmp_path: Path) -> None:
