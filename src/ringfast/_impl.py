@@ -18,6 +18,7 @@ import os
 import sys
 import warnings
 from types import ModuleType
+from typing import TYPE_CHECKING, Literal
 
 from .errors import ConfigError, PurePythonCoreWarning
 
@@ -56,7 +57,7 @@ def _first_frame_outside() -> int:
     return level
 
 
-def _select() -> tuple[ModuleType, str]:
+def _select() -> tuple[ModuleType, Literal["cython", "python"]]:
     if extensions_disabled():
         from . import _pycore
 
@@ -82,14 +83,17 @@ def _select() -> tuple[ModuleType, str]:
     return _core, "cython"
 
 
-core, core_implementation = _select()
+core, core_implementation = _select()  # core_implementation: "cython" or "python"
 
 #: For ``ringfast --version`` and bug reports.
 core_summary = (
     "core: cython" if core_implementation == "cython" else "core: python, the slower pure-Python fallback"
 )
 
-Partitioner = core.Partitioner
-assign = core.assign
-murmur3 = core.murmur3
-partition = core.partition
+if TYPE_CHECKING:  # type checkers read the API from _core.pyi, which both cores follow
+    from ._core import Partitioner, assign, murmur3, partition
+else:
+    Partitioner = core.Partitioner
+    assign = core.assign
+    murmur3 = core.murmur3
+    partition = core.partition

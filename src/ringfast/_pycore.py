@@ -131,8 +131,8 @@ def _result_buffer(out, n: int):
         problem = f"buffer is not a contiguous 1-dimensional array (ndim={view.ndim})"
     if problem is not None:
         raise InvalidTypeError(f"out must be a writable buffer of unsigned 32-bit ints ('I'): {problem}")
-    if view.shape[0] != n:
-        raise ConfigError(f"out has {view.shape[0]} items but there are {n} keys")
+    if len(view) != n:  # one-dimensional by now: its length is its item count
+        raise ConfigError(f"out has {len(view)} items but there are {n} keys")
     return out, view.cast("B").cast("I")
 
 
@@ -163,6 +163,8 @@ class Partitioner:
     """
 
     __slots__ = ("_num_partitions", "_seed")
+    _num_partitions: int
+    _seed: int
 
     def __init__(self, num_partitions, seed=0):
         object.__setattr__(self, "_num_partitions", _check_partitions(num_partitions))
