@@ -202,19 +202,21 @@ class Partitioner:
                 f"partition_many() takes an iterable of keys, not one {type(keys).__name__}; "
                 "for a buffer of fixed-width records pass width="
             )
-        if out is not None and not isinstance(keys, (list, tuple)):
+        seed, n = self._seed, self._num_partitions
+        if out is None and not isinstance(keys, (list, tuple)):  # any iterable, its length unknown
+            return array("I", [murmur3_32(bytes_of(key), seed) % n for key in keys])
+        if not isinstance(keys, (list, tuple)):
             try:
                 keys = list(iter(keys))
             except TypeError:
                 raise TypeError("keys must be iterable") from None
-        n_before = len(keys) if isinstance(keys, (list, tuple)) else None
-        seed, n = self._seed, self._num_partitions
+        count = len(keys)
+        res, dest = _result_buffer(out, count)  # checked before any key, as in the compiled core
         parts = [murmur3_32(bytes_of(key), seed) % n for key in keys]
         # A finalizer run by a collection during the loop may have changed a list under it:
         # say so, as the compiled core does, rather than return a short answer.
-        if n_before is not None and (len(parts) != n_before or len(keys) != n_before):
-            raise RuntimeError(f"keys changed size during partition_many (was {n_before} keys)")
-        res, dest = _result_buffer(out, len(parts))
+        if len(parts) != count or len(keys) != count:
+            raise RuntimeError(f"keys changed size during partition_many (was {count} keys)")
         if parts:
             dest[:] = array("I", parts)
         return res

@@ -341,3 +341,15 @@ def test_results_share_their_int_objects_as_the_compiled_ones_do():
     a = _pycore.assign(5000, ["a", "b", "c"])
     b = _pycore.assign(5000, ["a", "b"], previous=a)
     assert a["b"][0] is b["b"][0]
+
+
+def test_a_bad_out_is_reported_before_a_bad_key_as_in_the_compiled_core():
+    makers = [lambda: ["a", None], lambda: ("a", 1.5), lambda: iter(["a", None])]
+    outs = [lambda: array("I", [0] * 3), lambda: array("d", [0.0, 0.0]), lambda: array("I", [0] * 2)]
+    for make_keys in makers:
+        for make_out in outs:
+            got = outcome(_pycore.Partitioner(10).partition_many, make_keys(), out=make_out())
+            want = outcome(_core.Partitioner(10).partition_many, make_keys(), out=make_out())
+            assert got[0] == want[0] == "raises"
+            assert got[1] is want[1], (got, want)
+            assert got[2].split(":")[0] == want[2].split(":")[0]
