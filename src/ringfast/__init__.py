@@ -1,24 +1,28 @@
 """ringfast: cluster coordination for Python.
 
 A group of processes forms a ring, elects a leader, detects failures and splits
-``num_partitions`` partitions among the live members. The compiled core gives the
-``key -> partition`` function and the assignment calculation.
+``num_partitions`` partitions among the live members. The core (compiled, or its
+pure-Python twin where no compiler was available: ``core_implementation`` says which)
+gives the ``key -> partition`` function and the assignment calculation.
 """
 
 import logging
 
-from ._version import __version__
-from .errors import AssignmentError, ConfigError, InvalidTypeError, NotRunningError, RingfastError
+# Before anything can log (the core's selection may): the application decides where it goes.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-try:
-    from ._core import Partitioner, assign, murmur3, partition
-except ImportError as _e:  # no pure-Python fallback ships: say how to get the real thing
-    raise ImportError(
-        "ringfast's compiled core (ringfast._core) is missing or broken "
-        f"({_e}). Install ringfast with pip from a source tree or sdist on a machine with a "
-        "C compiler and the Python headers, e.g. `python -m pip install .`; "
-        "an editable checkout needs `python -m pip install -e .` again after changing _core.pyx."
-    ) from _e
+from ._version import __version__
+from .errors import (
+    AssignmentError,
+    ConfigError,
+    InvalidTypeError,
+    NotRunningError,
+    PurePythonCoreWarning,
+    RingfastError,
+)
+
+# The compiled core when it imports, else its pure-Python twin (with a warning): _impl.py.
+from ._impl import Partitioner, assign, core_implementation, murmur3, partition
 
 from . import clock, events
 from .config import Config
@@ -33,20 +37,20 @@ from .events import (
 from .node import Node
 from .protocol import ProtocolError
 
-logging.getLogger(__name__).addHandler(logging.NullHandler())
-
 __all__ = [
     "__version__",
     "Partitioner",
     "partition",
     "assign",
     "murmur3",
+    "core_implementation",
     "RingfastError",
     "ConfigError",
     "InvalidTypeError",
     "AssignmentError",
     "ProtocolError",
     "NotRunningError",
+    "PurePythonCoreWarning",
     "Node",
     "Config",
     "events",

@@ -14,6 +14,7 @@ import os
 import signal
 import sys
 
+from ._impl import core_summary  # "core: cython" or the pure-Python fallback, for --version
 from ._version import __version__
 from .errors import ConfigError
 
@@ -56,7 +57,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ringfast", description="ringfast cluster coordination")
-    parser.add_argument("--version", action="version", version=f"ringfast {__version__}")
+    parser.add_argument("--version", action="version", version=f"ringfast {__version__} ({core_summary})")
     sub = parser.add_subparsers(dest="command")
     node = sub.add_parser("node", help="run one node until SIGTERM/SIGINT")
     for flag, dest, text in NODE_FLAGS:

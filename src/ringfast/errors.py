@@ -5,7 +5,14 @@ the builtin it refines, so ``except ValueError`` keeps working for callers that 
 know ringfast's names.
 """
 
-__all__ = ["RingfastError", "ConfigError", "InvalidTypeError", "AssignmentError", "NotRunningError"]
+__all__ = [
+    "RingfastError",
+    "ConfigError",
+    "InvalidTypeError",
+    "AssignmentError",
+    "NotRunningError",
+    "PurePythonCoreWarning",
+]
 
 
 class RingfastError(Exception):
@@ -26,3 +33,9 @@ class AssignmentError(RingfastError, ValueError):
 
 class NotRunningError(RingfastError, RuntimeError):
     """The node is not running (start() was not called, or stop() was)."""
+
+
+class PurePythonCoreWarning(RuntimeWarning):
+    """Issued once at import when the compiled core is unavailable and the (much slower)
+    pure-Python core is used instead. Not issued when ``RINGFAST_NO_EXTENSIONS=1`` asks
+    for the pure core."""

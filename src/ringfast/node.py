@@ -26,9 +26,9 @@ import gevent.queue
 
 from . import events as ev
 from . import protocol
-from ._core import Partitioner
-from .assumptions import epoch_cap
+from ._impl import Partitioner
 from .addresses import is_ip
+from .assumptions import epoch_cap
 from .clock import now as lease_clock
 from .config import Config, check_wire_limits, format_address, parse_address
 from .errors import ConfigError, NotRunningError, RingfastError

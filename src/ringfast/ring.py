@@ -42,7 +42,7 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from ._core import assign
+from ._impl import assign
 from .assumptions import WALL_SKEW_WARN, conflicts, epoch_cap, explain_mismatch, fingerprint, printable
 from .events import PartitionsChanged
 from .metrics import NoMetrics

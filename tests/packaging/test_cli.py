@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 
 import ringfast
+import ringfast._impl
 
-EXPECTED = f"ringfast {ringfast.__version__}"
+# The version, and which core is in use (compiled, or the pure-Python fallback).
+# (The children inherit RINGFAST_NO_EXTENSIONS, so they choose the core this process chose.)
+EXPECTED = f"ringfast {ringfast.__version__} ({ringfast._impl.core_summary})"
 
 
 def _console_script() -> str:
@@ -24,9 +27,10 @@ def _console_script() -> str:
     return found
 
 
-def _run(cmd: list[str], cwd: Path) -> subprocess.CompletedProcess:
+def _run(cmd: list[str], cwd: Path, **extra_env: str) -> subprocess.CompletedProcess:
     env = dict(os.environ)
     env.pop("PYTHONPATH", None)
+    env.update(extra_env)
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
 
 
@@ -40,3 +44,10 @@ def test_version(how: str, tmp_path: Path) -> None:
     ctx = f"{cmd} --version: exit {proc.returncode}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
     assert proc.returncode == 0, ctx
     assert proc.stdout.strip() == EXPECTED, ctx
+
+
+def test_version_says_when_the_pure_python_core_is_in_use(tmp_path: Path) -> None:
+    proc = _run([sys.executable, "-m", "ringfast", "--version"], cwd=tmp_path, RINGFAST_NO_EXTENSIONS="1")
+    ctx = f"exit {proc.returncode}\n--- stdout ---\n{proc.stdout}\n--- stderr ---\n{proc.stderr}"
+    assert proc.returncode == 0, ctx
+    assert proc.stdout.strip() == f"ringfast {ringfast.__version__} (core: python, the slower pure-Python fallback)", ctx

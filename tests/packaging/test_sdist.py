@@ -46,6 +46,7 @@ REQUIRED_IN_SDIST = [
     "src/ringfast/_capi.pxd",  # cimported by _core.pyx
     "src/ringfast/_compat.h",  # included through _capi.pxd
     "src/ringfast/_murmur3.h",
+    "src/ringfast/_pycore.py",
     "src/ringfast/py.typed",
 ]
 
@@ -139,6 +140,7 @@ _INNER_CHECK = textwrap.dedent(
         "core_file": os.path.abspath(ringfast._core.__file__),
         "extension_suffixes": importlib.machinery.EXTENSION_SUFFIXES,
         "partition": ringfast.partition(sys.argv[1], int(sys.argv[2])),
+        "core_implementation": ringfast.core_implementation,
         "version": ringfast.__version__,
         "dist_version": importlib.metadata.version("ringfast"),
         "pkg_files": sorted(os.listdir(pkg_dir)),
@@ -159,6 +161,7 @@ def _check_installed(venv: Path, workdir: Path, expected_partition: int, how: st
     assert Path(report["ringfast_file"]).resolve().is_relative_to(prefix), ctx
     assert Path(report["core_file"]).resolve().is_relative_to(prefix), ctx
     assert report["core_file"].endswith(tuple(report["extension_suffixes"])), ctx
+    assert report["core_implementation"] == "cython", ctx  # compiled here: this machine has a compiler
 
     assert report["partition"] == expected_partition, ctx
     assert report["version"] == ringfast.__version__ == report["dist_version"], ctx
@@ -182,7 +185,7 @@ def _check_installed(venv: Path, workdir: Path, expected_partition: int, how: st
     script = shutil.which("ringfast", path=str(_bin_dir(venv)))
     assert script is not None, f"[{how}] console script 'ringfast' not installed in {_bin_dir(venv)}"
     out = _run([script, "--version"], cwd=workdir, env=_clean_env(venv)).stdout.strip()
-    assert out == f"ringfast {ringfast.__version__}", f"[{how}] {out!r}"
+    assert out == f"ringfast {ringfast.__version__} (core: cython)", f"[{how}] {out!r}"
 
 
 def _tar_members(sdist: Path) -> tuple[str, list[str]]:
