@@ -142,7 +142,7 @@ class Node:
             config = Config.load(**{_RENAMED.get(k, k): v for k, v in given.items()})
         self._node = _ThreadNode(config, mode="thread")
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._handlers: dict[Event, list[Callable[[Payload], object]]] = {e: [] for e in Event}
+        self._handlers: dict[Event, list[Callable[..., object]]] = {e: [] for e in Event}
         self._subscribers: weakref.WeakSet[Changes] = weakref.WeakSet()
         self._held: dict[int, int] = {}  # partition -> token, as delivered to the application
         self._held_epoch = 0
@@ -204,17 +204,17 @@ class Node:
     def on(self, event: _LeaderEvent, handler: Callable[[LeaderChanged], Awaitable[None] | None]) -> None: ...
     @overload
     def on(self, event: _MemberEvent, handler: Callable[[MemberChanged], Awaitable[None] | None]) -> None: ...
-    def on(self, event: Event | EventName, handler: Callable[[_P], Awaitable[None] | None]) -> None:
+    def on(self, event: Event | EventName, handler: Callable[..., Awaitable[None] | None]) -> None:
         """Call ``handler(payload)`` on this loop for each `event`; a coroutine function
         is awaited. Handlers of one event run one after the other, in the order added;
         one that raises is logged and the next runs."""
-        self._handlers[_event(event)].append(handler)  # type: ignore[arg-type]
+        self._handlers[_event(event)].append(handler)
 
-    def off(self, event: Event | EventName, handler: Callable[[_P], Awaitable[None] | None]) -> None:
+    def off(self, event: Event | EventName, handler: Callable[..., Awaitable[None] | None]) -> None:
         """Remove a handler added with :meth:`on` (nothing if it is not there)."""
         handlers = self._handlers[_event(event)]
         if handler in handlers:
-            handlers.remove(handler)  # type: ignore[arg-type]
+            handlers.remove(handler)
 
     def changes(self) -> Changes:
         """Every event from now on, as :class:`ringfast.events.Change` objects, starting with
@@ -306,9 +306,6 @@ class Node:
     def ring(self) -> list[dict[str, object]]:
         """Members as last described by the leader: id, address, priority, role, partitions."""
         return self._node.ring()
-
-
-_P = Union[PartitionsChanged, LeaderChanged, MemberChanged]
 
 
 def _event(event: Event | str) -> Event:
