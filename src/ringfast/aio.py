@@ -1,27 +1,27 @@
 """ringfast for asyncio applications.
 
-.. code-block:: python
-
-    async with ringfast.aio.Node(node_id="w1", port=7001, seeds=SEEDS) as node:
-        node.on(ringfast.PARTITIONS_REVOKED, on_revoked)   # may be a coroutine function
-        await node.wait_until_ready()
+```python
+async with ringfast.aio.Node(node_id="w1", port=7001, seeds=SEEDS) as node:
+    node.on(ringfast.PARTITIONS_REVOKED, on_revoked)   # may be a coroutine function
+    await node.wait_until_ready()
+```
 
 How it runs, and why neither side can stall the other:
 
-* The node is a :class:`ringfast.Node` in thread mode: its own gevent hub in a background
-  thread runs the heartbeats, leases and elections. Nothing there ever waits on the
+* The node is a [`ringfast.Node`][ringfast.Node] in thread mode: its own gevent hub in a
+  background thread runs the heartbeats, leases and elections. Nothing there ever waits on the
   application's event loop.
 * That node runs each callback on a worker thread of its hub and waits for it, bounded by
   the handler timeout. The callback this module registers hands the event to the
-  application's loop (``run_coroutine_threadsafe``) and waits in that worker thread. So a
+  application's loop (`run_coroutine_threadsafe`) and waits in that worker thread. So a
   busy or blocked loop delays events (and, past the handler timeout, a revoke's
   acknowledgement: the lease then decides, as for a slow callback of a threaded node), never
   a heartbeat.
 * The loop never waits on the node: starting and stopping run in a thread
-  (``asyncio.to_thread``) and ``wait_until_ready`` polls.
+  (`asyncio.to_thread`) and `wait_until_ready` polls.
 
 A revoke is acknowledged (and its partitions may go to another node) only once every
-handler returned, coroutines included, and every ``changes()`` iterator that received it
+handler returned, coroutines included, and every `changes()` iterator that received it
 asked for its next change; or when the handler timeout ends the wait.
 """
 
@@ -75,35 +75,42 @@ class Node:
     """A ring member for an asyncio application. See the module docstring for how it runs.
 
     Every keyword is optional; one not given comes from the environment, as for
-    :class:`ringfast.Node`, then from the default in the configuration table. Units are
+    [`ringfast.Node`][ringfast.Node], then from the default in the configuration table. Units are
     in the names.
 
     Args:
-        node_id: stable id of this node (default ``host:port``).
-        host: address to bind the cluster port to, one the others reach this node at.
-        port: cluster port (0: any free port).
-        seeds: the seed nodes (the voters), as ``"host:port,..."`` or a sequence.
-        priority: lower leads (default: position in ``seeds``).
-        num_partitions: how many partitions the cluster splits.
-        heartbeat_interval_ms: follower heartbeat period.
-        failure_timeout_ms: failure timeout, and the lease.
-        reconnect_time_ms: connect timeout to a peer.
-        monitoring_port: HTTP monitoring port, or ``"off"``.
-        monitoring_host: HTTP monitoring address (default ``host``).
-        quorum: ``"majority"``, ``"none"`` (unsafe under network partitions) or a number of seeds.
+        node_id: stable id of this node; keep it across restarts (default `host:port`).
+        host: address of the cluster port (and of monitoring), one the others reach this
+            node at (not `0.0.0.0`); a host name is resolved once, at start.
+        port: cluster port (`0`: any free port).
+        seeds: the seed nodes (the voters), as `"host:port,..."` or a sequence of `"host:port"`.
+        priority: lower leads (default: this node's position in `seeds`).
+        num_partitions: how many partitions the cluster splits; the same on every node.
+        heartbeat_interval_ms: follower heartbeat period; shorter than the failure timeout.
+        failure_timeout_ms: failure timeout, and the lease: a follower that had no heartbeat
+            answered for this long gives its partitions up.
+        reconnect_time_ms: connect timeout to a peer (capped by the failure timeout).
+        monitoring_port: HTTP monitoring port, or `"off"`.
+        monitoring_host: HTTP monitoring address (default `host`).
+        quorum: `"majority"`, a number of seeds, or `"none"` (unsafe: both sides of a
+            network split elect a leader).
         leader_owns_partitions: let the leader own partitions too.
-        cluster_name: checked on every frame.
-        handler_timeout_s: bound on each event's handlers (and on a revoke's acknowledgement).
-        rejoin_grace_s: how long partitions wait for a node that stopped with ``restart=True``.
+        cluster_name: name of the cluster, checked on every frame.
+        handler_timeout_s: bound on each event's handlers; a revoke not acknowledged
+            within it is left to the lease.
+        rejoin_grace_s: how long the leader keeps the partitions of a node that stopped
+            with `restart=True` for its return.
         max_frame_size_bytes: largest frame accepted.
         journal: append events as JSON lines to this file.
         state_dir: keep the highest epoch here across restarts.
-        secret_file: file with the shared cluster secret.
-        tls_cert: this node's certificate (PEM), with ``tls_key`` and ``tls_ca``.
-        tls_key: its private key (PEM).
-        tls_ca: the CA that signs every member's certificate.
-        routes: reach the node known as ``addr`` through ``connect_addr``.
-        config: a ready :class:`ringfast.Config` instead of the keywords above.
+        secret_file: file with the shared cluster secret (at least 16 bytes): nodes
+            authenticate each other and every frame carries a MAC.
+        tls_cert: this node's certificate (PEM), for mutual TLS with `tls_key` and `tls_ca`.
+        tls_key: the private key of `tls_cert` (PEM).
+        tls_ca: the CA that signs every member's certificate (PEM).
+        routes: `{addr: connect_addr}`: reach the node known as `addr` through
+            `connect_addr` (NAT, port forwarding, test proxies).
+        config: a ready [`Config`][ringfast.Config] instead of the keywords above.
     """
 
     def __init__(
@@ -161,8 +168,8 @@ class Node:
 
     async def stop(self, *, restart: bool = False, timeout: float | None = None) -> None:
         """Leave the ring (default: hand partitions to the others at once), or with
-        ``restart=True`` release them for a return with the same id within the rejoin
-        grace. Revoke handlers run on this loop meanwhile. Ends every ``changes()``."""
+        `restart=True` release them for a return with the same id within the rejoin
+        grace. Revoke handlers run on this loop meanwhile. Ends every `changes()`."""
         try:
             await asyncio.to_thread(self._node.stop, restart, timeout)
         finally:
@@ -170,11 +177,11 @@ class Node:
                 sub._end()
 
     async def leave(self) -> None:
-        """``stop()``: hand this node's partitions to the others at once."""
+        """`stop()`: hand this node's partitions to the others at once."""
         await self.stop()
 
     async def restart(self) -> None:
-        """``stop(restart=True)``: release the partitions, to come back with the same id."""
+        """`stop(restart=True)`: release the partitions, to come back with the same id."""
         await self.stop(restart=True)
 
     async def __aenter__(self) -> Node:
@@ -186,8 +193,8 @@ class Node:
     async def wait_until_ready(self, timeout: float | None = None) -> bool:
         """Wait until this node knows a leader (and, as a follower, holds a lease).
 
-        ``timeout`` is in seconds; returns False when it passed. Raises
-        :class:`ringfast.NotRunningError` if the node is not running."""
+        `timeout` is in seconds; returns False when it passed. Raises
+        [`ringfast.NotRunningError`][ringfast.NotRunningError] if the node is not running."""
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while not self._node.wait_until_ready(0):
@@ -205,24 +212,24 @@ class Node:
     @overload
     def on(self, event: _MemberEvent, handler: Callable[[MemberChanged], Awaitable[None] | None]) -> None: ...
     def on(self, event: Event | EventName, handler: Callable[..., Awaitable[None] | None]) -> None:
-        """Call ``handler(payload)`` on this loop for each `event`; a coroutine function
+        """Call `handler(payload)` on this loop for each `event`; a coroutine function
         is awaited. Handlers of one event run one after the other, in the order added;
         one that raises is logged and the next runs."""
         self._handlers[_event(event)].append(handler)
 
     def off(self, event: Event | EventName, handler: Callable[..., Awaitable[None] | None]) -> None:
-        """Remove a handler added with :meth:`on` (nothing if it is not there)."""
+        """Remove a handler added with [`on`][ringfast.aio.Node.on] (nothing if it is not there)."""
         handlers = self._handlers[_event(event)]
         if handler in handlers:
             handlers.remove(handler)
 
     def changes(self) -> Changes:
-        """Every event from now on, as :class:`ringfast.events.Change` objects, starting with
+        """Every event from now on, as [`Change`][ringfast.events.Change] objects, starting with
         the partitions this node already holds (one PARTITIONS_ASSIGNED) if any.
 
         A revoke it yields is acknowledged when the loop asks for the next change, so
-        stop using those partitions in the body of the ``async for``. Iteration ends when
-        the node stops; ``break`` (or ``aclose()``) ends it earlier."""
+        stop using those partitions in the body of the `async for`. Iteration ends when
+        the node stops; `break` (or `aclose()`) ends it earlier."""
         return Changes(self)
 
     async def _deliver(self, event: Event, payload: Payload) -> None:
@@ -347,7 +354,7 @@ class _Bridge:
 
 
 class Changes:
-    """The async iterator :meth:`Node.changes` returns (``async for change in ...``)."""
+    """The async iterator [`Node.changes`][ringfast.aio.Node.changes] returns (`async for change in ...`)."""
 
     def __init__(self, node: Node) -> None:
         self._queue: asyncio.Queue[Change | None] = asyncio.Queue()

@@ -1,8 +1,8 @@
-"""Event names, the objects callbacks receive, and the one object ``aio.Node.changes()`` yields.
+"""Event names, the objects callbacks receive, and the one object `aio.Node.changes()` yields.
 
-Event names are members of :class:`Event`, a ``str`` enum: ``Event.PARTITIONS_ASSIGNED ==
-"partitions_assigned"``, so code written against the bare strings keeps working, while
-type checkers see a closed set (:data:`EventName` is the same set as a ``Literal``).
+Event names are members of [`Event`][ringfast.events.Event], a `str` enum: `Event.PARTITIONS_ASSIGNED ==
+"partitions_assigned"`, so code written against the bare strings keeps working, while
+type checkers see a closed set ([`EventName`][ringfast.events.EventName] is the same set as a `Literal`).
 """
 
 from __future__ import annotations
@@ -17,20 +17,22 @@ log = logging.getLogger(__name__)
 
 
 class Event(str, enum.Enum):
-    """The events a node reports (``node.on(Event.X, callback)``)."""
+    """The events a node reports (`node.on(Event.X, callback)`)."""
 
     BECOME_LEADER = "become_leader"
-    """This node won an election; payload :class:`LeaderChanged`."""
+    """This node won an election; payload [`LeaderChanged`][ringfast.events.LeaderChanged]."""
     LEADER_CHANGED = "leader_changed"
-    """A leader is known (again) or changed, on every node; payload :class:`LeaderChanged`."""
+    """A leader is known (again) or changed, on every node;
+    payload [`LeaderChanged`][ringfast.events.LeaderChanged]."""
     PARTITIONS_ASSIGNED = "partitions_assigned"
-    """Partitions were given to this node; payload :class:`PartitionsChanged`."""
+    """Partitions were given to this node; payload [`PartitionsChanged`][ringfast.events.PartitionsChanged]."""
     PARTITIONS_REVOKED = "partitions_revoked"
-    """Partitions were taken from this node; acknowledged when the callback returns; payload :class:`PartitionsChanged`."""
+    """Partitions were taken from this node; acknowledged when the callbacks returned;
+    payload [`PartitionsChanged`][ringfast.events.PartitionsChanged]."""
     MEMBER_JOINED = "member_joined"
-    """A member joined (seen by the leader only); payload :class:`MemberChanged`."""
+    """A member joined (seen by the leader only); payload [`MemberChanged`][ringfast.events.MemberChanged]."""
     MEMBER_LEFT = "member_left"
-    """A member left or failed (seen by the leader only); payload :class:`MemberChanged`."""
+    """A member left or failed (seen by the leader only); payload [`MemberChanged`][ringfast.events.MemberChanged]."""
 
     # The value, not "Event.X", wherever the name is printed (logs, journals, f-strings).
     def __str__(self) -> str:
@@ -95,10 +97,10 @@ Payload = Union[PartitionsChanged, LeaderChanged, MemberChanged]
 
 @dataclass(frozen=True)
 class Change:
-    """One event, as ``ringfast.aio.Node.changes()`` yields it.
+    """One event, as `ringfast.aio.Node.changes()` yields it.
 
     Every field is present whatever the event, so code can read them without narrowing
-    the type of ``payload`` first; fields that do not apply to the event are empty.
+    the type of `payload` first; fields that do not apply to the event are empty.
 
     Attributes:
         event: which event this is.
@@ -110,7 +112,7 @@ class Change:
         member: for MEMBER_JOINED / MEMBER_LEFT, the member; else None.
         reason: why partitions were revoked ("rebalance", "lease_expired", "leader",
             "stop", "restart"); else "".
-        payload: the object a ``node.on(event, callback)`` callback receives.
+        payload: the object a `node.on(event, callback)` callback receives.
     """
 
     event: Event
