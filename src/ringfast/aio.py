@@ -335,9 +335,11 @@ class _Bridge:
         if node is None or node._loop is None:
             return
         loop = node._loop
+        delivery = node._deliver(self.event, payload)
         try:
-            future = asyncio.run_coroutine_threadsafe(node._deliver(self.event, payload), loop)
+            future = asyncio.run_coroutine_threadsafe(delivery, loop)
         except RuntimeError:  # the loop is closed: nobody is left to tell
+            delivery.close()
             log.warning("%s not delivered: the application's event loop is closed", self.event)
             return
         # The threaded node gives up on this callback after the handler timeout (a revoke

@@ -136,3 +136,13 @@ def test_handlers_run_in_order_coroutines_awaited_and_errors_logged(caplog):
 
     asyncio.run(main())
     assert "partitions_revoked handler" in caplog.text and "boom" in caplog.text
+
+
+def test_an_event_after_the_loop_closed_is_dropped_at_once(caplog):
+    node = ringfast.aio.Node(monitoring_port="off")
+    loop = asyncio.new_event_loop()
+    node._loop = loop
+    loop.close()
+    bridge = ringfast.aio._Bridge(node, Event.PARTITIONS_REVOKED)
+    bridge(_revoke(2))  # on the node's worker thread in real life; must not wait
+    assert "not delivered: the application's event loop is closed" in caplog.text
