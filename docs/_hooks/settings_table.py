@@ -86,8 +86,20 @@ def _default(keyword: str, aio_keyword: str, value: Any) -> str:
     return f"`{value}`"
 
 
+def _env_names(variable: str) -> str:
+    """The variable(s) a setting is read from: where config.py says an embedded node reads
+    a `RINGFAST_` name and `ringfast node` also the bare one, both."""
+    from ringfast import config
+
+    prefixed = getattr(config, "prefixed", None)
+    if prefixed is None or prefixed(variable) == variable:
+        return f"`{variable}`"
+    return f"`{prefixed(variable)}` (`ringfast node`: also `{variable}`)"
+
+
 def settings_rows() -> list[dict[str, str]]:
     """One row per setting of ringfast.config.FIELDS, in its order."""
+    from ringfast import config
     from ringfast.config import FIELDS, Config
 
     defaults = {}
@@ -98,16 +110,23 @@ def settings_rows() -> list[dict[str, str]]:
             defaults[f.name] = f.default_factory()
     aio_of, meanings, flags = _aio_keywords(), _meanings(), _flags()
     rows = []
-    for keyword, env, _parse in FIELDS:
+    for entry in FIELDS:  # (keyword, environment variable, parser, ...)
+        keyword, env = entry[0], entry[1]
         aio_kw = aio_of.get(keyword)
         if keyword in NOT_EMBEDDED:
             aio_kw, meanings[""] = "", NOT_EMBEDDED[keyword]
         elif aio_kw is None or aio_kw not in meanings:
             raise ValueError(f"setting {keyword!r} ({env}) has no documented keyword in ringfast.aio.Node")
         unit = next((u for suffix, u in UNITS.items() if aio_kw.endswith(suffix)), "")
+        default = _default(keyword, aio_kw, defaults.get(keyword))
+        if keyword == "host" and defaults.get("host") is None:
+            default = "chosen at start"
+        cli_port = getattr(config, "DEFAULT_MONITORING_PORT", None)
+        if keyword == "monitoring_port" and defaults.get(keyword) is None and cli_port:
+            default = f"off (`ringfast node`: `{cli_port}`)"
         rows.append({
-            "keyword": keyword, "aio": aio_kw, "env": env, "flag": flags.get(keyword, ""), "unit": unit,
-            "default": _default(keyword, aio_kw, defaults.get(keyword)), "meaning": meanings[aio_kw],
+            "keyword": keyword, "aio": aio_kw, "env": env, "env_names": _env_names(env),
+            "flag": flags.get(keyword, ""), "unit": unit, "default": default, "meaning": meanings[aio_kw],
         })
     return rows
 
@@ -120,7 +139,7 @@ def settings_table() -> str:
     for r in settings_rows():
         flag = f"`{r['flag']}`" if r["flag"] else ""
         aio_kw = f"`{r['aio']}`" if r["aio"] else ""
-        lines.append(f"| `{r['env']}` | `{r['keyword']}` | {aio_kw} | {flag} | {r['default']} | {r['meaning']} |")
+        lines.append(f"| {r['env_names']} | `{r['keyword']}` | {aio_kw} | {flag} | {r['default']} | {r['meaning']} |")
     return "\n".join(lines)
 
 

@@ -80,8 +80,9 @@ class Node:
 
     Args:
         node_id: stable id of this node; keep it across restarts (default `host:port`).
-        host: address of the cluster port (and of monitoring), one the others reach this
-            node at (not `0.0.0.0`); a host name is resolved once, at start.
+        host: address the cluster port (and monitoring) listens on.
+        advertise: the name or address (optionally `host:port`) the others reach this
+            node at, when it is not `host`: its identity among the seeds.
         port: cluster port (`0`: any free port).
         seeds: the seed nodes (the voters), as `"host:port,..."` or a sequence of `"host:port"`.
         priority: lower leads (default: this node's position in `seeds`).
@@ -118,6 +119,7 @@ class Node:
         *,
         node_id: str | None = None,
         host: str | None = None,
+        advertise: str | None = None,
         port: int | None = None,
         seeds: str | Sequence[str] | None = None,
         priority: int | None = None,

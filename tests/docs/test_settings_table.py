@@ -19,7 +19,7 @@ import settings_table  # noqa: E402
 
 def test_one_row_per_setting_in_the_code_order():
     rows = settings_table.settings_rows()
-    assert [(r["keyword"], r["env"]) for r in rows] == [(kw, env) for kw, env, _ in FIELDS]
+    assert [(r["keyword"], r["env"]) for r in rows] == [(entry[0], entry[1]) for entry in FIELDS]
 
 
 def test_units_and_defaults_come_from_the_code():
@@ -34,7 +34,8 @@ def test_units_and_defaults_come_from_the_code():
 
 def test_every_setting_but_the_cli_only_ones_is_a_typed_aio_keyword():
     params = inspect.signature(ringfast.aio.Node).parameters
-    for kw, env, _ in FIELDS:
+    for entry in FIELDS:
+        kw, env = entry[0], entry[1]
         if kw in settings_table.NOT_EMBEDDED:
             continue
         aio_kw = next((a for a, c in ringfast.aio._RENAMED.items() if c == kw), kw)
