@@ -165,3 +165,21 @@ def test_gevent_app_runs_in_the_applications_hub():
     assert "all ran as greenlets: True" in out
     m = re.search(r"application greenlet ran (\d+) times", out)
     assert m and int(m.group(1)) > 20, out
+
+
+# ---------------------------------------------------------------------------- asyncio
+
+
+def test_asyncio_worker_runs_each_partition_on_one_worker_through_join_and_leave():
+    from support import free_ports
+
+    out = run_example("asyncio_worker.py", "--workers", 3, "--keys", 120, "--partitions", 12, "--seconds", 0.5,
+                      "--ports", ",".join(map(str, free_ports(4))))
+    assert "asyncio_worker: OK" in out
+    shares = dict(re.findall(r"asyncio_worker: (start|join|leave): partitions per worker (\{.*?\}); keys visited 120/120", out))
+    assert list(shares) == ["start", "join", "leave"], out
+    assert shares["start"] == "{'w0': 4, 'w1': 4, 'w2': 4}"
+    assert shares["join"] == "{'w0': 3, 'w1': 3, 'w2': 3, 'w3': 3}"  # the newcomer got its share
+    left = re.search(r"asyncio_worker: (w\d) left", out).group(1)
+    assert left not in shares["leave"] and sorted(map(int, re.findall(r": (\d+)", shares["leave"]))) == [4, 4, 4]
+    assert "two workers on one partition: []; writes refused: 0" in out

@@ -1,0 +1,57 @@
+"""The configuration page's table is built from the code (docs/_hooks/settings_table.py):
+every setting of ringfast.config.FIELDS appears, with the keyword, unit and default the
+code has, and ringfast.aio.Node takes (and documents) a typed keyword for each."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from pathlib import Path
+
+import pytest
+
+import ringfast.aio
+from ringfast.config import FIELDS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "docs" / "_hooks"))
+import settings_table  # noqa: E402
+
+
+def test_one_row_per_setting_in_the_code_order():
+    rows = settings_table.settings_rows()
+    assert [(r["keyword"], r["env"]) for r in rows] == [(entry[0], entry[1]) for entry in FIELDS]
+
+
+def test_units_and_defaults_come_from_the_code():
+    rows = {r["keyword"]: r for r in settings_table.settings_rows()}
+    assert rows["failure_timeout"]["aio"] == "failure_timeout_ms" and rows["failure_timeout"]["default"] == "`3000` ms"
+    assert rows["heartbeat_interval"]["flag"] == "--heartbeat-ms"
+    assert rows["handler_timeout"]["aio"] == "handler_timeout_s" and rows["handler_timeout"]["default"] == "`10` s"
+    assert rows["num_partitions"]["default"] == "`10`" and rows["monitoring_port"]["default"] == "`9000`"
+    assert rows["leader_owns_partitions"]["default"] == "`false`"
+    assert "the lease" in rows["failure_timeout"]["meaning"]
+
+
+def test_every_setting_but_the_cli_only_ones_is_a_typed_aio_keyword():
+    params = inspect.signature(ringfast.aio.Node).parameters
+    for entry in FIELDS:
+        kw, env = entry[0], entry[1]
+        if kw in settings_table.NOT_EMBEDDED:
+            continue
+        aio_kw = next((a for a, c in ringfast.aio._RENAMED.items() if c == kw), kw)
+        assert aio_kw in params, f"{env}: ringfast.aio.Node has no keyword for {kw}"
+        assert params[aio_kw].kind is inspect.Parameter.KEYWORD_ONLY
+        assert params[aio_kw].annotation != inspect.Parameter.empty
+
+
+def test_a_setting_without_a_documented_keyword_fails_the_build(monkeypatch):
+    monkeypatch.setattr("ringfast.config.FIELDS", [*FIELDS, ("new_thing", "RINGFAST_NEW_THING", str)])
+    with pytest.raises(ValueError, match="'new_thing' \\(RINGFAST_NEW_THING\\) has no documented keyword"):
+        settings_table.settings_rows()
+
+
+def test_the_page_gets_the_table():
+    page = (Path(settings_table.__file__).parents[1] / "reference" / "configuration.md").read_text()
+    assert settings_table.MARKER in page
+    out = settings_table.on_page_markdown(page)
+    assert settings_table.MARKER not in out and "| `HEART_BEAT_CHECK_FREQUENCY` | `failure_timeout` |" in out

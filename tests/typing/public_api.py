@@ -1,0 +1,97 @@
+"""Uses of ringfast's public API that `mypy --strict` must accept, and a few it must refuse.
+
+Never run, only type-checked (.ci/typecheck). A line ending in `# type: ignore[code]` must
+be a type error of that code: mypy --strict (warn_unused_ignores) reports the ignore as
+unused if it is not, so the refusals are checked as well as the acceptances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from array import array
+from typing import assert_type
+
+import ringfast
+import ringfast.aio
+from ringfast.events import Change, Event, EventName, LeaderChanged, MemberChanged, PartitionsChanged
+
+# --------------------------------------------------------------------- the core
+
+p = ringfast.Partitioner(64)
+assert_type(p.partition("order-42"), int)
+assert_type(ringfast.partition(b"order-42", 64), int)
+batch: array[int] = p.partition_many(["a", "b", 17])
+assert_type(ringfast.assign(8, ["a", "b"]), dict[str, list[int]])
+p.partition(4.2)  # type: ignore[arg-type]
+
+# --------------------------------------------------------------------- events
+
+assigned: Event = ringfast.PARTITIONS_ASSIGNED
+name: EventName = "partitions_revoked"
+wrong: EventName = "partition_revoked"  # type: ignore[assignment]
+assert_type(Event(name), Event)
+
+
+def on_change(change: PartitionsChanged) -> None:
+    assert_type(change.partitions, list[int])
+    assert_type(change.tokens, dict[int, int])
+    assert_type(change.epoch, int)
+
+
+def on_leader(change: LeaderChanged) -> None:
+    assert_type(change.leader, str | None)
+
+
+def describe(change: Change) -> str:
+    assert_type(change.event, Event)
+    assert_type(change.partitions, tuple[int, ...])
+    assert_type(change.member, MemberChanged | None)
+    return f"{change.event}: {list(change.partitions)} {dict(change.tokens)} {change.reason}"
+
+
+# --------------------------------------------------------------------- the threaded node
+
+node = ringfast.Node(monitoring_port="off")
+node.on(ringfast.PARTITIONS_ASSIGNED, on_change)
+assert_type(node.partitions(), list[int])
+assert_type(node.fencing_token(3), int | None)
+assert_type(node.wait_until_ready(1.0), bool)
+
+# --------------------------------------------------------------------- asyncio
+
+
+async def revoked(change: PartitionsChanged) -> None:
+    await asyncio.sleep(0)
+
+
+async def joined(change: MemberChanged) -> None:
+    print(change.id, change.address)
+
+
+async def main() -> None:
+    anode = ringfast.aio.Node(
+        node_id="w1", port=7001, seeds="127.0.0.1:7001", num_partitions=12,
+        heartbeat_interval_ms=100, failure_timeout_ms=500, handler_timeout_s=2.5,
+        monitoring_port="off", quorum="majority",
+    )
+    anode.on(Event.PARTITIONS_REVOKED, revoked)           # a coroutine function
+    anode.on("partitions_assigned", on_change)            # a plain function, the name as a string
+    anode.on(Event.LEADER_CHANGED, on_leader)
+    anode.on(Event.MEMBER_JOINED, joined)
+    anode.on(Event.MEMBER_JOINED, revoked)  # type: ignore[call-overload]
+    anode.on("partition_assigned", on_change)  # type: ignore[call-overload]
+    async with anode as same:
+        assert_type(same, ringfast.aio.Node)
+        assert_type(await anode.wait_until_ready(timeout=5), bool)
+        assert_type(anode.partition("order-42"), int)
+        assert_type(anode.partitions(), list[int])
+        assert_type(anode.leader, str | None)
+        async for change in anode.changes():
+            assert_type(change, Change)
+            describe(change)
+            break
+    await anode.stop(restart=True)
+    ringfast.aio.Node(failure_timeout=500)  # type: ignore[call-arg]
+    ringfast.aio.Node(failure_timeout_ms="500")  # type: ignore[arg-type]
+    ringfast.aio.Node(quorum="most")  # type: ignore[arg-type]
+    ringfast.aio.Node(7001)  # type: ignore[call-arg, arg-type]
