@@ -204,7 +204,9 @@ class Sim:
         leaders = [n for n in live if n.ring.role == "leader"]
         if len(leaders) != 1:
             return False
-        held = sorted(p for n in live for p in n.ring.held)
+        # what a frozen node, or one whose lease has run out, still lists does not count
+        held = sorted(p for n in live if not n.paused and n.ring.holding_deadline() > n.ring.clock()
+                      for p in n.ring.held)
         return held == list(range(self.P)) and all(n.ring.leader == leaders[0].ring.id for n in live)
 
 
@@ -419,6 +421,20 @@ class Log:
     def observe(self, node):
         pass
 
+    def close_lapsed(self, sim):
+        """At the end of a run: a node still frozen (or not yet ticked) past its lease has
+        lost its right at the lease's end, as a crashed one has, even if it never woke."""
+        for node in sim.nodes.values():
+            if node.down:
+                continue
+            end = node.true_time(node.ring.holding_deadline())
+            if end >= sim.now:
+                continue
+            for (holder, p), iv in list(self.open.items()):
+                if holder == node.name:
+                    iv.end = end
+                    del self.open[(holder, p)]
+
     def check_overlaps(self, now: float):
         for p, ivs in self.intervals.items():
             ivs = sorted(ivs, key=lambda iv: iv.start)
@@ -460,5 +476,6 @@ def run_seed(seed: int, nodes: int = 5, fault_seconds: float = 6.0, settle_limit
     while sim.now < end and not sim.settled():
         sim.run_until(sim.now + 0.1)
     sim.settle_time = None if not sim.settled() else sim.now - (2.0 + fault_seconds)
+    sim.log.close_lapsed(sim)
     sim.log.check_overlaps(sim.now)
     return sim
