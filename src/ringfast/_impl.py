@@ -91,8 +91,11 @@ core_summary = (
 )
 
 if TYPE_CHECKING:  # type checkers read the API from _core.pyi, which both cores follow
-    from ._core import Partitioner, assign, murmur3, partition
+    from ._core import Key, Partitioner, assign, murmur3, partition
 else:
+    from typing import Union
+
+    Key = Union[str, bytes, bytearray, memoryview, int]  # what the partitioner hashes (as in _core.pyi)
     Partitioner = core.Partitioner
     assign = core.assign
     murmur3 = core.murmur3

@@ -41,7 +41,7 @@ from .events import Change, Event, EventName, LeaderChanged, MemberChanged, Payl
 from .node import Node as _ThreadNode
 
 if TYPE_CHECKING:
-    from ._core import Key, Partitioner
+    from ._impl import Key, Partitioner
 
 __all__ = ["Node", "Changes", "Handler"]
 

