@@ -262,7 +262,8 @@ class Node:
                 raise ConfigError(
                     f"MONITORING_PORT={cfg.monitoring_port}: cannot listen on {cfg.monitoring_host or bound}: {e.strerror or e}"
                 ) from None
-        self._ring = Ring(cfg, _IO(self), self._clock, max(int(time.time()), persisted or 0), metrics=self.metrics)
+        self._ring = Ring(cfg, _IO(self), self._clock, max(int(time.time()), persisted or 0), metrics=self.metrics,
+                          fresh=bool(cfg.state_dir) and persisted is None)
         self._snapshot.update(self._ring)
         self._event_queue = gevent.queue.Queue()
         self._running = True

@@ -144,7 +144,7 @@ MESSAGES = {
     2: ("leader_is", {"leader": _optional(_id), "leader_addr": _optional(_addr)}),
     3: ("vote_req", {"addr": _addr, "priority": _priority, "pre": _bool, "wall": _wall,
                      "voters": _voters}),
-    4: ("vote", {"granted": _bool, "pre": _bool, "addr": _addr}),
+    4: ("vote", {"granted": _bool, "pre": _bool, "addr": _addr, "fresh": _bool}),
     5: ("heartbeat", {"addr": _addr, "priority": _priority, "seq": _count, "acked": _count,
                       "holdings": _holdings, "seen": _count, "mv": _count}),
     6: ("heartbeat_ack", {"seq": _count, "mv": _count, "members": _optional(_list(_member, 1 << 16))}),

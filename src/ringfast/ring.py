@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 
 DRIFT = 0.05  # relative clock-rate difference tolerated between nodes, as safety margin
 MIN_MARGIN = 0.02  # seconds added to every "surely expired" computation
+START_WAIT = 0.2  # seconds a starting node listens for a leader before it may run
+LOST_JITTER = 0.05  # at most this random delay before electing when the leader's connection closed
 GEN_BITS = 31
 
 
@@ -88,7 +90,7 @@ class Ring:
     ``member_changed(joined, member)``, ``persist(epoch, vote)``.
     """
 
-    def __init__(self, config, io, clock, epoch: int, rng=None, metrics=None, wall=time.time):
+    def __init__(self, config, io, clock, epoch: int, rng=None, metrics=None, wall=time.time, fresh: bool = False):
         self.cfg = config
         self.metrics = metrics or NoMetrics()
         self.io = io
@@ -126,8 +128,22 @@ class Ring:
         self.leader_addr: str | None = None
         self.last_leader_contact = now
         self.leader_heard = float("-inf")  # when the leader itself last answered us
-        self.vote_blocked_until = now + self.L
-        self.election_at = now + self.L + self.rng.uniform(0, self.stagger / 4)
+        # `fresh`: a state dir that held nothing at start, so this node has never voted nor run
+        # in any epoch (every vote and candidacy is written there before it is made). While it
+        # stays so, its votes say it, and a leader elected by a quorum of fresh voters knows
+        # that no earlier leader ever existed (two quorums share a voter): no lease to wait out.
+        self.fresh = fresh
+        self.fresh_voters: set[str] = set()  # voters whose vote for us came from a fresh node
+        self.fresh_candidacy = False
+        # A restarted voter may have voted shortly before and forgotten (without a state dir)
+        # or count as contact for the leader it elected: it waits one timeout before voting.
+        # A fresh one has never voted.
+        self.vote_blocked_until = now if fresh else now + self.L
+        # A fresh node's first election waits only for a hello's answer (a leader already
+        # there), not a whole timeout: voters that hear a live leader refuse its pre-vote
+        # anyway. Others wait the timeout: their peers may be blocking votes for that long.
+        first = min(self.L, START_WAIT) if fresh else self.L
+        self.election_at = now + first + self.rng.uniform(0, self.stagger / 4)
         self.votes: dict[str, str] = {}  # voter address -> the id that voted from there
         self.election_deadline = 0.0
         self.failed_elections = 0
@@ -394,6 +410,8 @@ class Ring:
             self.election_at = now + self.rng.uniform(self.L / 4, self.L / 2)
             return
         self.prevote = False
+        self.fresh_candidacy, self.fresh = self.fresh, False
+        self.fresh_voters = set()
         self.epoch = epoch
         self.vote_floor = self.epoch
         self.voted = (self.epoch, self.id)
@@ -422,7 +440,11 @@ class Ring:
             self.vote_blocked_until = max(self.vote_blocked_until, now + self.L)
         # our floor travels with the answer, so a refused candidate asks above it next time
         floor = max(self.epoch, self.vote_floor, self.epoch_floor)
-        self.io.reply(conn, "vote", {**self._common(), "epoch": floor, "granted": granted, "pre": pre, "addr": self.addr})
+        fresh = self.fresh
+        if granted and not pre:
+            self.fresh = False  # from now on a leader may hold leases because of us
+        self.io.reply(conn, "vote", {**self._common(), "epoch": floor, "granted": granted, "pre": pre, "addr": self.addr,
+                                     "fresh": fresh})
 
     def _may_vote(self, cand: str, priority: int, epoch: int, pre: bool, now: float) -> bool:
         if now < self.conflict_until:
@@ -458,6 +480,8 @@ class Ring:
         if not body["pre"] and body["epoch"] != self.epoch:
             return
         self.votes[conn.peer_addr] = body["from"]
+        if body["fresh"] and not body["pre"]:
+            self.fresh_voters.add(body["from"])
         if self._vote_count() >= self.quorum:
             if self.prevote:
                 self._start_real_election(now)
@@ -472,7 +496,14 @@ class Ring:
         self.voter_heard = {a: self.asked_at for a in self.votes}  # they answered after we asked
         self.members = {}
         self.owner = [None] * self.P
-        self.free_at = [now + self.L + self.margin] * self.P
+        voters = set(self.votes.values()) - {self.id}
+        if self.fresh_candidacy and voters <= self.fresh_voters:
+            # Every voter of this quorum (and we) had never voted nor run: no earlier leader
+            # was ever elected, so nobody holds a lease. Nothing to wait out (a cold start).
+            log.info("elected by fresh voters only: no earlier leases to wait for")
+            self.free_at = [now] * self.P
+        else:
+            self.free_at = [now + self.L + self.margin] * self.P
         self.gen = [0] * self.P
         self.tok = [0] * self.P  # highest fencing token known per partition: older claims are stale
         self.reserved = {}
@@ -512,6 +543,13 @@ class Ring:
             reason = "leader" if lapsed is None else "lease_expired"
             self.io.revoke(PartitionsChanged(sorted(own), own, self.epoch, reason, lapsed), released)
         self.dirty = True
+        # Tell everyone at once: the others would learn of us only with their next hello or
+        # heartbeat, up to a heartbeat interval later (the bulk of a failover).
+        notice = {**self._common(), "leader": self.id, "leader_addr": self.addr}
+        targets = {m["addr"] for m in self.view} | set(self.seeds)
+        targets.update(addr for addr, _, heard in self.known.values() if now - heard < self.L)
+        for addr in sorted(targets - {self.addr}):
+            self.io.send(addr, "leader_is", notice)
 
     def _add_self_member(self, now):
         self.members[self.id] = Member(self.id, self.addr, self.priority, None, now, inc=self.inc)
@@ -1077,7 +1115,8 @@ class Ring:
             self.lost_leader = self.leader
             self._set_role("follower", None)
             self.last_leader_contact = now - self.L
-            self._schedule_election(now)
+            # its process is gone (or its host): elect now, with only a little jitter
+            self.election_at = now + self.rng.uniform(0, min(self.stagger / 4, LOST_JITTER))
 
     def on_inbound_closed(self, conn):
         if self.role == "leader" and conn.remote_id in self.members:

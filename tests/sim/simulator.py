@@ -254,7 +254,8 @@ class SimNode:
         self.conns: dict[int, SimConn] = {}  # by id: iteration order must not depend on addresses
         self.outbound: dict[str, SimConn] = {}
         self.ring = Ring(cfg, _IO(self), lambda: rate * sim.now, epoch=epoch,
-                         rng=random.Random(sim.rng.random()), wall=wall)
+                         rng=random.Random(sim.rng.random()), wall=wall,
+                         fresh=sim.state_dirs and addr not in sim.state)
         self.name = name or f"{self.ring.id}#{incarnation}"
 
     def true_time(self, local: float) -> float:

@@ -111,3 +111,28 @@ def test_pinned_seeds_that_found_bugs_replay_clean():
     for seed in (256, 1011269, 1013384):
         sim = run_seed(seed)
         assert not sim.log.violations, (seed, sim.log.violations[:3])
+
+
+def test_a_cold_start_on_empty_state_dirs_owns_everything_within_a_second():
+    """Default timings (heartbeat 1 s, lease 3 s): no start-up vote block and no lease to
+    wait out when every voter is fresh (issue 13)."""
+    for seed in range(5):
+        sim = Sim(seed, state_dirs=True, heartbeat=1.0, lease=3.0)
+        while sim.now < 1.0 and not sim.settled():
+            sim.run_until(sim.now + 0.01)
+        assert sim.settled(), f"seed {seed}: not settled 1 s after a cold start"
+
+
+def test_a_leader_kill_is_healed_within_300_ms_with_default_timings():
+    for seed in range(5):
+        sim = Sim(seed, state_dirs=True, heartbeat=1.0, lease=3.0)
+        settle(sim, 2.0)
+        sim.run_until(sim.now + 6.0)  # past every vote's contact window
+        leader = leader_of(sim)
+        killed_at = sim.now
+        sim.crash(leader.addr)
+        while sim.now < killed_at + 0.3 and not sim.settled():
+            sim.run_until(sim.now + 0.005)
+        assert sim.settled(), f"seed {seed}: not healed 0.3 s after the leader's kill"
+        sim.log.check_overlaps(sim.now)
+        assert not sim.log.violations

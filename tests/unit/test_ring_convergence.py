@@ -1,0 +1,57 @@
+"""Converging at network speed (issue 13): what a cold start and a failover no longer wait for."""
+
+from ringfast.ring import LOST_JITTER, START_WAIT
+from test_ring import SEEDS, Conn, make, msg
+
+
+def run_election(ring, clock, fresh_votes):
+    clock.now += 0.5  # past a fresh node's start wait
+    ring.tick()
+    assert ring.role == "candidate"
+    for i, addr in enumerate(SEEDS[1:]):
+        ring.receive(Conn(addr), "vote", msg(f"v{i}", 0, granted=True, pre=True, addr=addr))
+    for i, addr in enumerate(SEEDS[1:]):
+        ring.receive(Conn(addr), "vote", msg(f"v{i}", ring.epoch, granted=True, pre=False, addr=addr, fresh=fresh_votes))
+    assert ring.role == "leader"
+
+
+def test_a_leader_elected_by_fresh_voters_only_waits_for_no_earlier_lease():
+    ring, clock, io = make(0, state_dir="/nonexistent")
+    ring.fresh = True  # as the node sets it: a state dir that held nothing
+    ring.vote_blocked_until = ring.election_at = clock.now
+    run_election(ring, clock, fresh_votes=True)
+    assert all(t <= clock.now for t in ring.free_at)
+
+
+def test_one_voter_that_voted_before_makes_the_leader_wait_a_lease():
+    ring, clock, io = make(0)
+    ring.fresh = True
+    ring.election_at = clock.now
+    run_election(ring, clock, fresh_votes=False)
+    assert all(t >= clock.now + ring.L for t in ring.free_at)
+
+
+def test_a_fresh_voter_votes_at_once_and_says_it_is_fresh_only_until_it_voted():
+    ring, clock, io = make(1)
+    ring.fresh, ring.vote_blocked_until = True, clock.now
+    ring.receive(Conn(), "vote_req", msg("n1", 2000, addr=SEEDS[0], priority=0, pre=False))
+    ring.receive(Conn(), "vote_req", msg("n3", 2001, addr=SEEDS[2], priority=2, pre=False))
+    votes = [b for _, b in io.of_kind("vote")]
+    assert votes[0]["granted"] and votes[0]["fresh"] and not ring.fresh
+
+
+def test_a_new_leader_tells_every_seed_at_once():
+    ring, clock, io = make(0)
+    ring.fresh, ring.election_at = True, clock.now
+    run_election(ring, clock, fresh_votes=True)
+    told = {to for to, body in io.of_kind("leader_is") if body["leader"] == ring.id}
+    assert told == set(SEEDS) - {ring.addr}
+
+
+def test_a_follower_whose_leader_connection_closed_elects_almost_at_once():
+    ring, clock, io = make(1)
+    ring.receive(Conn(), "leader_is", msg("n1", 1500, leader="n1", leader_addr=SEEDS[0]))
+    assert ring.leader == "n1"
+    ring.on_connection_lost(SEEDS[0])
+    assert ring.leader is None and ring.election_at <= clock.now + LOST_JITTER
+    assert START_WAIT < ring.L
