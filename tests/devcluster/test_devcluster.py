@@ -476,7 +476,7 @@ def test_once_with_dir(tmp_path, runtime_dir):
         assert len(pids) == 3
         assert_all_gone(pids, timeout=5)
         journals = sorted(p.name for p in workdir.iterdir())
-        assert journals == [f"n{i}.{kind}" for i in (1, 2, 3) for kind in ("journal.jsonl", "log")]
+        assert journals == [f"n{i}.{kind}" for i in (1, 2, 3) for kind in ("journal.jsonl", "log", "state")]
         events = [json.loads(line)["event"] for i in (1, 2, 3) for line in (workdir / f"n{i}.journal.jsonl").open()]
         assert "leader" in events[2:] and "assigned" in events[2:]
         assert "12345" not in cp.stdout, cp.stdout

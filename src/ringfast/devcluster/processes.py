@@ -76,6 +76,9 @@ class ProcessesMixin:
             "--monitoring-port", str(node.monitoring_port), "--monitoring-host", HOST,
             "--heartbeat-ms", str(a.heartbeat_ms), "--check-ms", str(a.check_ms),
             "--journal", node.journal, "--log-level", "info",
+            # a state dir per node: a new dev-cluster starts on empty ones, so it owns every
+            # partition within a second (see docs/operations.md, "The cold-start wait")
+            "--state-dir", node.journal.replace(".journal.jsonl", ".state"),
         ]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(node.log, "ab") as log:
