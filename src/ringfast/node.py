@@ -47,7 +47,7 @@ class Node:
     """A member of the ring. See the module docstring for the lifecycle and modes."""
 
     def __init__(self, config: Config | None = None, *, mode: str = "auto", clock=lease_clock, **settings):
-        """Settings are keywords (see README, Configuration), with ``RINGFAST_``-prefixed
+        """Settings are keywords (see docs/reference/configuration.md), with ``RINGFAST_``-prefixed
         environment variables as defaults; ring-election's bare names (``PORT``, ``HOST``...)
         only through :meth:`from_env`."""
         if config is not None and settings:
