@@ -538,7 +538,8 @@ def certificate_names(sock) -> frozenset:
 def _tls_contexts(cfg: Config):
     """(server, client) contexts for mutual TLS, or (None, None). Members are whoever holds a
     certificate signed by the CA: seed entries may be names or IPs, and pods change IPs, so
-    certificate names are not checked."""
+    certificate names are not checked against addresses (they are against the node id a
+    peer speaks as: _tls_names_ok)."""
     if not cfg.tls_cert:
         return None, None
     from gevent import ssl
