@@ -20,7 +20,8 @@ MARKER = "<!-- ringfast:settings-table -->"
 
 # Defaults computed when a node starts, said in words.
 DERIVED = {
-    "node_id": "`host:port`",
+    "node_id": "advertised `host:port`",
+    "advertise": "`host`, or this node's entry in `seeds` ([Addresses](#addresses))",
     "priority": "position in `seeds`",
     "monitoring_host": "`host`",
     "rejoin_grace": "3 x failure timeout",
@@ -120,7 +121,7 @@ def settings_rows() -> list[dict[str, str]]:
         unit = next((u for suffix, u in UNITS.items() if aio_kw.endswith(suffix)), "")
         default = _default(keyword, aio_kw, defaults.get(keyword))
         if keyword == "host" and defaults.get("host") is None:
-            default = "chosen at start"
+            default = "chosen at start ([Addresses](#addresses))"
         cli_port = getattr(config, "DEFAULT_MONITORING_PORT", None)
         if keyword == "monitoring_port" and defaults.get(keyword) is None and cli_port:
             default = f"off (`ringfast node`: `{cli_port}`)"

@@ -79,7 +79,8 @@ class Node:
     in the names.
 
     Args:
-        node_id: stable id of this node; keep it across restarts (default `host:port`).
+        node_id: stable id of this node; keep it across restarts (default: the advertised
+            `host:port`).
         host: address the cluster port (and monitoring) listens on.
         advertise: the name or address (optionally `host:port`) the others reach this
             node at, when it is not `host`: its identity among the seeds.
@@ -93,6 +94,8 @@ class Node:
         reconnect_time_ms: connect timeout to a peer (capped by the failure timeout).
         monitoring_port: HTTP monitoring port, or `"off"`.
         monitoring_host: HTTP monitoring address (default `host`).
+        monitoring_hosts: more host names the monitoring API answers to (it checks the
+            `Host` header against DNS rebinding), as `"a,b"` or a sequence; `"*"` for any.
         quorum: `"majority"`, a number of seeds, or `"none"` (unsafe: both sides of a
             network split elect a leader).
         leader_owns_partitions: let the leader own partitions too.
@@ -104,13 +107,15 @@ class Node:
         max_frame_size_bytes: largest frame accepted.
         journal: append events as JSON lines to this file.
         state_dir: keep the highest epoch here across restarts.
-        secret_file: file with the shared cluster secret (at least 16 bytes): nodes
-            authenticate each other and every frame carries a MAC.
+        secret_file: file with the shared cluster secret (at least 16 bytes, readable by
+            its owner only: mode 600 or 400): nodes authenticate each other and every
+            frame carries a MAC.
         tls_cert: this node's certificate (PEM), for mutual TLS with `tls_key` and `tls_ca`.
         tls_key: the private key of `tls_cert` (PEM).
         tls_ca: the CA that signs every member's certificate (PEM).
-        routes: `{addr: connect_addr}`: reach the node known as `addr` through
-            `connect_addr` (NAT, port forwarding, test proxies).
+        routes: `{addr: connect_addr}` (in the environment `addr=connect_addr,...`):
+            reach the node known as `addr` through `connect_addr` (NAT, port forwarding,
+            test proxies).
         config: a ready [`Config`][ringfast.Config] instead of the keywords above.
     """
 
@@ -129,6 +134,7 @@ class Node:
         reconnect_time_ms: float | None = None,
         monitoring_port: int | Literal["off"] | None = None,
         monitoring_host: str | None = None,
+        monitoring_hosts: str | Sequence[str] | None = None,
         quorum: Literal["majority", "none"] | int | None = None,
         leader_owns_partitions: bool | None = None,
         cluster_name: str | None = None,

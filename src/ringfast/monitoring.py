@@ -1,6 +1,6 @@
 """Monitoring endpoints (Falcon, served by gevent's WSGI server in the node's hub).
 
-JSON field names are part of the API (see README, "Monitoring"):
+JSON field names are part of the API (see docs/monitoring.md):
 
 - ``GET /status``: ``{"node": {"id", "address", "priority", "role"}, "leader", "epoch",
   "num_partitions", "members": [{"id", "address", "priority", "role", "partitions"}]}``

@@ -47,7 +47,7 @@ class Node:
     """A member of the ring. See the module docstring for the lifecycle and modes."""
 
     def __init__(self, config: Config | None = None, *, mode: str = "auto", clock=lease_clock, **settings):
-        """Settings are keywords (see README, Configuration), with ``RINGFAST_``-prefixed
+        """Settings are keywords (see docs/reference/configuration.md), with ``RINGFAST_``-prefixed
         environment variables as defaults; ring-election's bare names (``PORT``, ``HOST``...)
         only through :meth:`from_env`."""
         if config is not None and settings:
@@ -539,7 +539,8 @@ def certificate_names(sock) -> frozenset:
 def _tls_contexts(cfg: Config):
     """(server, client) contexts for mutual TLS, or (None, None). Members are whoever holds a
     certificate signed by the CA: seed entries may be names or IPs, and pods change IPs, so
-    certificate names are not checked."""
+    certificate names are not checked against addresses (they are against the node id a
+    peer speaks as: _tls_names_ok)."""
     if not cfg.tls_cert:
         return None, None
     from gevent import ssl

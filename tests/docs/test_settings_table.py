@@ -27,7 +27,7 @@ def test_units_and_defaults_come_from_the_code():
     assert rows["failure_timeout"]["aio"] == "failure_timeout_ms" and rows["failure_timeout"]["default"] == "`3000` ms"
     assert rows["heartbeat_interval"]["flag"] == "--heartbeat-ms"
     assert rows["handler_timeout"]["aio"] == "handler_timeout_s" and rows["handler_timeout"]["default"] == "`10` s"
-    assert rows["num_partitions"]["default"] == "`10`" and rows["monitoring_port"]["default"] == "`9000`"
+    assert rows["num_partitions"]["default"] == "`10`" and rows["monitoring_port"]["default"] == "off (`ringfast node`: `9000`)"
     assert rows["leader_owns_partitions"]["default"] == "`false`"
     assert "the lease" in rows["failure_timeout"]["meaning"]
 
@@ -54,4 +54,16 @@ def test_the_page_gets_the_table():
     page = (Path(settings_table.__file__).parents[1] / "reference" / "configuration.md").read_text()
     assert settings_table.MARKER in page
     out = settings_table.on_page_markdown(page)
-    assert settings_table.MARKER not in out and "| `HEART_BEAT_CHECK_FREQUENCY` | `failure_timeout` |" in out
+    assert settings_table.MARKER not in out and (
+        "| `RINGFAST_HEART_BEAT_CHECK_FREQUENCY` (`ringfast node`: also `HEART_BEAT_CHECK_FREQUENCY`)"
+        " | `failure_timeout` |" in out
+    )
+
+
+def test_the_settings_added_since_the_readme_table_have_rows():
+    rows = {r["keyword"]: r for r in settings_table.settings_rows()}
+    assert rows["monitoring_hosts"]["env"] == "RINGFAST_MONITORING_HOSTS"
+    assert rows["monitoring_hosts"]["aio"] == "monitoring_hosts" and "DNS rebinding" in rows["monitoring_hosts"]["meaning"]
+    assert rows["advertise"]["flag"] == "--advertise" and "seeds" in rows["advertise"]["default"]
+    assert rows["node_id"]["default"] == "advertised `host:port`"
+    assert "mode 600 or 400" in rows["secret_file"]["meaning"]
