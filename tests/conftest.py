@@ -8,3 +8,11 @@ sys.path.insert(0, os.path.dirname(__file__))
 # The core's contract tests run against the compiled and the pure-Python core: see
 # core_impls.py (a fixture and two hooks, re-exported here so pytest finds them).
 from core_impls import core_impl, pytest_collection_modifyitems, pytest_generate_tests  # noqa: E402,F401
+
+# Hypothesis's per-example deadline (200 ms) fails a property on a loaded 2-core CI machine
+# when one example happens to be slow (a first import, a collection): the properties here
+# are about results, not speed, so no deadline.
+from hypothesis import settings  # noqa: E402
+
+settings.register_profile("ringfast", deadline=None)
+settings.load_profile("ringfast")

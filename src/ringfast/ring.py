@@ -308,7 +308,11 @@ class Ring:
                 self._send_hellos(self.seeds)
             if now >= self.election_at + self._rank(now) * self.stagger and not self.stopping and now >= self.conflict_until:
                 self._start_election(now)
-        if self.leader is not None and now >= self.next_heartbeat and now >= self.suspended_until:
+        # A stopping node that holds nothing any more does not report to a leader it found
+        # after it left (a new one, say): that leader would take it for a new member and
+        # hand it partitions that then wait out a lease when it exits.
+        quiet = self.stopping and not self.held and not self.revoke_in_progress
+        if self.leader is not None and now >= self.next_heartbeat and now >= self.suspended_until and not quiet:
             self._send_heartbeat(now)
 
     def _send_hellos(self, addrs):
@@ -1141,7 +1145,6 @@ class Ring:
         # leader give them to someone else.
         parts = {p: t for p, t in self.held.items() if p not in self.revoke_in_progress}
         self.revoke_in_progress.update(parts)
-        leader_addr = self.leader_addr if self.leader is not None else None
 
         def done(ok):
             ended = self._right_ended()
@@ -1149,6 +1152,8 @@ class Ring:
             for p, t in parts.items():
                 if self.held.get(p) == t:
                     del self.held[p]
+            # the leader of now, not of when we began: it may have changed while handlers ran
+            leader_addr = self.leader_addr if self.leader is not None else None
             if leader_addr is not None:  # "leave" first: the leader then knows to keep what we revoke for us
                 self.io.send(leader_addr, "leave", {**self._common(), "restart": restart})
                 self.io.send(leader_addr, "revoked", {**self._common(), "partitions": sorted(parts), "mseq": 0})

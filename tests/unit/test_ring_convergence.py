@@ -55,3 +55,20 @@ def test_a_follower_whose_leader_connection_closed_elects_almost_at_once():
     ring.on_connection_lost(SEEDS[0])
     assert ring.leader is None and ring.election_at <= clock.now + LOST_JITTER
     assert START_WAIT < ring.L
+
+
+def test_a_leader_that_left_does_not_join_its_successor_as_a_member():
+    # Found by the cluster suite: the old leader, still draining, followed the new leader's
+    # notice and heartbeated it; the new leader took it for a member, gave it partitions,
+    # and those waited a whole lease once it exited.
+    ring, clock, io = make(0)
+    ring.fresh, ring.election_at = True, clock.now
+    run_election(ring, clock, fresh_votes=True)
+    ring.leave(restart=False)
+    io.sent.clear()
+    ring.receive(Conn(SEEDS[1]), "leader_is", msg("n2", ring.epoch + 1, leader="n2", leader_addr=SEEDS[1]))
+    assert ring.leader == "n2"
+    for _ in range(5):
+        clock.now += ring.cfg.heartbeat_interval
+        ring.tick()
+    assert io.of_kind("heartbeat") == []
