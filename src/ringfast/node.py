@@ -456,7 +456,7 @@ class Node:
         ring = self._ring
         if ring is None or ring.role != "leader":
             return 0
-        return sum(1 for o in ring.owner if o is None)
+        return ring.table.unowned()
 
     def _on_message(self, conn, kind, body):
         conn.silent = False

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 
 from ._impl import assign
 from .assumptions import WALL_SKEW_WARN, conflicts, epoch_cap, explain_mismatch, fingerprint, printable
+from .table import PartitionTable, token_of  # noqa: F401  (token_of: re-exported)
 from .events import PartitionsChanged
 from .metrics import NoMetrics
 
@@ -53,11 +54,6 @@ DRIFT = 0.05  # relative clock-rate difference tolerated between nodes, as safet
 MIN_MARGIN = 0.02  # seconds added to every "surely expired" computation
 START_WAIT = 0.2  # seconds a starting node listens for a leader before it may run
 LOST_JITTER = 0.05  # at most this random delay before electing when the leader's connection closed
-GEN_BITS = 31
-
-
-def token_of(epoch: int, generation: int) -> int:
-    return (epoch << GEN_BITS) | generation
 
 
 @dataclass
@@ -69,16 +65,13 @@ class Member:
     priority: int
     conn: object
     last_heard: float
-    holds: dict = field(default_factory=dict)  # partition -> token, held or being assigned
-    revoking: dict = field(default_factory=dict)  # partition -> when the revoke was sent
-    pending: dict = field(default_factory=dict)  # partition -> mseq of its assign
-    revoke_mseq: dict = field(default_factory=dict)  # partition -> mseq of the revoke in progress
     mseq: int = 0
     inc: int = 0  # the process's incarnation: another process with the same id has another
     acks: dict = field(default_factory=dict)  # heartbeat seq -> when we sent its answer
     last_sent: float = 0.0  # when we last sent it an assign or a revoke
     leaving: bool = False
     restarting: bool = False  # left with restart=True: what it revokes waits for it
+    stale: dict = field(default_factory=dict)  # partition it claims but is not its own -> when asked to let go
 
 
 class Ring:
@@ -169,10 +162,7 @@ class Ring:
 
         # leader state
         self.members: dict[str, Member] = {}
-        self.owner: list[str | None] = []
-        self.free_at: list[float] = []
-        self.gen: list[int] = []
-        self.tok: list[int] = []
+        self.table = PartitionTable(0, 0, now)  # every partition's handoff state (table.py)
         self.leader_since = 0.0
         self.voter_heard: dict[str, float] = {}
         self.dirty = False
@@ -181,7 +171,6 @@ class Ring:
         self.expected: set[str] = set()
         self.hint: dict[int, str] = {}
         self.next_wake = float("inf")  # when the leader must look at unowned partitions again
-        self.reserved: dict[int, tuple[str, float]] = {}  # partition -> (member, until): rejoin grace
         self.sessions = 0
         self.lost_leader: str | None = None  # not counted as a live better node
         self.settle_until = 0.0
@@ -499,18 +488,14 @@ class Ring:
         self.leader_since = now
         self.voter_heard = {a: self.asked_at for a in self.votes}  # they answered after we asked
         self.members = {}
-        self.owner = [None] * self.P
         voters = set(self.votes.values()) - {self.id}
         if self.fresh_candidacy and voters <= self.fresh_voters:
             # Every voter of this quorum (and we) had never voted nor run: no earlier leader
             # was ever elected, so nobody holds a lease. Nothing to wait out (a cold start).
             log.info("elected by fresh voters only: no earlier leases to wait for")
-            self.free_at = [now] * self.P
+            self.table = PartitionTable(self.P, self.epoch, now)
         else:
-            self.free_at = [now + self.L + self.margin] * self.P
-        self.gen = [0] * self.P
-        self.tok = [0] * self.P  # highest fencing token known per partition: older claims are stale
-        self.reserved = {}
+            self.table = PartitionTable(self.P, self.epoch, now + self.L + self.margin)
         self.members_version += 1
         self.view_cache = None
         self.failed_elections = 0
@@ -527,16 +512,14 @@ class Ring:
         if self.cfg.leader_owns_partitions and lapsed is None:
             self._add_self_member(now)
             for p, t in own.items():
-                self.owner[p] = self.id
-                self.members[self.id].holds[p] = t
-                self.tok[p] = t
+                self.table.adopt(p, self.id, t)
         elif own:
             # What we held as a follower goes (the leader owns none by default); if our lease
             # ran out before this (we were frozen, say), our right ended back then.
-            def released(ok, parts=own):
-                for p in parts:
-                    if self.role == "leader" and self.owner[p] is None:
-                        self.free_at[p] = self.clock()
+            def released(ok, parts=own, table=self.table):
+                if self.role == "leader" and self.table is table:
+                    for p in parts:
+                        table.released_unheld(p, self.clock())
                 self.dirty = True
                 # held on our follower lease, which no longer renews: if the handler outlived
                 # it (we froze), the right ended with it
@@ -562,7 +545,7 @@ class Ring:
 
     def _leader_cleanup(self):
         self.members = {}
-        self.owner, self.free_at, self.gen, self.tok = [], [], [], []
+        self.table = PartitionTable(0, 0, 0.0)
         if self.cfg.leader_owns_partitions and self.held:
             # a leader's own partitions are held on its quorum, as a follower's on its lease
             until = self._quorum_until(self.clock()) if self.voter_heard else self.clock()
@@ -604,10 +587,10 @@ class Ring:
                 continue
             if now - m.last_heard >= self.L:
                 self._drop_member(m, "timeout")
-            elif m.revoking and min(m.revoking.values()) + self.cfg.handler_timeout + self.margin < now:
+            elif (revoking := self.table.revoking(m.id)) and min(revoking.values()) + self.cfg.handler_timeout + self.margin < now:
                 log.warning("%s did not finish revoking in %.1fs: letting its lease run out", m.id, self.cfg.handler_timeout)
                 self._drop_member(m, "revoke timeout")
-            elif (m.pending or m.revoking) and now - m.last_sent > 2 * self.cfg.heartbeat_interval + 0.1:
+            elif (revoking or self.table.pending(m.id)) and now - m.last_sent > 2 * self.cfg.heartbeat_interval + 0.1:
                 self._resend(m, now)
         if now >= self.next_wake:  # a freed partition's lease, or a rejoin grace, has run out
             self.dirty = True
@@ -624,10 +607,8 @@ class Ring:
             m.conn.close()
         # its lease, renewed at most at last_heard, surely ends by this time
         free = m.last_heard + self.L + self.margin
-        for p in m.holds:
-            if self.owner[p] == m.id:
-                self.owner[p] = None
-                self.free_at[p] = free
+        for p in self.table.held(m.id):
+            self.table.lost(p, free)
         self.members_version += 1
         self.view_cache = None
         self.dirty = True
@@ -639,56 +620,40 @@ class Ring:
             self.next_wake = float("inf")  # a member joining marks us dirty
             return
         started = time.perf_counter()
-        previous = {m.id: [p for p in m.holds if p not in m.revoking] for m in self.members.values() if not m.leaving}
+        table = self.table
+        previous = {m.id: table.kept(m.id) for m in self.members.values() if not m.leaving}
+        reserved = table.reservations()
         for p, mid in self.hint.items():
-            if self.owner[p] is None and mid in previous and p not in self.reserved:
+            if table.holder(p) is None and mid in previous and p not in reserved:
                 previous[mid].append(p)
-        for p, (mid, until) in list(self.reserved.items()):
-            if until <= now:
-                del self.reserved[p]
-            elif mid in previous and self.owner[p] is None:
+        for p, mid in reserved.items():
+            if mid in previous:
                 previous[mid].append(p)  # it is back: give its partitions back
         target = assign(self.P, followers, previous)
         revokes = defaultdict(list)
         assigns = defaultdict(dict)
         for mid, parts in target.items():
-            m = self.members[mid]
             for p in parts:
-                o = self.owner[p]
+                o = table.holder(p)
                 if o == mid:
                     continue
                 if o is not None:
-                    holder = self.members[o]
-                    if p not in holder.revoking:
-                        holder.revoking[p] = now
+                    if not table.is_revoking(p):
                         revokes[o].append(p)
-                elif self.free_at[p] <= now:
-                    if p in self.reserved:
-                        if self.reserved[p][0] != mid:
-                            continue  # kept for a restarting member until its grace ends
-                        del self.reserved[p]
-                    self.gen[p] += 1
-                    token = token_of(self.epoch, self.gen[p])
-                    self.tok[p] = token
-                    self.owner[p] = mid
-                    m.holds[p] = token
-                    assigns[mid][p] = token
+                elif table.assignable(p, now, mid):
+                    assigns[mid][p] = table.assign(p, mid, now)
         for mid, parts in revokes.items():
             self._send_member(mid, "revoke", {"partitions": sorted(parts)})
         for mid, parts in assigns.items():
             m = self.members[mid]
             m.mseq += 1
             for p in parts:
-                m.pending[p] = m.mseq
+                table.numbered(p, m.mseq)
             log.debug("assign %s to %s (mseq %d)", sorted(parts), mid, m.mseq)
             self._send_member(mid, "assign", {"mseq": m.mseq, "partitions": [[p, t] for p, t in sorted(parts.items())]})
         # What is still unowned waits for a lease to run out or for a rejoin grace to end:
         # wake then, rather than scanning every partition on every tick.
-        self.next_wake = min(
-            [f for o, f in zip(self.owner, self.free_at) if o is None and f > now]
-            + [until for _, until in self.reserved.values()],
-            default=float("inf"),
-        )
+        self.next_wake = table.next_change(now)
         if revokes or assigns:
             self.members_version += 1
             self.view_cache = None
@@ -696,18 +661,25 @@ class Ring:
             self.metrics.rebalance_seconds.observe(time.perf_counter() - started)
             self.metrics.moved.inc(sum(len(parts) for parts in assigns.values()))
 
-    def _send_member(self, mid: str, kind: str, body: dict):
+    def _send_member(self, mid: str, kind: str, body: dict, stale: bool = False):
+        """Send an assign or a revoke to a member (to ourselves without a socket). A revoke
+        moves the table's slots to REVOKING, except a `stale` one: a partition the member
+        claims that is not its own (no slot of it changes; its answer releases nothing)."""
         m = self.members[mid]
-        m.last_sent = self.clock()
+        m.last_sent = now = self.clock()
         if kind == "revoke":  # numbered: answers to revokes from before this one do not count
             m.mseq += 1
             body = {**body, "mseq": m.mseq}
-            for p in body["partitions"]:
-                m.revoke_mseq.setdefault(p, m.mseq)  # asking again keeps the first number
+            if not stale:
+                for p in body["partitions"]:
+                    self.table.revoke(p, now, m.mseq)  # asking again keeps the first number
         body = {**self._common(), **body}
         if mid == self.id:  # the leader owning partitions talks to itself without a socket
             if kind == "assign":
                 self._apply_assign(body)
+                for p, t in body["partitions"]:  # no heartbeat will confirm them: we know
+                    if self.held.get(p) == t and self.table.slots[p].assign_mseq:
+                        self.table.confirmed(p)
             else:
                 def done(parts, epoch=self.epoch, mseq=body["mseq"]):
                     if self.role == "leader" and self.epoch == epoch and self.members.get(m.id) is m:
@@ -756,9 +728,9 @@ class Ring:
             # cut) says nothing about whether the voter still hears us.
             self.voter_heard[body["addr"]] = max(self.voter_heard.get(body["addr"], 0.0), confirmed)
         reported = dict(body["holdings"])
-        if reconnected and m.revoking:
+        if reconnected and self.table.revoking(m.id):
             self._redo_revokes(m, reported, now)
-        if reconnected and m.pending:  # a newer number settles what the old connection lost
+        if reconnected and self.table.pending(m.id):  # a newer number settles what the old connection lost
             m.mseq += 1
             self._send_member(m.id, "assign", {"mseq": m.mseq, "partitions": []})
         if self._reconcile(m, reported, body["seen"], now):
@@ -778,56 +750,59 @@ class Ring:
         that arrives while it does not (yet) follow us, and would never take it otherwise."""
         # never an assign after a revoke of the same partition: the revoke supersedes it, and
         # its acknowledgement must not be overtaken by the partition coming back
-        unconfirmed = sorted(p for p in m.pending if p not in m.revoking)
+        table = self.table
+        revoking = table.revoking(m.id)
+        unconfirmed = sorted(p for p in table.pending(m.id) if p not in revoking)
         if unconfirmed:
             m.mseq += 1
             for p in unconfirmed:
-                m.pending[p] = m.mseq
-            self._send_member(m.id, "assign", {"mseq": m.mseq, "partitions": [[p, m.holds[p]] for p in unconfirmed]})
-        if m.revoking:
-            self._send_member(m.id, "revoke", {"partitions": sorted(m.revoking)})
+                table.numbered(p, m.mseq)
+            self._send_member(m.id, "assign", {"mseq": m.mseq, "partitions": [[p, table.token(p)] for p in unconfirmed]})
+        if revoking:
+            self._send_member(m.id, "revoke", {"partitions": sorted(revoking)})
 
     def _redo_revokes(self, m: Member, reported: dict, now: float):
         """After a reconnect: a revoke it still holds is asked again; one it no longer
         reports has been done (its `revoked` was lost with the old connection)."""
-        again = sorted(p for p in m.revoking if p in reported)
-        done = [p for p in m.revoking if p not in reported]
+        revoking = self.table.revoking(m.id)
+        again = sorted(p for p in revoking if p in reported)
+        done = [p for p in revoking if p not in reported]
         if done:
             self._on_revoked_parts(m, done, now)
         if again:
-            for p in again:
-                m.revoking[p] = now
             self._send_member(m.id, "revoke", {"partitions": again})
 
     def _reconcile(self, m: Member, reported: dict, seen: int, now: float) -> bool:
         """Bring our view of `m` in line with what it reports; True if it claims a partition
         another member owns (then its lease must not be renewed)."""
+        table = self.table
         conflict = False
         for p, tok in reported.items():
             if p >= self.P:
                 continue
-            o = self.owner[p]
+            o = table.holder(p)
             if o == m.id:
-                m.holds[p] = tok
-            elif o is None and tok >= self.tok[p]:
-                self.owner[p] = m.id  # adopt: it held it under an earlier leader
-                self.tok[p] = tok
-                m.holds[p] = tok
+                continue
+            if table.adopt(p, m.id, tok):  # it held it under an earlier leader
                 self.dirty = True
             else:
+                # Someone else holds it for us, or its token is older than one we know: it
+                # must let go (and hears no lease renewal until it has).
                 conflict = True
-                if p not in m.revoking:
-                    log.warning("%s reports partition %d owned by %s: revoking it", m.id, p, o)
-                    m.revoking[p] = now
-                    self._send_member(m.id, "revoke", {"partitions": [p]})
-        for p in [p for p, n in m.pending.items() if n <= seen and p in reported]:
-            del m.pending[p]  # it has it
-        for p in [p for p in m.holds if p not in reported and p not in m.revoking and m.pending.get(p, 0) <= seen]:
-            del m.holds[p]
-            m.pending.pop(p, None)
-            if self.owner[p] == m.id:
-                self.owner[p] = None
-                self.free_at[p] = now  # it told us it does not hold it
+                if now - m.stale.get(p, float("-inf")) > 2 * self.cfg.heartbeat_interval + 0.1:
+                    log.warning("%s reports partition %d owned by %s: asking it to let go", m.id, p, o)
+                    m.stale[p] = now
+                    self._send_member(m.id, "revoke", {"partitions": [p]}, stale=True)
+        for p in [p for p in m.stale if p not in reported]:
+            del m.stale[p]
+        for p, n in table.pending(m.id).items():
+            if n <= seen and p in reported:
+                table.confirmed(p)  # it has it
+        revoking = table.revoking(m.id)
+        pending = table.pending(m.id)
+        for p in table.held(m.id):
+            if p not in reported and p not in revoking and pending.get(p, 0) <= seen:
+                table.released(p, now)  # it told us it does not hold it
                 self.dirty = True
         return conflict
 
@@ -838,33 +813,25 @@ class Ring:
         if m is not None:
             self._on_revoked_parts(m, self._answered(m, body["partitions"], body["mseq"]), now)
 
-    @staticmethod
-    def _answered(m: Member, parts, mseq: int) -> list:
-        """The partitions this `revoked` really releases. A late answer to an earlier revoke
-        (asked twice, say) must not free a partition given back to the member since: only
-        answers to the revoke in progress, first asked at revoke_mseq, count."""
+    def _answered(self, m: Member, parts, mseq: int) -> list:
+        """The partitions this `revoked` really releases (see PartitionTable.answers)."""
         if m.leaving:
             return list(parts)  # it leaves: it holds none of them any more
-        return [p for p in parts if p in m.revoking and mseq >= m.revoke_mseq.get(p, 0)]
+        return [p for p in parts if p < self.P and self.table.answers(p, m.id, mseq)]
 
     def _on_revoked_parts(self, m: Member, parts, now):
+        table = self.table
         if m.leaving:  # it takes no more: what we sent it unconfirmed is free (revokes still
             # running are not: each is acknowledged when its handler returns)
-            parts = set(parts) | {p for p in m.holds if p not in m.revoking}
+            parts = set(parts) | set(table.kept(m.id))
+        grace = now + self.cfg.rejoin_grace if m.restarting else None
         for p in parts:
-            if p < self.P and self.owner[p] == m.id:
-                m.holds.pop(p, None)
-                m.revoking.pop(p, None)
-                m.revoke_mseq.pop(p, None)
-                m.pending.pop(p, None)
-                self.owner[p] = None
-                self.free_at[p] = now
-                if m.restarting:
-                    self.reserved[p] = (m.id, now + self.cfg.rejoin_grace)
+            if p < self.P and table.holder(p) == m.id:
+                table.released(p, now, grace)
         self.dirty = True
         self.members_version += 1
         self.view_cache = None
-        if m.leaving and not m.holds and m.id in self.members and m.id != self.id:
+        if m.leaving and not table.held(m.id) and m.id in self.members and m.id != self.id:
             self._drop_member(m, "restarting" if m.restarting else "left")
 
     def _on_leave(self, conn, body, now):
@@ -873,7 +840,7 @@ class Ring:
             if m is not None:
                 m.leaving = True
                 m.restarting = body["restart"]
-                if not m.holds:
+                if not self.table.held(m.id):
                     self._drop_member(m, "restarting" if m.restarting else "left")
         elif body["from"] == self.leader:
             log.info("leader %s is leaving", self.leader)
@@ -890,7 +857,7 @@ class Ring:
             ]
             for m in sorted(self.members.values(), key=lambda m: (m.priority, m.id)):
                 if m.id != self.id:
-                    view.append({"id": m.id, "addr": m.addr, "priority": m.priority, "role": "follower", "partitions": sorted(p for p in m.holds if p not in m.revoking)})
+                    view.append({"id": m.id, "addr": m.addr, "priority": m.priority, "role": "follower", "partitions": sorted(self.table.kept(m.id))})
             self.view_cache = view
         return self.view_cache
 

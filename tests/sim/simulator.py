@@ -420,7 +420,13 @@ class Log:
             self.violations.append(f"t={node.sim.now:.3f} two leaders in epoch {epoch}: {sorted(holders)}")
 
     def observe(self, node):
-        pass
+        """After every step of a node: a leader's partition table keeps its invariants
+        (ringfast.table); a broken one is a violation of the run like a double owner."""
+        if node.ring.role == "leader":
+            try:
+                node.ring.table.check()
+            except AssertionError as e:
+                self.violations.append(f"{node.name}: {e}")
 
     def close_lapsed(self, sim):
         """At the end of a run: a node still frozen (or not yet ticked) past its lease has

@@ -43,6 +43,16 @@ def test_the_checker_catches_a_double_owner():
     assert any(f"partition {p} held by" in v for v in sim.log.violations)
 
 
+def test_the_checker_catches_a_leader_table_that_lost_its_invariants():
+    sim = Sim(seed=3)
+    sim.run_until(3.0)
+    leader = next(n for n in sim.nodes.values() if n.ring.role == "leader")
+    p = next(p for p, e in enumerate(leader.ring.table.slots) if e.holder is not None)
+    leader.ring.table.slots[p].holder = None  # forged: held, by nobody
+    sim.log.observe(leader)  # what the simulation does after each step of a node
+    assert any(f"partition {p}" in v and "with holder None" in v for v in sim.log.violations)
+
+
 @pytest.mark.slow
 def test_many_random_schedules_keep_every_guarantee():
     failures = []

@@ -169,7 +169,7 @@ def test_leader_frees_a_silent_followers_partitions_only_after_its_lease_surely_
 
     def beat(name, conn, seq):
         m = ring.members.get(name)
-        holds = [(p, t) for p, t in m.holds.items()] if m else []
+        holds = list(ring.table.held(name).items()) if m else []
         ring.receive(conn, "heartbeat", heartbeat(name, e, holdings=holds, seen=m.mseq if m else 0, seq=seq))
 
     for seq in range(1, 25):  # both heartbeat through the new leader's wait for unreported partitions
@@ -177,7 +177,7 @@ def test_leader_frees_a_silent_followers_partitions_only_after_its_lease_surely_
         beat("n3", c3, seq)
         clock.now += 0.05
         ring.tick()
-    owned = {m: set(x.holds) for m, x in ring.members.items()}
+    owned = {m: set(ring.table.held(m)) for m in ring.members}
     assert owned["n2"] | owned["n3"] == set(range(10)) and owned["n2"] and owned["n3"]
     last_heard = clock.now - 0.05
     # n2 falls silent; n3 keeps heartbeating
@@ -185,11 +185,11 @@ def test_leader_frees_a_silent_followers_partitions_only_after_its_lease_surely_
         beat("n3", c3, seq)
         clock.now += 0.05
         ring.tick()
-        moved = set(ring.members["n3"].holds) & owned["n2"]
+        moved = set(ring.table.held("n3")) & owned["n2"]
         if clock.now < last_heard + 1.0 + ring.margin:  # lease + the documented safety margin
             assert not moved, "reassigned while n2's lease may still be valid"
-    assert set(ring.members["n3"].holds) == set(range(10))
-    new_tokens = [ring.members["n3"].holds[p] for p in owned["n2"]]
+    assert set(ring.table.held("n3")) == set(range(10))
+    new_tokens = [ring.table.held("n3")[p] for p in owned["n2"]]
     assert all(t > token_of(e, 1) for t in new_tokens)  # fencing tokens grew
 
 
@@ -202,7 +202,7 @@ def test_a_new_leader_keeps_reported_partitions_where_they_are():
     ring.receive(Conn(), "heartbeat", heartbeat("n3", e, holdings=[(p, old) for p in range(5, 10)]))
     clock.now += 0.01
     ring.tick()
-    assert set(ring.members["n2"].holds) == set(range(5)) and set(ring.members["n3"].holds) == set(range(5, 10))
+    assert set(ring.table.held("n2")) == set(range(5)) and set(ring.table.held("n3")) == set(range(5, 10))
     assert not io.of_kind("revoke") and not io.of_kind("assign")
 
 
@@ -220,12 +220,12 @@ def test_a_follower_claiming_anothers_partition_gets_no_lease_renewal():
     e = ring.epoch
     c2, c3 = Conn(), Conn()
     ring.receive(c2, "heartbeat", heartbeat("n2", e, holdings=[(1, token_of(e - 1, 1))]))
-    assert ring.owner[1] == "n2" and io.of_kind("heartbeat_ack")[-1][0] is c2
+    assert ring.table.holder(1) == "n2" and io.of_kind("heartbeat_ack")[-1][0] is c2
     acks = len(io.of_kind("heartbeat_ack"))
     ring.receive(c3, "heartbeat", heartbeat("n3", e, holdings=[(1, token_of(e - 1, 1))]))  # a stale claim
     assert len(io.of_kind("heartbeat_ack")) == acks  # not renewed
     assert [b["partitions"] for to, b in io.of_kind("revoke") if to is c3] == [[1]]
-    assert ring.owner[1] == "n2"
+    assert ring.table.holder(1) == "n2"
 
 
 def test_a_leader_that_was_frozen_longer_than_a_lease_steps_down_before_acting():

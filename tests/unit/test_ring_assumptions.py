@@ -58,15 +58,15 @@ def test_a_second_process_with_a_members_id_is_refused_and_the_first_keeps_its_p
     elect(ring, clock, io)
     first = Conn()
     ring.receive(first, "heartbeat", heartbeat("n2", ring.epoch, holdings=[(p, token_of(900, 1)) for p in range(5)]))
-    held = set(ring.members["n2"].holds)
+    held = set(ring.table.held("n2"))
     assert held == set(range(5))
     io.sent.clear()
     second = Conn()
     ring.receive(second, "heartbeat", {**heartbeat("n2", ring.epoch), "inc": 2})  # another process, id n2
     assert [b["reason"] for b in refusals(io)] == ["duplicate_id"]
     assert not io.of_kind("heartbeat_ack")
-    assert ring.members["n2"].conn is first and set(ring.members["n2"].holds) == held
-    assert all(ring.owner[p] == "n2" for p in held)
+    assert ring.members["n2"].conn is first and set(ring.table.held("n2")) == held
+    assert all(ring.table.holder(p) == "n2" for p in held)
 
 
 def test_the_same_process_on_a_new_connection_is_a_reconnect():
