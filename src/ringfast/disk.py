@@ -10,7 +10,7 @@ node does about a failure differs (see docs/operations.md, "When the disk fails"
   short write is cut back, so a reader never sees half a record.
 - the state file is what keeps a restarted voter from voting twice in one epoch: the
   protocol asks for it to be written *before* it votes or runs for an epoch, and does
-  neither when the write fails (ring.py).
+  neither when the write fails (ringfast.ring).
 
 At start both are checked (a bad path or an unwritable directory is a ConfigError, which
 ``ringfast node`` turns into exit status 2 with the setting named).

@@ -1,4 +1,4 @@
-"""`Node`: one member of a ring, running the protocol in `ring.py` on gevent greenlets.
+"""`Node`: one member of a ring, running the protocol (`ringfast.ring`) on gevent greenlets.
 
 Lifecycle: ``start()`` binds the cluster port (and the monitoring port), then runs
 greenlets for the listener, a ticker and one connection per peer; ``stop()`` hands the

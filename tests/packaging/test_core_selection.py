@@ -52,7 +52,7 @@ _PROBE = textwrap.dedent(
             sys.exit(0)
         # importing again, and importing the modules that use the core, warns no more
         importlib.import_module("ringfast")
-        import ringfast.node, ringfast.ring, ringfast._impl, ringfast.cli
+        import ringfast.node, ringfast.ring.handoff, ringfast._impl, ringfast.cli
         import ringfast._pycore
         core = ringfast._impl.core
     print(json.dumps({
@@ -67,7 +67,7 @@ _PROBE = textwrap.dedent(
             "ringfast.assign": ringfast.assign is core.assign,
             "ringfast.murmur3": ringfast.murmur3 is core.murmur3,
             "node.Partitioner": ringfast.node.Partitioner is core.Partitioner,
-            "ring.assign": ringfast.ring.assign is core.assign,
+            "ring.assign": ringfast.ring.handoff.assign is core.assign,
         },
         "pure_is_pycore": core is ringfast._pycore,
         "works": [ringfast.partition("key-1", 10), ringfast.Partitioner(10).partition_many(["a", 1]).tolist(),

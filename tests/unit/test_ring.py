@@ -272,3 +272,24 @@ def test_a_refused_candidate_asks_above_the_floor_it_learned():
     ring.tick()
     ring.receive(Conn(SEEDS[1]), "vote", msg("n2", 5000, granted=False, pre=True, addr=SEEDS[1]))
     assert ring._next_epoch() == 5001
+
+
+def test_every_ring_message_kind_has_one_handler_in_the_dispatch_table():
+    from ringfast import protocol
+    from ringfast.ring.core import DISPATCH
+
+    kinds = {name for name, _ in protocol.MESSAGES.values()} - protocol.AUTH_KINDS - {"refused"}
+    assert set(DISPATCH) == kinds
+    assert all(callable(handler) for handler, _ in DISPATCH.values())
+
+
+def test_the_internals_page_lists_the_dispatch_table_as_the_code_has_it():
+    import pathlib
+    import re
+
+    from ringfast.ring.core import DISPATCH
+
+    page = (pathlib.Path(__file__).parents[2] / "docs" / "internals.md").read_text()
+    rows = re.findall(r"^\| (`[a-z_`, ]+`) \|[^|]*\|[^|]*\| (yes|no) \|$", page, re.M)
+    listed = {k.strip("` "): yes == "yes" for ks, yes in rows for k in ks.split(",")}
+    assert listed == {**{kind: any_epoch for kind, (_, any_epoch) in DISPATCH.items()}, "refused": True}

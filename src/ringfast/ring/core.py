@@ -1,0 +1,273 @@
+"""The coordination protocol: election, heartbeats and leases, and the leader's assignment.
+
+States and transitions (one object per node, driven by `tick()` and `receive()` from the
+node's greenlets; it never blocks):
+
+    follower --no leader heard for failure_timeout (+ rank delay)--> candidate
+    candidate --votes from a quorum of seed nodes--> leader
+    candidate --election round times out / a leader appears--> follower
+    leader --cannot hear a quorum of seeds for failure_timeout,
+             or sees a higher epoch, or stops--> follower
+
+Protocol, in short:
+
+- **Epochs.** Every message carries the sender's epoch. A higher epoch is adopted (a
+  leader seeing one steps down); a message from an older epoch is answered with who the
+  leader is and otherwise ignored. A voter grants at most one vote per epoch, none for
+  one timeout after it started, none while it hears a live leader, and none to a candidate
+  when it is itself of better priority (lower number, then id) and still trying.
+  Candidates wait a delay that grows with their priority rank, so the best live node
+  usually asks first. Voters are the seed nodes; a quorum is a majority of them.
+- **Leases.** Followers send a heartbeat every `heartbeat_interval` with what they hold.
+  The leader's answer renews the follower's lease until *send time* of that heartbeat plus
+  `failure_timeout`, on the follower's own lease clock (`ringfast.clock`). A follower
+  whose lease runs out revokes everything itself. The leader treats a follower as gone
+  after `failure_timeout` without a heartbeat (or at once when its connection closes) but
+  frees its partitions only at last-heard + `failure_timeout` + a safety margin: by then
+  the lease has expired
+  (clocks are assumed to run at the same rate within `DRIFT`).
+- **Handoff.** Between live nodes a partition moves revoke -> the old owner's handler
+  returns -> `revoked` -> assign to the new owner, with a fencing token
+  ``epoch << 31 | generation`` that only grows for each partition.
+- **Failover.** A new leader adopts what followers report they hold, so their partitions
+  stay put, and treats everything nobody reported as possibly leased to someone until
+  one failure_timeout (+ margin) after it became leader.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+
+from ..assumptions import epoch_cap, explain_mismatch, fingerprint, printable
+from ..metrics import NoMetrics
+from ..table import PartitionTable
+from .common import DRIFT, MIN_MARGIN, START_WAIT, Member
+from .election import Election
+from .follower import Follower
+from .guard import Guard
+from .handoff import Handoff
+from .leader import Leader
+
+log = logging.getLogger(__name__)
+
+
+class Ring(Election, Follower, Leader, Handoff, Guard):
+    """Protocol state of one node. `io` does everything outside: sending, events, journal.
+
+    `io` provides: ``send(addr, kind, body)``, ``reply(conn, kind, body)``,
+    ``assigned(partitions_changed)``, ``revoke(partitions_changed, done)`` (runs handlers,
+    then calls ``done(ok)``), ``role_changed(role, leader, epoch)``,
+    ``member_changed(joined, member)``, ``persist(epoch, vote)``.
+    """
+
+    def __init__(self, config, io, clock, epoch: int, rng=None, metrics=None, wall=time.time, fresh: bool = False):
+        self.cfg = config
+        self.metrics = metrics or NoMetrics()
+        self.io = io
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.id = config.node_id
+        self.addr = config.address
+        self.priority = config.priority
+        self.P = config.num_partitions
+        self.L = config.failure_timeout
+        # A follower's clock may run DRIFT slower than ours: its lease of L then lasts
+        # L / (1 - DRIFT) of our time, which is L * DRIFT / (1 - DRIFT) more (not DRIFT * L).
+        self.margin = max(MIN_MARGIN, self.L * DRIFT / (1 - DRIFT))
+        self.seeds = tuple(config.seeds)
+        self.quorum = config.quorum_size()
+        self.stagger = self.L / 3
+        self.wall = wall  # the wall clock: only for epoch bounds and skew warnings, never for leases
+        # what must match on every node (voter set, quorum, partitions), carried by every message
+        self.fp = fingerprint(self.P, self.quorum, self.seeds)
+        # tells this process from another one started with the same node id
+        self.inc = self.rng.getrandbits(62)
+        self.logged: set = set()  # (kind, peer, ...) already logged: refusals are logged once each
+        self.refusal: tuple[str, str, str] | None = None  # the last (peer, reason, detail) a peer refused us for
+        self.conflict_until = float("-inf")  # a voter of ours runs settings unsafe to elect beside
+        now = clock()
+
+        self.epoch = 0  # the current leader's epoch; 0 until we know one
+        self.epoch_floor = epoch  # our own candidacies start above this (persisted or wall clock)
+        self.vote_floor = 0  # highest epoch we voted or ran in (never vote there again)
+        self.prevote = False
+        self.asked_at = now
+        self.voted: tuple[int, str] | None = None
+        self.role = "follower"
+        self.leader: str | None = None
+        self.leader_addr: str | None = None
+        self.last_leader_contact = now
+        self.leader_heard = float("-inf")  # when the leader itself last answered us
+        # `fresh`: a state dir that held nothing at start, so this node has never voted nor run
+        # in any epoch (every vote and candidacy is written there before it is made). While it
+        # stays so, its votes say it, and a leader elected by a quorum of fresh voters knows
+        # that no earlier leader ever existed (two quorums share a voter): no lease to wait out.
+        self.fresh = fresh
+        self.fresh_voters: set[str] = set()  # voters whose vote for us came from a fresh node
+        self.fresh_candidacy = False
+        # A restarted voter may have voted shortly before and forgotten (without a state dir)
+        # or count as contact for the leader it elected: it waits one timeout before voting.
+        # A fresh one has never voted.
+        self.vote_blocked_until = now if fresh else now + self.L
+        # A fresh node's first election waits only for a hello's answer (a leader already
+        # there), not a whole timeout: voters that hear a live leader refuse its pre-vote
+        # anyway. Others wait the timeout: their peers may be blocking votes for that long.
+        first = min(self.L, START_WAIT) if fresh else self.L
+        self.election_at = now + first + self.rng.uniform(0, self.stagger / 4)
+        self.votes: dict[str, str] = {}  # voter address -> the id that voted from there
+        self.election_deadline = 0.0
+        self.failed_elections = 0
+        self.next_heartbeat = now
+        self.next_discovery = now
+        self.known: dict[str, tuple[str, int, float]] = {}  # id -> (addr, priority, heard)
+        self.view: list[dict] = []  # members as the leader last described them
+        self.mv = 0  # version of that view
+        self.stopping = False
+        self.last_tick = now
+        self.suspended_until = 0.0  # after a hung revoke handler: let our lease run out
+
+        # follower state
+        self.held: dict[int, int] = {}
+        self.max_token: dict[int, int] = {}  # highest token ever taken per partition
+        self.lease_expiry = 0.0
+        self.hb_seq = 0
+        self.hb_acked = 0  # highest heartbeat the leader answered: tells it we heard it
+        self.hb_sent: dict[int, tuple[float, bool]] = {}
+        self.seen_mseq = 0  # highest leader message number handled (assign/revoke)
+        self.seen_for: tuple | None = None  # ...from this (leader, epoch)
+        self.revoke_in_progress: set[int] = set()
+
+        # leader state
+        self.members: dict[str, Member] = {}
+        self.table = PartitionTable(0, 0, now)  # every partition's handoff state (table.py)
+        self.leader_since = 0.0
+        self.voter_heard: dict[str, float] = {}
+        self.dirty = False
+        self.members_version = 0
+        self.view_cache: list[dict] | None = None
+        self.expected: set[str] = set()
+        self.hint: dict[int, str] = {}
+        self.next_wake = float("inf")  # when the leader must look at unowned partitions again
+        self.sessions = 0
+        self.lost_leader: str | None = None  # not counted as a live better node
+        self.settle_until = 0.0
+
+    def _set_role(self, role: str, leader: str | None, leader_addr: str | None = None):
+        changed = (role, leader) != (self.role, self.leader)
+        if leader is not None and leader != self.leader:
+            self.metrics.leader_changes.inc()
+        self.role, self.leader, self.leader_addr = role, leader, leader_addr
+        if changed:
+            self.io.role_changed(role, leader, self.epoch)
+
+    def _adopt_epoch(self, epoch: int):
+        if epoch > self.epoch:
+            self.epoch = epoch
+            if self.role != "follower":
+                log.info("saw epoch %d: stepping down", epoch)
+                self._become_follower(None, None)
+            elif self.leader is not None:
+                self._set_role("follower", None)  # our leader belongs to an older epoch
+            self.io.persist(self.epoch, self.voted)
+
+    def _common(self) -> dict:
+        return {"from": self.id, "epoch": self.epoch, "cfg": self.fp, "inc": self.inc}
+
+    def holding_deadline(self) -> float:
+        """Until when what this node holds surely stays its own without news: a follower
+        holds on its lease, a leader (owning partitions) on its quorum. Read by the API so a
+        node frozen past it reports nothing held even before it has run again."""
+        if self.role == "leader":
+            return self._quorum_until(self.clock())
+        return self.lease_expiry
+
+    def tick(self):
+        now = self.clock()
+        if self.role == "leader" and self._leadership_lapsed(now):
+            self.last_tick = now
+            return
+        self.last_tick = now
+        if self.role == "leader":
+            self._leader_tick(now)
+        else:
+            self._follower_tick(now)
+
+    def receive(self, conn, kind: str, body: dict):
+        now = self.clock()
+        sender, epoch = body["from"], body["epoch"]
+        if kind == "refused":
+            self._on_refused(conn, body, now)
+            return
+        if body["cfg"] != self.fp:
+            self._refuse(conn, sender, "settings_mismatch", explain_mismatch(self.fp, body["cfg"], printable(self.id), printable(sender)))
+            self._check_conflict(conn, body, now)
+            return
+        cap = epoch_cap(self.wall())
+        if epoch > cap:
+            self._refuse(conn, sender, "epoch_out_of_range",
+                         f"epoch {epoch} is above {cap} (wall clock + headroom): not adopted")
+            return
+        if self.role == "leader" and sender in self.members and self.members[sender].inc != body["inc"]:
+            # Another process with a member's id, while the first is still a member (dropped
+            # after a failure timeout without heartbeats, or at once when its connection
+            # closes). Taking its heartbeat as a reconnect, or its leave as the member's, would
+            # hand the first one's partitions on while it still holds them: refuse it till then.
+            m = self.members[sender]
+            self._refuse(conn, sender, "duplicate_id",
+                         f"node id {sender!r} is already a live member at {m.addr} (another process); "
+                         f"give every process its own NODE_ID")
+            return
+        if sender == self.id:
+            if body["inc"] != self.inc:
+                self.metrics.refusals.labels(reason="duplicate_id").inc()
+                self._log_once(("self_dup", body.get("inc")), logging.ERROR,
+                               "another process uses this node's id %s: give every process its own NODE_ID",
+                               printable(self.id))
+            return
+        if sender in self.known:
+            addr, prio, _ = self.known[sender]
+            self.known[sender] = (addr, prio, now)
+        if self.role == "leader":
+            self._leadership_lapsed(now)  # steps down first if it must: then answers as a follower
+        handler, any_epoch = DISPATCH[kind]
+        if not any_epoch:
+            if epoch < self.epoch:
+                if kind in ("heartbeat", "assign", "revoke"):
+                    self._reply_leader_is(conn, now)  # tell a stale node who leads now
+                return
+            if epoch > self.epoch:
+                self._adopt_epoch(epoch)
+        handler(self, conn, body, now)
+
+    def _on_hello(self, conn, body, now):
+        sender, epoch = body["from"], body["epoch"]
+        self.known[sender] = (body["addr"], body["priority"], now)
+        self._check_wall(sender, body["wall"])
+        self.epoch_floor = max(self.epoch_floor, epoch)
+        if self.role == "leader" and epoch > self.epoch:
+            # it voted in a newer election (one a quorum agreed to hold): this leadership
+            # is over, and without a new election it could never follow anyone again
+            log.info("%s took part in epoch %d: stepping down from %d", sender, epoch, self.epoch)
+            self._become_follower(None, None)
+        self._reply_leader_is(conn, now)
+
+
+# Every message kind a ring message can be (protocol.MESSAGES, "refused" aside: receive()
+# takes it before the checks that could refuse) -> (its handler, whether it is handled
+# whatever the sender's epoch). Elections and discovery are; the rest is dropped when it
+# comes from an older epoch (heartbeats, assigns and revokes answered with who leads now),
+# and a newer epoch is adopted before its handler runs.
+DISPATCH = {
+    "vote_req": (Election._on_vote_req, True),
+    "vote": (Election._on_vote, True),
+    "hello": (Ring._on_hello, True),
+    "leader_is": (Election._on_leader_is, True),
+    "heartbeat": (Leader._on_heartbeat, False),
+    "revoked": (Handoff._on_revoked, False),
+    "leave": (Leader._on_leave, False),
+    "heartbeat_ack": (Follower._on_heartbeat_ack, False),
+    "assign": (Follower._on_assign, False),
+    "revoke": (Follower._on_revoke, False),
+}

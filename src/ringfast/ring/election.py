@@ -1,0 +1,192 @@
+"""Elections: pre-vote and vote, who may vote for whom, and who leads (issue 11: roles apart).
+
+A follower that hears no leader for `failure_timeout` (plus a delay per better-placed live
+node) asks the voters (the seed nodes) for a pre-vote, then a vote; a quorum of votes
+makes it leader of a new epoch. A voter grants one vote per epoch, none while it hears a
+live leader, none for a timeout after it started (unless its state dir proves it never
+voted), and none to a node whose settings fingerprint differs from its own.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..assumptions import printable
+
+log = logging.getLogger(__name__)
+
+
+class Election:
+    """Part of `Ring` (ring/core.py): the state it reads and writes is the Ring's."""
+
+    def _is_voter(self, addr: str) -> bool:
+        return not self.seeds or addr in self.seeds
+
+    def _rank(self, now: float) -> int:
+        """How many live nodes have better priority: those the leader last described, and
+        those we heard from lately (at a cold start, that is all we know)."""
+        me = (self.priority, self.id)
+        better = {m["id"] for m in self.view if m["role"] != "leader" and (m["priority"], m["id"]) < me}
+        better.update(i for i, (_, prio, heard) in self.known.items() if now - heard < self.L and (prio, i) < me)
+        better.discard(self.leader)
+        better.discard(self.lost_leader)
+        better.discard(self.id)
+        return len(better)
+
+    def _schedule_election(self, base: float):
+        """Elections start at `election_at` plus a delay per better-placed live node, worked
+        out when the time comes, so the best live node usually asks first."""
+        self.election_at = base + self.rng.uniform(0, self.stagger / 4)
+
+    def hears_leader(self, now: float) -> bool:
+        if self.role == "leader":
+            return True
+        # only first-hand: a leader someone told us about does not count until it answers,
+        # or followers would keep vouching for a dead leader to each other
+        return self.leader is not None and now - self.leader_heard < self.L
+
+    def _start_election(self, now: float):
+        """Pre-vote first: ask whether a quorum would vote for us, without changing epochs,
+        so a node that cannot win (cut off, or outranked) never inflates the epoch."""
+        self.prevote = True
+        self.votes = {self.addr: self.id} if self._is_voter(self.addr) else {}
+        self._set_role("candidate", None)
+        self.election_deadline = now + self.rng.uniform(self.L / 2, self.L)
+        self._ask_votes(now, pre=True)
+
+    def _ask_votes(self, now: float, pre: bool):
+        if self._vote_count() >= self.quorum:
+            if pre:
+                self._start_real_election(now)
+            else:
+                self._become_leader(now)
+            return
+        self.asked_at = now
+        req = {**self._common(), "epoch": self._next_epoch() if pre else self.epoch, "addr": self.addr,
+               "priority": self.priority, "pre": pre, "wall": int(self.wall() * 1000),
+               "voters": list(self.seeds)}
+        for addr in self.seeds:
+            if addr != self.addr:
+                self.io.send(addr, "vote_req", req)
+
+    def _vote_count(self) -> int:
+        """Votes count per voter identity: a relay or a load balancer that maps two seed
+        addresses to one process must not count that process twice."""
+        return len(set(self.votes.values()))
+
+    def _next_epoch(self) -> int:
+        return max(self.epoch, self.vote_floor, self.epoch_floor) + 1
+
+    def _start_real_election(self, now: float):
+        epoch = self._next_epoch()
+        # [harden] recorded before it is used: a candidacy the state dir did not take could be
+        # repeated in the same epoch after a restart (two leaders of one epoch). Nothing has
+        # changed yet, so giving up here leaves no half-done state; the next try writes again.
+        if self.io.persist(epoch, (epoch, self.id)) is False:
+            self._set_role("follower", None)
+            self.election_at = now + self.rng.uniform(self.L / 4, self.L / 2)
+            return
+        self.prevote = False
+        self.fresh_candidacy, self.fresh = self.fresh, False
+        self.fresh_voters = set()
+        self.epoch = epoch
+        self.vote_floor = self.epoch
+        self.voted = (self.epoch, self.id)
+        self.votes = {self.addr: self.id} if self._is_voter(self.addr) else {}
+        log.info("candidate for epoch %d", self.epoch)
+        self._ask_votes(now, pre=False)
+
+    def _on_vote_req(self, conn, body, now):
+        cand, epoch, pre = body["from"], body["epoch"], body["pre"]
+        self.known[cand] = (body["addr"], body["priority"], now)
+        self._check_wall(cand, body["wall"])
+        granted = self._may_vote(cand, body["priority"], epoch, pre, now)
+        if granted and not pre and self.io.persist(epoch, (epoch, cand)) is False:
+            granted = False  # [harden] a vote the state dir did not take could be cast twice after a restart
+        if granted and not pre:
+            self.epoch = epoch
+            self.vote_floor = max(self.vote_floor, epoch)
+            self.voted = (epoch, cand)
+            if self.role != "follower":
+                self._become_follower(None, None)
+            elif self.leader is not None:
+                self._set_role("follower", None)  # a new epoch: the old leader is not ours any more
+            self.election_at = max(self.election_at, now + self.L / 2)  # give it time to win
+            # If it wins, it counts on our vote as contact until one failure timeout after it
+            # asked: no other vote from us before then, or two leaders could grant leases.
+            self.vote_blocked_until = max(self.vote_blocked_until, now + self.L)
+        # our floor travels with the answer, so a refused candidate asks above it next time
+        floor = max(self.epoch, self.vote_floor, self.epoch_floor)
+        fresh = self.fresh
+        if granted and not pre:
+            self.fresh = False  # from now on a leader may hold leases because of us
+        self.io.reply(conn, "vote", {**self._common(), "epoch": floor, "granted": granted, "pre": pre, "addr": self.addr,
+                                     "fresh": fresh})
+
+    def _may_vote(self, cand: str, priority: int, epoch: int, pre: bool, now: float) -> bool:
+        if now < self.conflict_until:
+            return False  # a voter of ours runs conflicting settings: nobody may elect
+        if epoch <= self.epoch or (not pre and epoch <= self.vote_floor and self.voted != (epoch, cand)):
+            return False  # a stale candidate, or an epoch we already voted or ran in
+        if epoch <= self.epoch_floor:
+            # We may have voted there before a restart and forgotten it (no state dir): only
+            # epochs above our floor (persisted, else the wall clock at start) are safe.
+            return False
+        if now < self.vote_blocked_until:
+            return False  # just started: we may have voted in this epoch before a restart
+        if self.hears_leader(now):
+            return False
+        if (self.priority, self.id) < (priority, cand) and self.failed_elections < 2 and not self.stopping:
+            return False  # we are better placed and still trying: let us ask first
+        return True
+
+    def _on_vote(self, conn, body, now):
+        if not body["granted"]:
+            self.epoch_floor = max(self.epoch_floor, body["epoch"])
+        if self.role != "candidate" or body["pre"] != self.prevote or now > self.election_deadline:
+            return  # not asking, or asking no more (votes held up while we were frozen)
+        if not body["granted"] or conn.peer_addr not in self.seeds:
+            return
+        if body["addr"] != conn.peer_addr:
+            # the process that answered at this seed's address says it is another seed: a
+            # relay, a load balancer or a copied config; its vote counts for neither
+            self._log_once(("voter_addr", conn.peer_addr, body["addr"]), logging.ERROR,
+                           "the voter reached at %s answers as %s (node %s): its vote does not count",
+                           conn.peer_addr, printable(body["addr"]), printable(body["from"]))
+            return
+        if not body["pre"] and body["epoch"] != self.epoch:
+            return
+        self.votes[conn.peer_addr] = body["from"]
+        if body["fresh"] and not body["pre"]:
+            self.fresh_voters.add(body["from"])
+        if self._vote_count() >= self.quorum:
+            if self.prevote:
+                self._start_real_election(now)
+            else:
+                self._become_leader(now)
+
+    def _on_leader_is(self, conn, body, now):
+        leader, addr, epoch = body["leader"], body["leader_addr"], body["epoch"]
+        if leader is None or leader == self.id or addr is None:
+            return
+        # Never back to an older epoch: having voted in a newer one, supporting its
+        # predecessor could hand out a lease the new leader does not know about.
+        if epoch > self.epoch or (epoch == self.epoch and self.role != "leader"):
+            if self.leader != leader or epoch != self.epoch:
+                log.info("following leader %s at %s (epoch %d)", leader, addr, epoch)
+                if self.role == "leader":
+                    self._become_follower(None, None)
+                if epoch > self.epoch:
+                    self.io.persist(epoch, self.voted)  # the highest epoch seen must survive a restart
+                self.epoch = epoch
+                self._become_follower(leader, addr)
+
+    def _follow_sender(self, conn, body, now):
+        addr = self.known.get(body["from"], (None,))[0]
+        if addr is not None and self.role != "leader":
+            self._become_follower(body["from"], addr)
+
+    def _reply_leader_is(self, conn, now):
+        leader = self.leader if self.hears_leader(now) else None
+        addr = self.leader_addr if leader else None
+        self.io.reply(conn, "leader_is", {**self._common(), "leader": leader, "leader_addr": addr})

@@ -1,0 +1,245 @@
+"""The follower: heartbeats and the lease they renew, assign and revoke, leaving.
+
+A follower heartbeats its leader every `heartbeat_interval` with what it holds; an answer
+renews its lease until the heartbeat's *send* time plus `failure_timeout`. It runs the
+application's revoke handlers and tells the leader only once they returned; when its lease
+runs out it revokes everything itself.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..events import PartitionsChanged
+from .common import LOST_JITTER
+
+log = logging.getLogger(__name__)
+
+
+class Follower:
+    """Part of `Ring` (ring/core.py): the state it reads and writes is the Ring's."""
+
+    def _become_follower(self, leader: str | None, addr: str | None):
+        if self.role == "leader":
+            self._leader_cleanup()
+        self.votes = {}
+        now = self.clock()
+        self._set_role("follower", leader, addr)
+        if leader is not None:
+            self.last_leader_contact = now
+            self.failed_elections = 0
+            if self.seen_for != (leader, self.epoch):  # message numbers are per leader
+                self.seen_for = (leader, self.epoch)
+                self.seen_mseq = 0
+            self.hb_sent.clear()
+            self.next_heartbeat = now
+        else:
+            self._schedule_election(now)
+
+    def _follower_tick(self, now: float):
+        if self.held and now >= self.lease_expiry:
+            self._expire_lease()
+        if self.leader is not None and now - self.last_leader_contact >= self.L:
+            log.info("no answer from leader %s for %.2fs", self.leader, now - self.last_leader_contact)
+            lost = self.last_leader_contact + self.L
+            self.lost_leader = self.leader
+            self._set_role("follower", None)
+            self._schedule_election(lost)
+        if self.role == "candidate" and now >= self.election_deadline:
+            self.failed_elections += 1
+            self._set_role("follower", None)
+            self.election_at = now + self.rng.uniform(self.L / 4, self.L / 2)
+        if self.leader is None and self.role == "follower":
+            if now >= self.next_discovery:
+                self.next_discovery = now + self.cfg.heartbeat_interval
+                # the newest epoch we voted or ran in travels with it: candidates then start
+                # above it, and a leader of an older epoch learns that it has been superseded
+                self._send_hellos(self.seeds)
+            if now >= self.election_at + self._rank(now) * self.stagger and not self.stopping and now >= self.conflict_until:
+                self._start_election(now)
+        # A stopping node that holds nothing any more does not report to a leader it found
+        # after it left (a new one, say): that leader would take it for a new member and
+        # hand it partitions that then wait out a lease when it exits.
+        quiet = self.stopping and not self.held and not self.revoke_in_progress
+        if self.leader is not None and now >= self.next_heartbeat and now >= self.suspended_until and not quiet:
+            self._send_heartbeat(now)
+
+    def _send_hellos(self, addrs):
+        # the newest epoch we voted or ran in travels with it: candidates then start above it,
+        # and a leader of an older epoch learns that it has been superseded
+        hello = {**self._common(), "epoch": max(self.epoch, self.vote_floor), "addr": self.addr,
+                 "priority": self.priority, "wall": int(self.wall() * 1000),
+                 "voters": list(self.seeds)}
+        for addr in addrs:
+            if addr != self.addr:
+                self.io.send(addr, "hello", hello)
+
+    def _send_heartbeat(self, now: float):
+        self.next_heartbeat = now + self.cfg.heartbeat_interval
+        if self.held and now >= self.lease_expiry:
+            self._expire_lease()
+        self.hb_seq += 1
+        self.hb_sent[self.hb_seq] = (now, now < self.lease_expiry or not self.held)
+        log.debug("heartbeat %d to %s", self.hb_seq, self.leader)
+        if len(self.hb_sent) > 64:
+            for seq in sorted(self.hb_sent)[:-32]:
+                del self.hb_sent[seq]
+        self.io.send(
+            self.leader_addr,
+            "heartbeat",
+            {
+                **self._common(),
+                "addr": self.addr,
+                "priority": self.priority,
+                "seq": self.hb_seq,
+                "acked": self.hb_acked,
+                "holdings": [[p, t] for p, t in self.held.items()],
+                "seen": self.seen_mseq,
+                "mv": self.mv,
+            },
+        )
+
+    def _right_ended(self) -> float | None:
+        """Called when a revoke handler returns: if our lease ran out meanwhile (we were
+        frozen, say), our right to act ended then, not now, and the journal must say so."""
+        if self.role != "leader" and self.clock() >= self.lease_expiry:
+            return self.lease_expiry
+        return None
+
+    def _expire_lease(self):
+        expired_at = self.lease_expiry
+        # those being revoked already end with their own handler (it reports the expiry)
+        parts = {p: t for p, t in self.held.items() if p not in self.revoke_in_progress}
+        if not parts:
+            return
+        for p in parts:
+            del self.held[p]
+        log.warning("lease expired: revoking %d partitions", len(parts))
+        self.io.revoke(
+            PartitionsChanged(sorted(parts), parts, self.epoch, "lease_expired", expired_at), lambda ok: None
+        )
+
+    def _on_heartbeat_ack(self, conn, body, now):
+        if body["from"] != self.leader or body["epoch"] != self.epoch:
+            return
+        sent = self.hb_sent.pop(body["seq"], None)
+        self.last_leader_contact = self.leader_heard = now
+        self.hb_acked = max(self.hb_acked, body["seq"])
+        if sent is not None:
+            sent_at, lease_valid = sent
+            self.metrics.rtt.observe(now - sent_at)
+            if lease_valid:
+                self.lease_expiry = max(self.lease_expiry, sent_at + self.L)
+                log.debug("lease until %.3f (heartbeat %d)", self.lease_expiry, body["seq"])
+        if body["members"] is not None:
+            self.view = body["members"]
+            self.mv = body["mv"]
+
+    def _apply_assign(self, body):
+        # seen even when refused: our next heartbeat then tells the leader we did not take it
+        self.seen_mseq = max(self.seen_mseq, body.get("mseq", 0))
+        if self.stopping:
+            return  # leaving: the leader frees whatever we do not take
+        if self.role != "leader" and self.clock() >= self.lease_expiry:
+            log.debug("refusing assign mseq %s: no valid lease", body.get("mseq"))
+            return  # no valid lease (e.g. a frame buffered while we were frozen): refuse it
+        # A token at or below one we already had for that partition is a stale or repeated
+        # assign (say, one asked again that crossed a revoke): taking it would undo the revoke.
+        new = {p: t for p, t in body["partitions"] if p < self.P and t > self.max_token.get(p, -1)}
+        self.max_token.update(new)
+        if not new:
+            return
+        self.held.update(new)
+        self.io.assigned(PartitionsChanged(sorted(new), new, self.epoch))
+
+    def _apply_revoke(self, body, done):
+        self.seen_mseq = max(self.seen_mseq, body.get("mseq", 0))
+        parts = {p: self.held[p] for p in body["partitions"] if p in self.held and p not in self.revoke_in_progress}
+        absent = [p for p in body["partitions"] if p not in self.held]
+        if absent:
+            done(absent)  # not ours (any more): say so, so the leader can move on
+        if not parts:
+            return  # (those being revoked already are acknowledged when their handler returns)
+        self.revoke_in_progress.update(parts)
+
+        def finished(ok):
+            ended = self._right_ended()
+            self.revoke_in_progress.difference_update(parts)
+            for p, t in parts.items():
+                if self.held.get(p) == t:
+                    del self.held[p]
+            if ok:
+                done(sorted(parts))
+            else:
+                # A handler did not return in time: we cannot say the application let go,
+                # so we stop renewing our lease and let it run out; the leader waits for that.
+                log.error("revoke handler timed out: letting the lease expire before rejoining")
+                self.suspended_until = self.clock() + self.L + self.margin
+            return ended
+
+        self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "rebalance"), finished)
+
+    def _on_assign(self, conn, body, now):
+        if self.leader != body["from"]:
+            self._follow_sender(conn, body, now)
+            if self.leader != body["from"]:
+                return
+        self.last_leader_contact = self.leader_heard = now
+        self._apply_assign(body)
+
+    def _on_revoke(self, conn, body, now):
+        if self.leader != body["from"]:
+            return
+
+        def done(parts):
+            if self.leader == body["from"]:
+                self.io.send(self.leader_addr, "revoked",
+                             {**self._common(), "partitions": list(parts), "mseq": body["mseq"]})
+
+        self._apply_revoke(body, done)
+
+    def on_connection_lost(self, addr: str):
+        """A hint: the connection to `addr` closed or could not open."""
+        if addr == self.leader_addr and self.role == "follower":
+            now = self.clock()
+            log.info("lost connection to leader %s", self.leader)
+            self.lost_leader = self.leader
+            self._set_role("follower", None)
+            self.last_leader_contact = now - self.L
+            # its process is gone (or its host): elect now, with only a little jitter
+            self.election_at = now + self.rng.uniform(0, min(self.stagger / 4, LOST_JITTER))
+
+    def leave(self, restart: bool):
+        """Hand off at once: revoke locally (handlers run), tell the leader, stop asking for votes."""
+        if self.stopping:
+            return  # once is enough: a second "leave" would tell the leader we hold nothing
+        self.stopping = True
+        if self.role == "leader":
+            for m in list(self.members.values()):
+                if m.conn is not None:
+                    self.io.reply(m.conn, "leave", {**self._common(), "restart": restart})
+            self._become_follower(None, None)
+            return
+        # Partitions stay held (and reported) until the handlers return: only then may the
+        # leader give them to someone else.
+        parts = {p: t for p, t in self.held.items() if p not in self.revoke_in_progress}
+        self.revoke_in_progress.update(parts)
+
+        def done(ok):
+            ended = self._right_ended()
+            self.revoke_in_progress.difference_update(parts)
+            for p, t in parts.items():
+                if self.held.get(p) == t:
+                    del self.held[p]
+            # the leader of now, not of when we began: it may have changed while handlers ran
+            leader_addr = self.leader_addr if self.leader is not None else None
+            if leader_addr is not None:  # "leave" first: the leader then knows to keep what we revoke for us
+                self.io.send(leader_addr, "leave", {**self._common(), "restart": restart})
+                self.io.send(leader_addr, "revoked", {**self._common(), "partitions": sorted(parts), "mseq": 0})
+            return ended
+
+        if parts:
+            reason = "restart" if restart else "stop"
+            self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, reason), done)
+        else:
+            done(True)

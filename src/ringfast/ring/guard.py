@@ -1,0 +1,60 @@
+"""Refusals of peers that break an assumption (ringfast.assumptions), and their logging."""
+
+from __future__ import annotations
+
+import logging
+
+from ..assumptions import WALL_SKEW_WARN, conflicts, printable
+
+log = logging.getLogger(__name__)
+
+
+class Guard:
+    """Part of `Ring` (ring/core.py): the state it reads and writes is the Ring's."""
+
+    def _log_once(self, key, level, fmt, *args):
+        if key in self.logged:
+            return
+        if len(self.logged) > 10_000:  # bounded: a hostile peer cannot grow it forever
+            self.logged.clear()
+        self.logged.add(key)
+        log.log(level, fmt, *args)
+
+    def _refuse(self, conn, peer: str, reason: str, detail: str):
+        """Ignore a peer's message that breaks an assumption, count it, log it once, and
+        tell the peer why (so its operator sees it on both sides)."""
+        self.metrics.refusals.labels(reason=reason).inc()
+        self._log_once(("refuse", peer, reason, detail), logging.ERROR, "refusing node %s: %s: %s",
+                       printable(peer), reason, detail)
+        self.io.reply(conn, "refused", {**self._common(), "reason": reason, "detail": detail[:300],
+                                        "voters": list(self.seeds)})
+
+    def _check_conflict(self, conn, body, now):
+        """A voter of ours (by the address it says it has, or the one we reached it at) whose
+        settings make two rings possible stops every election for a failure timeout."""
+        addr = body.get("addr") or getattr(conn, "peer_addr", None)
+        if addr not in self.seeds or addr == self.addr:
+            return
+        why = conflicts(self.fp, self.seeds, body["cfg"], body.get("voters"))
+        if why is None:
+            return
+        self.conflict_until = now + self.L
+        self._log_once(("conflict", addr, why), logging.CRITICAL,
+                       "seed node %s (%s) runs conflicting settings: %s; no election until they agree",
+                       addr, printable(body["from"]), why)
+
+    def _on_refused(self, conn, body, now):
+        self.refusal = (body["from"], body["reason"], body["detail"])
+        self._log_once(("refused", body["from"], body["reason"], body["detail"]), logging.ERROR,
+                       "node %s refused this node: %s: %s", printable(body["from"]), printable(body["reason"]),
+                       printable(body["detail"], 300))
+        if body["reason"] == "settings_mismatch":
+            self._check_conflict(conn, {**body, "addr": None}, now)
+
+    def _check_wall(self, peer: str, wall_ms: int):
+        skew = wall_ms / 1000 - self.wall()
+        self.metrics.clock_skew.set(abs(skew))
+        if abs(skew) > WALL_SKEW_WARN:
+            self._log_once(("skew", peer), logging.WARNING,
+                           "wall clock of node %s differs from ours by %.1fs: without a state dir, epochs "
+                           "(fencing tokens) start from wall clocks and may go backwards", printable(peer), skew)

@@ -1,0 +1,237 @@
+"""The leader: its start (what earlier leases it must wait out), its quorum, its members.
+
+A leader holds office on its quorum: it steps down (and stops answering heartbeats, which
+would renew leases) as soon as it cannot prove that a quorum of voters heard it within
+`failure_timeout`. Its members are the followers that heartbeat it; what they hold is in
+the partition table (handoff.py, ringfast.table).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..events import PartitionsChanged
+from ..table import PartitionTable
+from .common import Member
+
+log = logging.getLogger(__name__)
+
+
+class Leader:
+    """Part of `Ring` (ring/core.py): the state it reads and writes is the Ring's."""
+
+    def _become_leader(self, now: float):
+        log.info("leader for epoch %d with votes from %s", self.epoch, sorted(self.votes))
+        self.leader_since = now
+        self.voter_heard = {a: self.asked_at for a in self.votes}  # they answered after we asked
+        self.members = {}
+        voters = set(self.votes.values()) - {self.id}
+        if self.fresh_candidacy and voters <= self.fresh_voters:
+            # Every voter of this quorum (and we) had never voted nor run: no earlier leader
+            # was ever elected, so nobody holds a lease. Nothing to wait out (a cold start).
+            log.info("elected by fresh voters only: no earlier leases to wait for")
+            self.table = PartitionTable(self.P, self.epoch, now)
+        else:
+            self.table = PartitionTable(self.P, self.epoch, now + self.L + self.margin)
+        self.members_version += 1
+        self.view_cache = None
+        self.failed_elections = 0
+        # Followers of the previous leader report what they hold within a heartbeat or two;
+        # moving anything before they have would move what need not move.
+        self.expected = {m["id"] for m in self.view if m["role"] != "leader" and m["id"] != self.id}
+        # where partitions were, as the previous leader last described it: partitions that
+        # come back free (their owners' leases ran out while there was no leader) go back there
+        self.hint = {p: m["id"] for m in self.view if m["id"] != self.id for p in m["partitions"] if p < self.P}
+        self.settle_until = now + min(self.L, 2 * self.cfg.heartbeat_interval + 0.05)
+        own = {p: t for p, t in self.held.items() if p not in self.revoke_in_progress}
+        lapsed = self.lease_expiry if own and now >= self.lease_expiry else None  # before we got here
+        self._set_role("leader", self.id, self.addr)
+        if self.cfg.leader_owns_partitions and lapsed is None:
+            self._add_self_member(now)
+            for p, t in own.items():
+                self.table.adopt(p, self.id, t)
+        elif own:
+            # What we held as a follower goes (the leader owns none by default); if our lease
+            # ran out before this (we were frozen, say), our right ended back then.
+            def released(ok, parts=own, table=self.table):
+                if self.role == "leader" and self.table is table:
+                    for p in parts:
+                        table.released_unheld(p, self.clock())
+                self.dirty = True
+                # held on our follower lease, which no longer renews: if the handler outlived
+                # it (we froze), the right ended with it
+                return self.lease_expiry if self.clock() >= self.lease_expiry else None
+
+            for p in own:
+                del self.held[p]
+            reason = "leader" if lapsed is None else "lease_expired"
+            self.io.revoke(PartitionsChanged(sorted(own), own, self.epoch, reason, lapsed), released)
+        self.dirty = True
+        # Tell everyone at once: the others would learn of us only with their next hello or
+        # heartbeat, up to a heartbeat interval later (the bulk of a failover).
+        notice = {**self._common(), "leader": self.id, "leader_addr": self.addr}
+        targets = {m["addr"] for m in self.view} | set(self.seeds)
+        targets.update(addr for addr, _, heard in self.known.values() if now - heard < self.L)
+        for addr in sorted(targets - {self.addr}):
+            self.io.send(addr, "leader_is", notice)
+
+    def _add_self_member(self, now):
+        self.members[self.id] = Member(self.id, self.addr, self.priority, None, now, inc=self.inc)
+        self.sessions += 1
+        self.members[self.id].mseq = self.sessions << 32
+
+    def _leader_cleanup(self):
+        self.members = {}
+        self.table = PartitionTable(0, 0, 0.0)
+        if self.cfg.leader_owns_partitions and self.held:
+            # a leader's own partitions are held on its quorum, as a follower's on its lease
+            until = self._quorum_until(self.clock()) if self.voter_heard else self.clock()
+            parts = dict(self.held)
+            self.held.clear()
+            self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "leader"),
+                           lambda ok: until if self.clock() >= until else None)
+
+    def _quorum_until(self, now: float) -> float:
+        """Until when a quorum of voters surely still hears us (our own vote counts now)."""
+        if self._is_voter(self.addr):
+            self.voter_heard[self.addr] = now
+        times = sorted(self.voter_heard.values(), reverse=True)
+        return times[self.quorum - 1] + self.L if len(times) >= self.quorum else float("-inf")
+
+    def _has_quorum(self, now: float) -> bool:
+        return now < self._quorum_until(now)
+
+    def _leadership_lapsed(self, now: float) -> bool:
+        """Step down if our leadership may have ended. Checked on every path where a leader
+        acts (its tick, and each message before it is handled): a leader frozen just before
+        its quorum deadline wakes up to heartbeats queued in its sockets before its tick runs,
+        and answering them would renew leases that outlive the next leader's wait."""
+        gap = now - self.last_tick
+        if gap >= self.L:
+            # We were frozen (SIGSTOP, a long GC, a VM pause) for longer than a lease: others
+            # have moved on. Step down before acting on anything we knew before the pause.
+            log.warning("paused for %.2fs (longer than the lease): stepping down", gap)
+        elif not self._has_quorum(now):
+            log.warning("leader cannot hear a quorum (%d) of seed nodes: stepping down", self.quorum)
+        elif now < self.conflict_until:
+            log.error("a seed node runs conflicting settings: stepping down until they agree")
+        else:
+            return False
+        self._become_follower(None, None)
+        return True
+
+    def _leader_tick(self, now: float):
+        if self.cfg.leader_owns_partitions and self.id in self.members:
+            self.members[self.id].last_heard = now
+        if now >= self.next_discovery:
+            # Seeds that are not members are asked who they are: one restarted with other
+            # settings (a botched rollout) is found and refused before it can form a ring
+            # of its own beside ours.
+            self.next_discovery = now + self.cfg.heartbeat_interval
+            in_ring = {m.addr for m in self.members.values()}
+            self._send_hellos([a for a in self.seeds if a not in in_ring])
+        for m in list(self.members.values()):
+            if m.id == self.id:
+                continue
+            if now - m.last_heard >= self.L:
+                self._drop_member(m, "timeout")
+            elif (revoking := self.table.revoking(m.id)) and min(revoking.values()) + self.cfg.handler_timeout + self.margin < now:
+                log.warning("%s did not finish revoking in %.1fs: letting its lease run out", m.id, self.cfg.handler_timeout)
+                self._drop_member(m, "revoke timeout")
+            elif (revoking or self.table.pending(m.id)) and now - m.last_sent > 2 * self.cfg.heartbeat_interval + 0.1:
+                self._resend(m, now)
+        if now >= self.next_wake:  # a freed partition's lease, or a rejoin grace, has run out
+            self.dirty = True
+        if self.dirty and now < self.settle_until and not self.expected <= self.members.keys():
+            return  # still waiting for the previous leader's followers to report
+        if self.dirty:
+            self.dirty = False
+            self._rebalance(now)
+
+    def _on_heartbeat(self, conn, body, now):
+        if self.role != "leader":
+            self.io.reply(conn, "leader_is", {**self._common(), "leader": self.leader, "leader_addr": self.leader_addr})
+            return
+        fid = body["from"]
+        m = self.members.get(fid)
+        if m is None and body["addr"] in self.seeds:
+            other = next((o for o in self.members.values() if o.addr == body["addr"] and o.id != fid), None)
+            if other is not None:
+                self._refuse(conn, fid, "duplicate_address",
+                             f"seed address {body['addr']} is already used by member {other.id!r}")
+                return
+        reconnected = False
+        if m is None or m.conn is not conn:
+            if m is not None:  # reconnected: what we sent on the old connection may be lost
+                m.conn = conn
+                reconnected = True
+            else:
+                m = Member(fid, body["addr"], body["priority"], conn, now, inc=body["inc"])
+                # Message numbers only grow, across sessions too: once it has handled a
+                # newer one, an older one it never reported is lost for good.
+                self.sessions += 1
+                m.mseq = self.sessions << 32
+                self.members[fid] = m
+                self.dirty = True
+                self.members_version += 1
+                self.view_cache = None
+                self.io.member_changed(True, m)
+                log.info("member %s joined from %s", fid, body["addr"])
+            conn.remote_id = fid
+        m.last_heard = now
+        confirmed = m.acks.pop(body["acked"], None)
+        if confirmed is not None and body["addr"] in self.seeds:
+            # The quorum is timed by answers the voter confirms it got, stamped when we
+            # sent them: a heartbeat that sat in a buffer (we were frozen, or the link was
+            # cut) says nothing about whether the voter still hears us.
+            self.voter_heard[body["addr"]] = max(self.voter_heard.get(body["addr"], 0.0), confirmed)
+        reported = dict(body["holdings"])
+        if reconnected and self.table.revoking(m.id):
+            self._redo_revokes(m, reported, now)
+        if reconnected and self.table.pending(m.id):  # a newer number settles what the old connection lost
+            m.mseq += 1
+            self._send_member(m.id, "assign", {"mseq": m.mseq, "partitions": []})
+        if self._reconcile(m, reported, body["seen"], now):
+            return  # it claims what another member owns: no lease renewal until it lets go
+        ack = {**self._common(), "seq": body["seq"], "mv": self.members_version, "members": None}
+        if body["mv"] != self.members_version:
+            ack["members"] = self.describe()
+        self.io.reply(conn, "heartbeat_ack", ack)
+        m.acks[body["seq"]] = now
+        if len(m.acks) > 64:
+            for seq in sorted(m.acks)[:-32]:
+                del m.acks[seq]
+        self.metrics.heartbeats.inc()
+
+    def _on_leave(self, conn, body, now):
+        if self.role == "leader":
+            m = self.members.get(body["from"])
+            if m is not None:
+                m.leaving = True
+                m.restarting = body["restart"]
+                if not self.table.held(m.id):
+                    self._drop_member(m, "restarting" if m.restarting else "left")
+        elif body["from"] == self.leader:
+            log.info("leader %s is leaving", self.leader)
+            self.lost_leader = self.leader
+            self._set_role("follower", None)
+            self.last_leader_contact = now - self.L
+            self._schedule_election(now)
+
+    def describe(self) -> list[dict]:
+        """The members as the leader sees them: O(members + partitions) entries."""
+        if self.view_cache is None:
+            view = [
+                {"id": self.id, "addr": self.addr, "priority": self.priority, "role": "leader", "partitions": sorted(self.held) if self.cfg.leader_owns_partitions else []}
+            ]
+            for m in sorted(self.members.values(), key=lambda m: (m.priority, m.id)):
+                if m.id != self.id:
+                    view.append({"id": m.id, "addr": m.addr, "priority": m.priority, "role": "follower", "partitions": sorted(self.table.kept(m.id))})
+            self.view_cache = view
+        return self.view_cache
+
+    def on_inbound_closed(self, conn):
+        if self.role == "leader" and conn.remote_id in self.members:
+            m = self.members[conn.remote_id]
+            if m.conn is conn:
+                self._drop_member(m, "connection closed")
