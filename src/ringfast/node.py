@@ -465,7 +465,7 @@ class Node:
         if self._tls_server is not None and not self._tls_names_ok(conn, body["from"]):
             return
         try:
-            self._ring.receive(conn, kind, body)
+            self._ring.receive(conn, kind, body, conn.peer_addr)
         except Exception:
             log.exception("error handling %s from %s (continuing)", kind, body.get("from"))
         self._snapshot.update(self._ring)
@@ -590,6 +590,9 @@ class _IO:
 
     def reply(self, conn, kind, body):
         conn.send(kind, body)
+
+    def close(self, conn):
+        conn.close()
 
     def assigned(self, change: ev.PartitionsChanged):
         n = self.node

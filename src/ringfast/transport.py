@@ -31,7 +31,6 @@ class Connection:
                  auth: protocol.Auth | None = None, node_id: str = ""):
         self.sock = sock
         self.peer = peer  # "host:port" of the remote end as seen on the socket
-        self.remote_id: str | None = None  # set by the node once the peer said who it is
         self.remote_ip: str | None = None  # outbound: the address `peer`'s name resolved to
         self._cluster = cluster
         self._auth = auth

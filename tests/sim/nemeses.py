@@ -105,7 +105,6 @@ def bogus_epoch(sim: Sim):
 class _NullConn:
     other = None
     peer_addr = None
-    remote_id = None
     closed = False
 
     def close(self):

@@ -217,7 +217,6 @@ class SimConn:
         self.sim = sim
         self.node = node
         self.peer_addr = peer_addr
-        self.remote_id = None
         self.other: SimConn | None = None
         self.closed = False
         self.last_delivery = 0.0
@@ -276,7 +275,7 @@ class SimNode:
         if self.paused:
             self.backlog.append((conn, kind, body))
             return
-        self.ring.receive(conn, kind, body)
+        self.ring.receive(conn, kind, body, conn.peer_addr)
         self.sim.log.observe(self)
 
     def resume(self):
@@ -286,7 +285,7 @@ class SimNode:
         backlog, self.backlog = self.backlog, []
         for conn, kind, body in backlog:  # frames that waited in the socket buffers
             if not self.down and not conn.closed:
-                self.ring.receive(conn, kind, body)
+                self.ring.receive(conn, kind, body, conn.peer_addr)
         self.sim.log.observe(self)
 
     def crash(self):
@@ -333,6 +332,9 @@ class _IO:
             # renewing a lease after our quorum ran out: it could outlive the next leader's wait
             sim.log.violations.append(f"t={sim.now:.3f} {self.node.name} renewed a lease without a quorum")
         sim.deliver(conn, kind, body)
+
+    def close(self, conn):
+        conn.close()
 
     def assigned(self, change):
         self.node.sim.log.assigned(self.node, change)

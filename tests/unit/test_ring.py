@@ -48,25 +48,36 @@ class IO:
     def persist(self, epoch, voted):
         pass
 
+    def close(self, link):
+        link.close()
+
     def of_kind(self, kind):
         return [(to, body) for to, k, body in self.sent if k == kind]
 
 
 class Conn:
+    """A connection as the driver sees it: the Ring only gets it back as an opaque link."""
+
     def __init__(self, peer_addr=None):
-        self.peer_addr = peer_addr
-        self.remote_id = None
+        self.peer_addr = peer_addr  # the address we dialed, if we opened it
         self.closed = False
 
     def close(self):
         self.closed = True
 
 
+class DrivenRing(Ring):
+    """A Ring fed as node.py feeds it: `dialed` is the address of a connection we opened."""
+
+    def receive(self, link, kind, body, dialed=None):
+        return super().receive(link, kind, body, dialed if dialed is not None else getattr(link, "peer_addr", None))
+
+
 def make(i=0, **kw):
     cfg = Config.load({}, node_id=f"n{i + 1}", port=i + 1, seeds=",".join(SEEDS), heartbeat_interval=100,
                       failure_timeout=1000, monitoring_port="off", **kw)
     clock, io = Clock(), IO()
-    return Ring(cfg, io, clock, epoch=1000, rng=random.Random(i)), clock, io
+    return DrivenRing(cfg, io, clock, epoch=1000, rng=random.Random(i)), clock, io
 
 
 FP = fingerprint(10, 2, SEEDS)  # the settings fingerprint of make()'s rings

@@ -10,7 +10,7 @@ from ringfast import protocol
 from ringfast.assumptions import EPOCH_HEADROOM, MAX_EPOCH, explain_mismatch, fingerprint
 from ringfast.config import Config
 from ringfast.ring import DRIFT, Ring, token_of
-from test_ring import FP, SEEDS, Clock, Conn, IO, elect, heartbeat, make, msg
+from test_ring import FP, SEEDS, Clock, Conn, DrivenRing, IO, elect, heartbeat, make, msg
 
 FIVE = tuple(f"127.0.0.1:{i}" for i in range(1, 6))
 
@@ -19,7 +19,7 @@ def make5(i=0):
     cfg = Config.load({}, node_id=f"n{i + 1}", port=i + 1, seeds=",".join(FIVE), heartbeat_interval=100,
                       failure_timeout=1000, monitoring_port="off")
     clock, io = Clock(), IO()
-    return Ring(cfg, io, clock, epoch=1000, rng=random.Random(i)), clock, io
+    return DrivenRing(cfg, io, clock, epoch=1000, rng=random.Random(i)), clock, io
 
 
 def refusals(io):
@@ -65,7 +65,7 @@ def test_a_second_process_with_a_members_id_is_refused_and_the_first_keeps_its_p
     ring.receive(second, "heartbeat", {**heartbeat("n2", ring.epoch), "inc": 2})  # another process, id n2
     assert [b["reason"] for b in refusals(io)] == ["duplicate_id"]
     assert not io.of_kind("heartbeat_ack")
-    assert ring.members["n2"].conn is first and set(ring.table.held("n2")) == held
+    assert ring.members["n2"].link is first and set(ring.table.held("n2")) == held
     assert all(ring.table.holder(p) == "n2" for p in held)
 
 
@@ -75,7 +75,7 @@ def test_the_same_process_on_a_new_connection_is_a_reconnect():
     ring.receive(Conn(), "heartbeat", heartbeat("n2", ring.epoch))
     second = Conn()
     ring.receive(second, "heartbeat", heartbeat("n2", ring.epoch, seq=2))
-    assert ring.members["n2"].conn is second and not refusals(io)
+    assert ring.members["n2"].link is second and not refusals(io)
 
 
 def test_a_node_hearing_its_own_id_from_another_process_says_so(caplog):

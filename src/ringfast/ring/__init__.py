@@ -8,5 +8,6 @@ lifecycle is ringfast/table.py. docs/internals.md draws the layers.
 from ..table import token_of
 from .common import DRIFT, LOST_JITTER, MIN_MARGIN, START_WAIT, Member
 from .core import Ring
+from .io import RingIO
 
-__all__ = ["DRIFT", "LOST_JITTER", "MIN_MARGIN", "START_WAIT", "Member", "Ring", "token_of"]
+__all__ = ["DRIFT", "LOST_JITTER", "MIN_MARGIN", "START_WAIT", "Member", "Ring", "RingIO", "token_of"]

@@ -17,7 +17,7 @@ class Member:
     id: str
     addr: str
     priority: int
-    conn: object
+    link: object
     last_heard: float
     mseq: int = 0
     inc: int = 0  # the process's incarnation: another process with the same id has another

@@ -47,6 +47,7 @@ from .common import DRIFT, MIN_MARGIN, START_WAIT, Member
 from .election import Election
 from .follower import Follower
 from .guard import Guard
+from .io import RingIO
 from .handoff import Handoff
 from .leader import Leader
 
@@ -54,15 +55,10 @@ log = logging.getLogger(__name__)
 
 
 class Ring(Election, Follower, Leader, Handoff, Guard):
-    """Protocol state of one node. `io` does everything outside: sending, events, journal.
+    """Protocol state of one node. `io` (a `RingIO`, ring/io.py) does everything outside:
+    sending, closing, events, journal, persistence; the Ring only decides."""
 
-    `io` provides: ``send(addr, kind, body)``, ``reply(conn, kind, body)``,
-    ``assigned(partitions_changed)``, ``revoke(partitions_changed, done)`` (runs handlers,
-    then calls ``done(ok)``), ``role_changed(role, leader, epoch)``,
-    ``member_changed(joined, member)``, ``persist(epoch, vote)``.
-    """
-
-    def __init__(self, config, io, clock, epoch: int, rng=None, metrics=None, wall=time.time, fresh: bool = False):
+    def __init__(self, config, io: RingIO, clock, epoch: int, rng=None, metrics=None, wall=time.time, fresh: bool = False):
         self.cfg = config
         self.metrics = metrics or NoMetrics()
         self.io = io
@@ -194,19 +190,22 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
         else:
             self._follower_tick(now)
 
-    def receive(self, conn, kind: str, body: dict):
+    def receive(self, link, kind: str, body: dict, dialed: str | None = None):
+        """A validated message arrived. `link` is the driver's handle for the connection it
+        came on (opaque here: only handed back to ``io.reply``/``io.close``); `dialed` is the
+        address we connected to if we opened that connection (None if the peer did)."""
         now = self.clock()
         sender, epoch = body["from"], body["epoch"]
         if kind == "refused":
-            self._on_refused(conn, body, now)
+            self._on_refused(link, body, now, dialed)
             return
         if body["cfg"] != self.fp:
-            self._refuse(conn, sender, "settings_mismatch", explain_mismatch(self.fp, body["cfg"], printable(self.id), printable(sender)))
-            self._check_conflict(conn, body, now)
+            self._refuse(link, sender, "settings_mismatch", explain_mismatch(self.fp, body["cfg"], printable(self.id), printable(sender)))
+            self._check_conflict(link, body, now, dialed)
             return
         cap = epoch_cap(self.wall())
         if epoch > cap:
-            self._refuse(conn, sender, "epoch_out_of_range",
+            self._refuse(link, sender, "epoch_out_of_range",
                          f"epoch {epoch} is above {cap} (wall clock + headroom): not adopted")
             return
         if self.role == "leader" and sender in self.members and self.members[sender].inc != body["inc"]:
@@ -215,7 +214,7 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
             # closes). Taking its heartbeat as a reconnect, or its leave as the member's, would
             # hand the first one's partitions on while it still holds them: refuse it till then.
             m = self.members[sender]
-            self._refuse(conn, sender, "duplicate_id",
+            self._refuse(link, sender, "duplicate_id",
                          f"node id {sender!r} is already a live member at {m.addr} (another process); "
                          f"give every process its own NODE_ID")
             return
@@ -235,13 +234,13 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
         if not any_epoch:
             if epoch < self.epoch:
                 if kind in ("heartbeat", "assign", "revoke"):
-                    self._reply_leader_is(conn, now)  # tell a stale node who leads now
+                    self._reply_leader_is(link, now)  # tell a stale node who leads now
                 return
             if epoch > self.epoch:
                 self._adopt_epoch(epoch)
-        handler(self, conn, body, now)
+        handler(self, link, body, now, dialed)
 
-    def _on_hello(self, conn, body, now):
+    def _on_hello(self, link, body, now, dialed=None):
         sender, epoch = body["from"], body["epoch"]
         self.known[sender] = (body["addr"], body["priority"], now)
         self._check_wall(sender, body["wall"])
@@ -251,7 +250,7 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
             # is over, and without a new election it could never follow anyone again
             log.info("%s took part in epoch %d: stepping down from %d", sender, epoch, self.epoch)
             self._become_follower(None, None)
-        self._reply_leader_is(conn, now)
+        self._reply_leader_is(link, now)
 
 
 # Every message kind a ring message can be (protocol.MESSAGES, "refused" aside: receive()

@@ -96,7 +96,7 @@ class Election:
         log.info("candidate for epoch %d", self.epoch)
         self._ask_votes(now, pre=False)
 
-    def _on_vote_req(self, conn, body, now):
+    def _on_vote_req(self, link, body, now, dialed=None):
         cand, epoch, pre = body["from"], body["epoch"], body["pre"]
         self.known[cand] = (body["addr"], body["priority"], now)
         self._check_wall(cand, body["wall"])
@@ -120,7 +120,7 @@ class Election:
         fresh = self.fresh
         if granted and not pre:
             self.fresh = False  # from now on a leader may hold leases because of us
-        self.io.reply(conn, "vote", {**self._common(), "epoch": floor, "granted": granted, "pre": pre, "addr": self.addr,
+        self.io.reply(link, "vote", {**self._common(), "epoch": floor, "granted": granted, "pre": pre, "addr": self.addr,
                                      "fresh": fresh})
 
     def _may_vote(self, cand: str, priority: int, epoch: int, pre: bool, now: float) -> bool:
@@ -140,23 +140,23 @@ class Election:
             return False  # we are better placed and still trying: let us ask first
         return True
 
-    def _on_vote(self, conn, body, now):
+    def _on_vote(self, link, body, now, dialed=None):
         if not body["granted"]:
             self.epoch_floor = max(self.epoch_floor, body["epoch"])
         if self.role != "candidate" or body["pre"] != self.prevote or now > self.election_deadline:
             return  # not asking, or asking no more (votes held up while we were frozen)
-        if not body["granted"] or conn.peer_addr not in self.seeds:
+        if not body["granted"] or dialed not in self.seeds:
             return
-        if body["addr"] != conn.peer_addr:
+        if body["addr"] != dialed:
             # the process that answered at this seed's address says it is another seed: a
             # relay, a load balancer or a copied config; its vote counts for neither
-            self._log_once(("voter_addr", conn.peer_addr, body["addr"]), logging.ERROR,
+            self._log_once(("voter_addr", dialed, body["addr"]), logging.ERROR,
                            "the voter reached at %s answers as %s (node %s): its vote does not count",
-                           conn.peer_addr, printable(body["addr"]), printable(body["from"]))
+                           dialed, printable(body["addr"]), printable(body["from"]))
             return
         if not body["pre"] and body["epoch"] != self.epoch:
             return
-        self.votes[conn.peer_addr] = body["from"]
+        self.votes[dialed] = body["from"]
         if body["fresh"] and not body["pre"]:
             self.fresh_voters.add(body["from"])
         if self._vote_count() >= self.quorum:
@@ -165,7 +165,7 @@ class Election:
             else:
                 self._become_leader(now)
 
-    def _on_leader_is(self, conn, body, now):
+    def _on_leader_is(self, link, body, now, dialed=None):
         leader, addr, epoch = body["leader"], body["leader_addr"], body["epoch"]
         if leader is None or leader == self.id or addr is None:
             return
@@ -181,12 +181,12 @@ class Election:
                 self.epoch = epoch
                 self._become_follower(leader, addr)
 
-    def _follow_sender(self, conn, body, now):
+    def _follow_sender(self, link, body, now, dialed=None):
         addr = self.known.get(body["from"], (None,))[0]
         if addr is not None and self.role != "leader":
             self._become_follower(body["from"], addr)
 
-    def _reply_leader_is(self, conn, now):
+    def _reply_leader_is(self, link, now):
         leader = self.leader if self.hears_leader(now) else None
         addr = self.leader_addr if leader else None
-        self.io.reply(conn, "leader_is", {**self._common(), "leader": leader, "leader_addr": addr})
+        self.io.reply(link, "leader_is", {**self._common(), "leader": leader, "leader_addr": addr})

@@ -119,7 +119,7 @@ class Follower:
             PartitionsChanged(sorted(parts), parts, self.epoch, "lease_expired", expired_at), lambda ok: None
         )
 
-    def _on_heartbeat_ack(self, conn, body, now):
+    def _on_heartbeat_ack(self, link, body, now, dialed=None):
         if body["from"] != self.leader or body["epoch"] != self.epoch:
             return
         sent = self.hb_sent.pop(body["seq"], None)
@@ -179,15 +179,15 @@ class Follower:
 
         self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "rebalance"), finished)
 
-    def _on_assign(self, conn, body, now):
+    def _on_assign(self, link, body, now, dialed=None):
         if self.leader != body["from"]:
-            self._follow_sender(conn, body, now)
+            self._follow_sender(link, body, now)
             if self.leader != body["from"]:
                 return
         self.last_leader_contact = self.leader_heard = now
         self._apply_assign(body)
 
-    def _on_revoke(self, conn, body, now):
+    def _on_revoke(self, link, body, now, dialed=None):
         if self.leader != body["from"]:
             return
 
@@ -216,8 +216,8 @@ class Follower:
         self.stopping = True
         if self.role == "leader":
             for m in list(self.members.values()):
-                if m.conn is not None:
-                    self.io.reply(m.conn, "leave", {**self._common(), "restart": restart})
+                if m.link is not None:
+                    self.io.reply(m.link, "leave", {**self._common(), "restart": restart})
             self._become_follower(None, None)
             return
         # Partitions stay held (and reported) until the handlers return: only then may the

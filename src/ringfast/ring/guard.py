@@ -20,19 +20,19 @@ class Guard:
         self.logged.add(key)
         log.log(level, fmt, *args)
 
-    def _refuse(self, conn, peer: str, reason: str, detail: str):
+    def _refuse(self, link, peer: str, reason: str, detail: str):
         """Ignore a peer's message that breaks an assumption, count it, log it once, and
         tell the peer why (so its operator sees it on both sides)."""
         self.metrics.refusals.labels(reason=reason).inc()
         self._log_once(("refuse", peer, reason, detail), logging.ERROR, "refusing node %s: %s: %s",
                        printable(peer), reason, detail)
-        self.io.reply(conn, "refused", {**self._common(), "reason": reason, "detail": detail[:300],
+        self.io.reply(link, "refused", {**self._common(), "reason": reason, "detail": detail[:300],
                                         "voters": list(self.seeds)})
 
-    def _check_conflict(self, conn, body, now):
+    def _check_conflict(self, link, body, now, dialed=None):
         """A voter of ours (by the address it says it has, or the one we reached it at) whose
         settings make two rings possible stops every election for a failure timeout."""
-        addr = body.get("addr") or getattr(conn, "peer_addr", None)
+        addr = body.get("addr") or dialed
         if addr not in self.seeds or addr == self.addr:
             return
         why = conflicts(self.fp, self.seeds, body["cfg"], body.get("voters"))
@@ -43,13 +43,13 @@ class Guard:
                        "seed node %s (%s) runs conflicting settings: %s; no election until they agree",
                        addr, printable(body["from"]), why)
 
-    def _on_refused(self, conn, body, now):
+    def _on_refused(self, link, body, now, dialed=None):
         self.refusal = (body["from"], body["reason"], body["detail"])
         self._log_once(("refused", body["from"], body["reason"], body["detail"]), logging.ERROR,
                        "node %s refused this node: %s: %s", printable(body["from"]), printable(body["reason"]),
                        printable(body["detail"], 300))
         if body["reason"] == "settings_mismatch":
-            self._check_conflict(conn, {**body, "addr": None}, now)
+            self._check_conflict(link, {**body, "addr": None}, now, dialed)
 
     def _check_wall(self, peer: str, wall_ms: int):
         skew = wall_ms / 1000 - self.wall()

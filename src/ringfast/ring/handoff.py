@@ -95,7 +95,7 @@ class Handoff:
                 self._apply_revoke(body, done)
             return
         body.setdefault("mseq", m.mseq)
-        self.io.reply(m.conn, kind, body)
+        self.io.reply(m.link, kind, body)
 
     def _resend(self, m: Member, now: float):
         """Ask again for what it has not confirmed: a follower ignores an assign or revoke
@@ -158,7 +158,7 @@ class Handoff:
                 self.dirty = True
         return conflict
 
-    def _on_revoked(self, conn, body, now):
+    def _on_revoked(self, link, body, now, dialed=None):
         if self.role != "leader":
             return
         m = self.members.get(body["from"])
@@ -189,8 +189,8 @@ class Handoff:
     def _drop_member(self, m: Member, reason: str):
         log.info("member %s left (%s)", m.id, reason)
         del self.members[m.id]
-        if m.conn is not None and reason != "connection closed":
-            m.conn.close()
+        if m.link is not None and reason != "connection closed":
+            self.io.close(m.link)
         # its lease, renewed at most at last_heard, surely ends by this time
         free = m.last_heard + self.L + self.margin
         for p in self.table.held(m.id):

@@ -148,25 +148,25 @@ class Leader:
             self.dirty = False
             self._rebalance(now)
 
-    def _on_heartbeat(self, conn, body, now):
+    def _on_heartbeat(self, link, body, now, dialed=None):
         if self.role != "leader":
-            self.io.reply(conn, "leader_is", {**self._common(), "leader": self.leader, "leader_addr": self.leader_addr})
+            self.io.reply(link, "leader_is", {**self._common(), "leader": self.leader, "leader_addr": self.leader_addr})
             return
         fid = body["from"]
         m = self.members.get(fid)
         if m is None and body["addr"] in self.seeds:
             other = next((o for o in self.members.values() if o.addr == body["addr"] and o.id != fid), None)
             if other is not None:
-                self._refuse(conn, fid, "duplicate_address",
+                self._refuse(link, fid, "duplicate_address",
                              f"seed address {body['addr']} is already used by member {other.id!r}")
                 return
         reconnected = False
-        if m is None or m.conn is not conn:
+        if m is None or m.link != link:
             if m is not None:  # reconnected: what we sent on the old connection may be lost
-                m.conn = conn
+                m.link = link
                 reconnected = True
             else:
-                m = Member(fid, body["addr"], body["priority"], conn, now, inc=body["inc"])
+                m = Member(fid, body["addr"], body["priority"], link, now, inc=body["inc"])
                 # Message numbers only grow, across sessions too: once it has handled a
                 # newer one, an older one it never reported is lost for good.
                 self.sessions += 1
@@ -177,7 +177,6 @@ class Leader:
                 self.view_cache = None
                 self.io.member_changed(True, m)
                 log.info("member %s joined from %s", fid, body["addr"])
-            conn.remote_id = fid
         m.last_heard = now
         confirmed = m.acks.pop(body["acked"], None)
         if confirmed is not None and body["addr"] in self.seeds:
@@ -196,14 +195,14 @@ class Leader:
         ack = {**self._common(), "seq": body["seq"], "mv": self.members_version, "members": None}
         if body["mv"] != self.members_version:
             ack["members"] = self.describe()
-        self.io.reply(conn, "heartbeat_ack", ack)
+        self.io.reply(link, "heartbeat_ack", ack)
         m.acks[body["seq"]] = now
         if len(m.acks) > 64:
             for seq in sorted(m.acks)[:-32]:
                 del m.acks[seq]
         self.metrics.heartbeats.inc()
 
-    def _on_leave(self, conn, body, now):
+    def _on_leave(self, link, body, now, dialed=None):
         if self.role == "leader":
             m = self.members.get(body["from"])
             if m is not None:
@@ -230,8 +229,9 @@ class Leader:
             self.view_cache = view
         return self.view_cache
 
-    def on_inbound_closed(self, conn):
-        if self.role == "leader" and conn.remote_id in self.members:
-            m = self.members[conn.remote_id]
-            if m.conn is conn:
+    def on_inbound_closed(self, link):
+        """A connection a peer opened to us closed: a member heartbeating on it is gone."""
+        if self.role == "leader":
+            m = next((m for m in self.members.values() if m.link == link), None)
+            if m is not None and m.id != self.id:
                 self._drop_member(m, "connection closed")
