@@ -25,6 +25,7 @@ import itertools
 import random
 from dataclasses import dataclass, field
 
+from ringfast import protocol
 from ringfast.config import Config
 from ringfast.ring import Ring
 
@@ -103,9 +104,12 @@ class Sim:
         if (conn.node.addr, other.node.addr) in self.cut or conn.stalled:
             conn.stalled.append((kind, body))
             return
+        # Through the framing and validation that ship (protocol.py): what the node would
+        # refuse to send or to accept, the simulation does too.
+        frame = protocol.encode(kind, body, conn.node.ring.cfg.cluster_name)
         t = max(self.now + self.rng.uniform(*self.delay), conn.last_delivery)
         conn.last_delivery = t
-        self.at(t, other.node.receive, other, kind, body)
+        self.at(t, other.node.receive_frame, other, frame)
 
     # -------------------------------------------------------------- faults
 
@@ -221,6 +225,7 @@ class SimConn:
         self.closed = False
         self.last_delivery = 0.0
         self.stalled: list = []  # frames waiting for a cut link to heal
+        self.decoder: protocol.Decoder | None = None  # the receiving end's (node.py has one per connection)
         self.id = next(SimConn.ids)
 
     def close(self):
@@ -268,6 +273,21 @@ class SimNode:
             self.ring.tick()
             self.sim.log.observe(self)
         self.sim.at(self.sim.now + TICK * self.sim.rng.uniform(0.9, 1.1), self.tick)
+
+    def receive_frame(self, conn: SimConn, frame: bytes):
+        if self.down or conn.closed:
+            return
+        if conn.decoder is None:
+            cfg = self.ring.cfg
+            conn.decoder = protocol.Decoder(cfg.cluster_name, cfg.max_frame_size)
+        try:
+            messages = conn.decoder.feed(frame)
+        except protocol.ProtocolError as e:
+            self.sim.log.refused_frames.append(f"{self.name}: {e}")
+            conn.close()  # as the node does with a peer that breaks the protocol
+            return
+        for kind, body in messages:
+            self.receive(conn, kind, body)
 
     def receive(self, conn: SimConn, kind: str, body: dict):
         if self.down or conn.closed:
@@ -387,6 +407,7 @@ class Log:
     open: dict = field(default_factory=dict)  # (holder, partition) -> Interval
     leaders: dict = field(default_factory=dict)  # epoch -> set of holders
     violations: list = field(default_factory=list)
+    refused_frames: list = field(default_factory=list)  # frames a node's decoder refused
 
     def assigned(self, node, change):
         for p in change.partitions:

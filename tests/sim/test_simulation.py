@@ -10,7 +10,9 @@ import pytest
 
 from simulator import Sim, run_seed
 
-SEEDS = int(os.environ.get("RINGFAST_SIM_SEEDS", "2000"))
+# Every message goes through protocol.py's framing and validation, which costs ~2.5x: the
+# default run takes 1,000 seeds (~25 s on one core); .ci/run adds a longer run.
+SEEDS = int(os.environ.get("RINGFAST_SIM_SEEDS", "1000"))
 SETTLE_BOUND = 6.0  # seconds of virtual time after the faults stop
 
 
@@ -111,3 +113,17 @@ def test_a_thousand_nodes_settle_and_survive_the_leader_crashing():
         sim.run_until(sim.now + 0.5)
     assert sim.settled() and not sim.log.violations
     assert next(n for n in sim.nodes.values() if n.ring.role == "leader" and not n.down) is not leader
+
+
+def test_messages_go_through_the_framing_that_ships():
+    """A body the real decoder refuses (here: a field of the wrong type) is refused in the
+    simulation too, and the connection closed, as node.py does."""
+    sim = Sim(seed=5)
+    sim.run_until(2.0)
+    a, b = list(sim.nodes.values())[:2]
+    conn = sim.connect(a, b.addr)
+    assert conn is not None
+    sim.deliver(conn, "hello", {**a.ring._common(), "addr": a.addr, "priority": "high", "wall": 0, "voters": []})
+    sim.run_until(2.5)
+    assert any("priority" in r for r in sim.log.refused_frames), sim.log.refused_frames
+    assert conn.closed
