@@ -247,7 +247,7 @@ class Partitioner:
         w = _check_width(width)
         try:
             view = memoryview(keys)
-        except (TypeError, BufferError) as e:
+        except (TypeError, BufferError, ValueError) as e:  # ValueError: a released memoryview
             why = str(e).removeprefix("memoryview: ")  # the buffer protocol's words, as the C code gets them
             raise InvalidTypeError(
                 f"with width=, keys must be a contiguous buffer, not {type(keys).__name__}: {why}"
