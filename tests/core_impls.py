@@ -42,14 +42,6 @@ COMPILED_ONLY = {
     ),
 }
 
-# Refusals the compiled core took from issue 15 that the pure core has not yet (non-iterable
-# keys and previous entries as InvalidTypeError, previous None refused, an overflowing weight as
-# AssignmentError, record-width checks): expected failures on the pure core until it does.
-PURE_LAGS = {
-    "test_bad_previous", "test_bad_weights", "test_partition_many_refuses_non_iterables",
-    "test_fixed_width_records_alike", "test_partition_many_refusals_alike", "test_assign_cases_alike",
-}
-
 # Contracts that take seconds with the pure core: [python] runs them only with
 # RINGFAST_TEST_PURE_CORE_FULLY=1, as the no-compiler CI job (.ci/wheels.sh) does, so
 # that the default test run stays within its time budget.
@@ -94,13 +86,9 @@ def pytest_generate_tests(metafunc):
 def pytest_collection_modifyitems(config, items):
     full = os.environ.get("RINGFAST_TEST_PURE_CORE_FULLY") == "1"
     for item in items:
-        if item.originalname in PURE_LAGS and "test_pycore" in item.nodeid:
-            item.add_marker(pytest.mark.xfail(reason="the pure core lags the compiled core's issue-15 refusals", strict=False))
         callspec = getattr(item, "callspec", None)
         if callspec is None or callspec.params.get("core_impl") != "python":
             continue
-        if item.originalname in PURE_LAGS:
-            item.add_marker(pytest.mark.xfail(reason="the pure core lags the compiled core's issue-15 refusals", strict=False))
         if item.originalname in COMPILED_ONLY:
             item.add_marker(pytest.mark.skip(reason=f"compiled-core detail: {COMPILED_ONLY[item.originalname]}"))
         elif item.originalname in SLOW_IN_PURE and not full:

@@ -101,7 +101,7 @@ def partition_many(keys, num_partitions: int = 10, seed: int = 0, *, width=None,
         w = int_arg(width, "width", 1, 2**63 - 1)
         try:
             data = memoryview(keys)
-        except TypeError as e:
+        except (TypeError, BufferError, ValueError) as e:  # ValueError: a released memoryview
             raise InvalidTypeError(f"with width=, keys must be a contiguous buffer: {e}") from None
         if not data.c_contiguous:
             raise InvalidTypeError("with width=, keys must be a contiguous buffer")

@@ -54,8 +54,8 @@ class Partitioner:
         `out` (and with width=, `keys`) is acquired once and held until the call returns:
         while it is held, an array or bytearray cannot be resized (BufferError), so nothing
         running meanwhile (a finalizer, another thread) can make the writes overrun it.
-        A list of keys changed while it is read raises RuntimeError. Not iterable:
-        InvalidTypeError.
+        A list of keys changed while it is read raises RuntimeError. Not iterable, or with
+        width= not a contiguous buffer: InvalidTypeError.
         """
 
 def assign(

@@ -325,7 +325,7 @@ cdef class Partitioner:
         w = <Py_ssize_t>_int_arg(width, "width", 1, PY_SSIZE_T_MAX)
         try:
             PyObject_GetBuffer(keys, &src, PyBUF_SIMPLE)
-        except (TypeError, BufferError) as e:
+        except (TypeError, BufferError, ValueError) as e:  # numpy says ValueError for a strided array
             raise InvalidTypeError(
                 f"with width=, keys must be a contiguous buffer, not {type(keys).__name__}: {e}"
             ) from None

@@ -6,8 +6,10 @@ and exists so that ringfast installs and works where no C compiler is available.
 
 The algorithm functions (``bytes_of`` .. ``assign``'s body) are kept line for line as in
 ``tests/reference.py``, the twin the compiled core is checked against, so that a change
-there ports here by copy; the argument checks the compiled core makes (and the reference
-leaves out) are in separate ``_check_*`` functions around them.
+there ports here by copy. The argument checks are in separate ``_check_*`` functions
+around them (the reference makes some of them inside its algorithm functions): they
+follow ``_core.pyx``, refusal for refusal, with the same exception classes and messages,
+in the same order; tests/unit/test_pycore.py compares the two cores call by call.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from __future__ import annotations
 import math
 import sys
 from array import array
+from decimal import Decimal
+from numbers import Real
 
 from .errors import AssignmentError, ConfigError, InvalidTypeError
 
@@ -23,6 +27,9 @@ __all__ = ["Partitioner", "assign", "murmur3", "partition"]
 MASK = 0xFFFFFFFF
 MAX_PARTITIONS = 2147483647
 INT_CACHE_LIMIT = 1 << 20  # as in _core: result ints are shared up to this partition count
+# The byte-order marks of a buffer format that mean this machine's own order: Cython's
+# unsigned int[::1], which the compiled core writes `out` through, refuses the other one.
+_NATIVE_ORDER = "@=<" if sys.byteorder == "little" else "@=>!"
 
 
 def bytes_of(key) -> bytes:
@@ -86,30 +93,41 @@ def murmur3_32(data: bytes, seed: int = 0) -> int:
 # --------------------------------------------------------------------------- arguments
 
 
+_LLONG_MIN, _LLONG_MAX = -(1 << 63), (1 << 63) - 1  # the C long long the compiled core reads int arguments into
+
+
+def _int_arg(value, what: str, lo: int, hi: int) -> int:
+    """An int argument's value, checked to be in [lo, hi], as the compiled core checks it.
+
+    The check reads the stored value (``int.__index__`` of the int type), never the object:
+    an int subclass may answer comparisons with anything it likes (a width "not below 1"
+    that is 0 would divide by zero), and its value is what every node hashes with. A value
+    beyond 64 bits is reported by its size, as the compiled core (which reads it into a C
+    long long) reports it.
+    """
+    if type(value) is not int:
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise InvalidTypeError(f"{what} must be an int, not {type(value).__name__}: {value!r:.80}")
+        value = int.__index__(value)
+    if lo <= value <= hi:
+        return value
+    bounds = f"at least {lo}" if hi == sys.maxsize else f"in [{lo}, {hi}]"
+    if not _LLONG_MIN <= value <= _LLONG_MAX:
+        sign = "-" if value < 0 else ""
+        raise ConfigError(f"{what} must be {bounds}, got {sign}a {value.bit_length()}-bit number")
+    raise ConfigError(f"{what} must be {bounds}, got {value}")
+
+
 def _check_partitions(num_partitions, what: str = "num_partitions") -> int:
-    if not isinstance(num_partitions, int) or isinstance(num_partitions, bool):
-        raise InvalidTypeError(
-            f"{what} must be an int, not {type(num_partitions).__name__}: {num_partitions!r:.80}"
-        )
-    if not 1 <= num_partitions <= MAX_PARTITIONS:
-        raise ConfigError(f"{what} must be in [1, {MAX_PARTITIONS}], got {num_partitions!r}")
-    return int.__index__(num_partitions)
+    return _int_arg(num_partitions, what, 1, MAX_PARTITIONS)
 
 
 def _check_seed(seed) -> int:
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise InvalidTypeError(f"seed must be an int, not {type(seed).__name__}: {seed!r:.80}")
-    if not 0 <= seed <= MASK:
-        raise ConfigError(f"seed must be in [0, 4294967295], got {seed!r}")
-    return int.__index__(seed)
+    return _int_arg(seed, "seed", 0, MASK)
 
 
 def _check_width(width) -> int:
-    if not isinstance(width, int) or isinstance(width, bool):
-        raise InvalidTypeError(f"width must be an int, not {type(width).__name__}: {width!r:.80}")
-    if width < 1:
-        raise ConfigError(f"width must be at least 1, got {width!r}")
-    return int.__index__(width)
+    return _int_arg(width, "width", 1, sys.maxsize)  # a C Py_ssize_t in the compiled core
 
 
 def _result_buffer(out, n: int):
@@ -121,11 +139,14 @@ def _result_buffer(out, n: int):
     try:
         view = memoryview(out)
     except TypeError as e:
-        raise InvalidTypeError(f"out must be a writable buffer of unsigned 32-bit ints ('I'): {e}") from None
+        why = str(e).removeprefix("memoryview: ")  # the buffer protocol's words, as the C code gets them
+        raise InvalidTypeError(f"out must be a writable buffer of unsigned 32-bit ints ('I'): {why}") from None
     problem = None
     if view.readonly:
         problem = "buffer is read-only"
-    elif view.format.lstrip("@=<") != "I" or view.itemsize != 4:  # what Cython's unsigned int[::1] takes
+    elif view.format.lstrip(_NATIVE_ORDER) not in ("I", "L") or view.itemsize != 4:
+        # what Cython's unsigned int[::1] takes: an unsigned integer code of 4 bytes ('L' is
+        # one in standard size, '=L', or natively where a C long has 32 bits)
         problem = f"buffer holds {view.format!r} items"
     elif view.ndim != 1 or not view.c_contiguous:
         problem = f"buffer is not a contiguous 1-dimensional array (ndim={view.ndim})"
@@ -203,13 +224,14 @@ class Partitioner:
                 "for a buffer of fixed-width records pass width="
             )
         seed, n = self._seed, self._num_partitions
-        if out is None and not isinstance(keys, (list, tuple)):  # any iterable, its length unknown
-            return array("I", [murmur3_32(bytes_of(key), seed) % n for key in keys])
-        if not isinstance(keys, (list, tuple)):
+        if type(keys) is not list and type(keys) is not tuple:  # as the compiled core tells them apart
             try:
-                keys = list(iter(keys))
+                it = iter(keys)  # only this is checked: an error while iterating is the iterable's own
             except TypeError:
-                raise TypeError("keys must be iterable") from None
+                raise InvalidTypeError(f"keys must be iterable, not {type(keys).__name__}: {keys!r:.80}") from None
+            if out is None:  # hashed as they come, their number unknown
+                return array("I", [murmur3_32(bytes_of(key), seed) % n for key in it])
+            keys = list(it)
         count = len(keys)
         res, dest = _result_buffer(out, count)  # checked before any key, as in the compiled core
         parts = [murmur3_32(bytes_of(key), seed) % n for key in keys]
@@ -225,7 +247,7 @@ class Partitioner:
         w = _check_width(width)
         try:
             view = memoryview(keys)
-        except TypeError as e:
+        except (TypeError, BufferError, ValueError) as e:  # ValueError: a released memoryview
             why = str(e).removeprefix("memoryview: ")  # the buffer protocol's words, as the C code gets them
             raise InvalidTypeError(
                 f"with width=, keys must be a contiguous buffer, not {type(keys).__name__}: {why}"
@@ -235,8 +257,6 @@ class Partitioner:
                 f"with width=, keys must be a contiguous buffer, not {type(keys).__name__}: "
                 "the buffer is not contiguous"
             )
-        if w > sys.maxsize:  # the compiled core converts it to a C size first
-            raise OverflowError("Python int too large to convert to C ssize_t")
         data = view.tobytes()
         if len(data) % w:
             raise ConfigError(f"buffer of {len(data)} bytes is not a whole number of {w}-byte records")
@@ -350,6 +370,9 @@ def _check_members(members) -> list[str]:
     return ids
 
 
+_MISSING = object()  # a mapping's get() default: absent, as opposed to a None value
+
+
 def _check_previous(num_partitions: int, ids: list[str], previous) -> dict[str, list[int]]:
     """`previous` reduced to the current members' valid partitions, checked as the compiled
     core checks it: only the entries of current members are read, in id order, and
@@ -362,21 +385,28 @@ def _check_previous(num_partitions: int, ids: list[str], previous) -> dict[str, 
         ) from None
     clean: dict[str, list[int]] = {}
     for mid in ids:
-        parts = get(mid)
-        if parts is None:
+        parts = get(mid, _MISSING)
+        if parts is _MISSING:  # not a member before
             continue
-        if not isinstance(parts, (list, tuple)):
+        if parts is None:  # refused, not skipped: a None here is a caller's bug, not "nothing"
+            raise InvalidTypeError(f"previous[{mid!r}] is None, not an iterable of partition numbers")
+        if type(parts) is not list and type(parts) is not tuple:
             try:
-                parts = iter(parts)
+                it = iter(parts)  # only this is checked: an error while iterating is the entry's own
             except TypeError:
-                raise TypeError("previous[...] must be an iterable of partition numbers") from None
+                raise InvalidTypeError(
+                    f"previous[{mid!r}] must be an iterable of partition numbers, not {type(parts).__name__}"
+                ) from None
+            parts = list(it)
         kept = []
         for item in parts:
-            if not isinstance(item, int) or isinstance(item, bool):
-                raise InvalidTypeError(
-                    f"previous[{mid!r}] holds {type(item).__name__} {item!r:.40}, not a partition number"
-                )
-            p = int.__index__(item)
+            p = item
+            if type(item) is not int:
+                if not isinstance(item, int) or isinstance(item, bool):
+                    raise InvalidTypeError(
+                        f"previous[{mid!r}] holds {type(item).__name__} {item!r:.40}, not a partition number"
+                    )
+                p = int.__index__(item)  # an int subclass counts by its value, not its methods
             if p < 0:
                 raise AssignmentError(f"previous[{mid!r}] holds negative partition {item!r}")
             if p < num_partitions:
@@ -385,7 +415,44 @@ def _check_previous(num_partitions: int, ids: list[str], previous) -> dict[str, 
     return clean
 
 
-def _check_weights(ids: list[str], weights) -> dict[str, float]:
+_REAL_TYPES = (Real, Decimal)  # weights taken by their float(), besides float and int
+
+
+def _weight(x, mid: str, num_partitions: int) -> float:
+    """A member's weight as a float, refused unless positive, finite and small enough that
+    num_partitions * w is finite too: the quota P * w / sum(w) is computed in that order,
+    and an infinite quota has no floor (the compiled core once spun or wrote out of bounds
+    on one; math.floor would raise OverflowError here).
+
+    float and int (and their subclasses) count by their stored value, whatever their
+    methods say; any other real number (numbers.Real: Fraction, numpy scalars; and
+    Decimal) by its float(). bool is refused. Same checks, errors and order as ``_weight``
+    in ``_core.pyx``.
+    """
+    if isinstance(x, float):
+        v = float.__float__(x)
+    elif isinstance(x, int) and not isinstance(x, bool):
+        try:
+            v = int.__float__(x)
+        except OverflowError:
+            raise AssignmentError(f"weight of {mid!r} is too large: a {int.bit_length(x)}-bit int") from None
+    elif not isinstance(x, bool) and isinstance(x, _REAL_TYPES):
+        try:
+            v = float(x)
+        except (OverflowError, ValueError) as e:  # Fraction(10**400), Decimal("sNaN")
+            raise AssignmentError(f"weight of {mid!r} has no float value: {x!r:.40} ({e})") from None
+    else:
+        raise InvalidTypeError(f"weight of {mid!r} must be a number, not {type(x).__name__}: {x!r:.40}")
+    if not (math.isfinite(v) and v > 0):
+        raise AssignmentError(f"weight of {mid!r} must be a positive finite number, got {x!r:.40} ({v!r})")
+    if not math.isfinite(num_partitions * v):
+        raise AssignmentError(
+            f"weight of {mid!r} is too large: {num_partitions} partitions * {v!r} overflows; scale the weights down"
+        )
+    return v
+
+
+def _check_weights(num_partitions: int, ids: list[str], weights) -> dict[str, float]:
     try:
         get = weights.get
     except AttributeError:
@@ -395,12 +462,7 @@ def _check_weights(ids: list[str], weights) -> dict[str, float]:
     checked: dict[str, float] = {}
     total = 0.0
     for m in ids:
-        x = get(m, 1.0)
-        if isinstance(x, bool) or not isinstance(x, (int, float)):
-            raise InvalidTypeError(f"weight of {m!r} must be a number, not {type(x).__name__}: {x!r:.40}")
-        w = float(x)
-        if not (math.isfinite(w) and w > 0):
-            raise AssignmentError(f"weight of {m!r} must be a positive finite number, got {x!r}")
+        w = _weight(get(m, 1.0), m, num_partitions)
         checked[m] = w
         total += w
     if not math.isfinite(total):
@@ -435,7 +497,7 @@ def assign(num_partitions, members, previous=None, weights=None):
     if previous is not None:
         previous = _check_previous(num_partitions, ids, previous)
     if weights is not None:
-        weights = _check_weights(ids, weights)
+        weights = _check_weights(num_partitions, ids, weights)
     M = len(ids)
     owner = normalise_previous(num_partitions, ids, previous)
     kept = [0] * M

@@ -211,6 +211,30 @@ def test_partition_many_rejects_bad_out_and_width():
         p.partition_many(["abcd"], width=4)
 
 
+def _records_refused_with_value_error():
+    """Buffers whose exporter refuses a simple (contiguous) view with ValueError rather than
+    BufferError: a released memoryview, and numpy's strided or Fortran-ordered arrays."""
+    released = memoryview(b"abcdabcd")
+    released.release()
+    cases = [pytest.param(lambda: released, id="released-memoryview")]
+    try:
+        import numpy as np
+    except ImportError:
+        return cases
+    return cases + [
+        pytest.param(lambda: np.arange(16, dtype=np.uint8)[::2], id="numpy-strided"),
+        pytest.param(lambda: np.asfortranarray(np.arange(16, dtype=np.uint8).reshape(4, 4)), id="numpy-fortran"),
+    ]
+
+
+@pytest.mark.parametrize("make", _records_refused_with_value_error())
+def test_partition_many_refuses_records_no_contiguous_view_is_had_of(make):
+    # InvalidTypeError (a TypeError) as for any other buffer that is not contiguous, never
+    # the exporter's own ValueError
+    with pytest.raises(InvalidTypeError, match="with width=, keys must be a contiguous buffer"):
+        Partitioner(10).partition_many(make(), width=4)
+
+
 @pytest.mark.parametrize("keys", ["abc", b"abc", bytearray(b"abc"), memoryview(b"abc")])
 def test_partition_many_refuses_a_single_str_or_bytes_without_width(keys):
     with pytest.raises(InvalidTypeError, match="width="):

@@ -13,6 +13,8 @@ import enum
 import inspect
 import random
 from array import array
+from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 
@@ -119,6 +121,16 @@ def test_every_key_type_hashes_alike(n, seed):
         (10, False),
         (Color.RED,),
         (10, Color.RED),
+        (Lying(0),),  # checked on its value (0), not on what its methods say (999)
+        (Lying(2**31),),
+        (10, Lying(-1)),
+        (2**63 - 1,),  # beyond 64 bits the compiled core reports the size, not the number
+        (2**63,),
+        (-(2**63),),
+        (-(2**63) - 1,),
+        (-(2**100),),
+        (10, 2**64),
+        (10, -(2**70)),
     ],
 )
 def test_bad_and_odd_arguments_alike(args):
@@ -155,6 +167,12 @@ RECORDS = b"".join(bytes([i]) * 3 + b"-" + bytes(4) for i in range(20))  # 20 re
         (RECORDS, True),
         (RECORDS, Color.RED),
         (RECORDS, 2**70),
+        (RECORDS, -(2**70)),
+        (RECORDS, 2**63),
+        (RECORDS, 2**63 - 1),
+        (b"", 2**63 - 1),
+        (RECORDS, Lying(0)),  # its value is 0, whatever its methods say
+        (RECORDS, Lying(8)),
         (["abcd"], 4),
         ("abcd", 4),
     ],
@@ -218,11 +236,44 @@ def test_out_buffers_alike(label, make, exact, form):
     assert (compiled[0] == "filled") == (label in ("array I", "uint32 view of a bytearray"))
 
 
+class _IterRaisesTypeError:
+    def __iter__(self):
+        raise TypeError("its own")
+
+
+def _raises_while_iterating():
+    yield "a"
+    raise TypeError("raised by the iterable itself, not a refusal")
+
+
+class _ListWithItsOwnIter(list):
+    def __iter__(self):
+        return iter(["x", "y"])
+
+
 def test_partition_many_refusals_alike():
     c, p = _core.Partitioner(10), _pycore.Partitioner(10)
-    for keys in ("abc", b"abc", bytearray(b"x"), memoryview(b"x"), 42, None):
+    for keys in ("abc", b"abc", bytearray(b"x"), memoryview(b"x"), 42, None, 1.5, _IterRaisesTypeError):
         assert outcome(p.partition_many, keys) == outcome(c.partition_many, keys), keys
         assert outcome(p.partition_many, keys, out=array("I")) == outcome(c.partition_many, keys, out=array("I")), keys
+    for make in (_raises_while_iterating, lambda: _ListWithItsOwnIter(["a"]), lambda: {"a": 1, 2: 3}, lambda: range(3)):
+        assert outcome(p.partition_many, make()) == outcome(c.partition_many, make()), make
+        n = len(list(_core.Partitioner(10).partition_many(make()))) if make is not _raises_while_iterating else 1
+        got = outcome(p.partition_many, make(), out=array("I", [0] * n))
+        assert got == outcome(c.partition_many, make(), out=array("I", [0] * n)), make
+
+
+def test_out_of_any_four_byte_unsigned_format_is_taken_alike():
+    """Cython's unsigned int[::1] takes any native-order unsigned code of 4 bytes: '=L' too
+    (and plain 'L' where a C long has 32 bits), not the other byte order."""
+    testbuffer = pytest.importorskip("_testbuffer")
+    for fmt in ("I", "=I", "@I", "=L", "L", "i", ">I", "!I", "Q", "f"):
+        results = []
+        for impl in (_core, _pycore):
+            out = testbuffer.ndarray([0, 0], shape=[2], format=fmt, flags=testbuffer.ND_WRITABLE)
+            got = outcome(impl.Partitioner(10).partition_many, ["a", "b"], out=out)
+            results.append((got[0], got[1]) if got[0] == "raises" else (got[0], out.tolist()))
+        assert results[0] == results[1], fmt
 
 
 def test_partitioner_is_an_immutable_value_like_the_compiled_one():
@@ -233,6 +284,11 @@ def test_partitioner_is_an_immutable_value_like_the_compiled_one():
     assert p == _pycore.Partitioner(12, 5) and hash(p) == hash(_pycore.Partitioner(12, 5))
     assert p != _pycore.Partitioner(12, 6)
     assert repr(p) == repr(_core.Partitioner(12, seed=5))
+
+
+class _OddFloat(float):
+    def __float__(self):
+        return 1e300
 
 
 class _Mapping(collections.abc.Mapping):
@@ -287,6 +343,39 @@ ASSIGN_CASES = [
     lambda: (10, ["a", "b"], None, {"a": 10**400}),
     lambda: (10, ["a", "b"], None, {"a": 3, "b": 0.5, "zzz": 100}),
     lambda: (100, ["a", "b", "c"], None, {"a": 1e-300, "b": 1.0, "c": 2.0}),
+    # previous entries: any iterable of ints (by value), refused otherwise
+    lambda: (10, ["a", "b"], {"a": (p for p in [4, 5]), "b": {6, 7}}, None),
+    lambda: (10, ["a", "b"], {"a": b"\x01\x02", "b": range(3, 5)}, None),  # bytes: an iterable of ints
+    lambda: (10, ["a"], {"a": "12"}, None),
+    lambda: (10, ["a"], {"a": 1.5}, None),
+    lambda: (10, ["a"], {"a": [1.0]}, None),
+    lambda: (10, ["a"], {"a": [Lying(3), Color.RED]}, None),  # by value: 3 and 42
+    lambda: (10, ["a"], {"a": [Lying(-1)]}, None),
+    lambda: (10, ["a"], {"a": _IterRaisesTypeError()}, None),
+    lambda: (10, ["a"], {"a": _raises_while_iterating()}, None),
+    lambda: (10, ["a", "b"], {"a": ["x"], "b": None}, None),  # the first in id order is reported
+    lambda: (10, ["a", "b"], {"b": ["x"], "a": None}, None),
+    lambda: (10, ["a"], {"gone": None, "other": 5}, None),  # entries of members that are gone: never read
+    lambda: (10, ["a", "b"], {"a": None}, {"a": "x"}),  # previous is checked before weights
+    # weights: any real number by its float(); too large for the quota arithmetic refused
+    lambda: (10, ["a", "b"], None, {"a": Decimal("2.5"), "b": Fraction(1, 3)}),
+    lambda: (10, ["a", "b"], None, {"a": Decimal("NaN")}),
+    lambda: (10, ["a", "b"], None, {"a": Decimal("sNaN")}),
+    lambda: (10, ["a", "b"], None, {"a": Decimal("1e-400")}),
+    lambda: (10, ["a", "b"], None, {"a": Decimal("1e400")}),
+    lambda: (10, ["a", "b"], None, {"a": Fraction(10**400)}),
+    lambda: (10, ["a", "b"], None, {"a": Fraction(-1, 3)}),
+    lambda: (10, ["a", "b"], None, {"a": complex(1, 0)}),
+    lambda: (10, ["a", "b"], None, {"a": None}),
+    lambda: (10, ["a", "b"], None, {"a": Lying(3)}),  # an int subclass by value
+    lambda: (10, ["a", "b"], None, {"a": _OddFloat(2.0)}),  # a float subclass by value, not __float__
+    lambda: (10, ["a", "b"], None, {"a": 8e307, "b": 8e307}),
+    lambda: (1000, ["a", "b", "c"], None, {"a": 1e306, "b": 1e306, "c": 1.0}),
+    lambda: (10, ["a", "b"], None, {"a": 1.7e307, "b": 1.7e307}),  # each fits, the sum does not
+    lambda: (10, ["a", "b", "c"], None, {"a": 1.7e307, "b": 1.7e307, "c": 1e-300}),
+    lambda: (17, ["a", "b"], None, {"a": 5e-324, "b": 1e300}),
+    lambda: (10, ["a", "b"], None, {"a": -(10**400)}),
+    lambda: (10, ["a", "b"], None, _Mapping({"a": 2})),
 ]
 
 
