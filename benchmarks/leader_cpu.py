@@ -28,7 +28,7 @@ import sys, time, gevent
 from ringfast import Node
 seeds, ports = sys.argv[1], [int(p) for p in sys.argv[2].split(",")]
 nodes = [Node(node_id=f"f{i:03d}", port=p, seeds=seeds, monitoring_port="off", num_partitions=1000,
-              heartbeat_interval=1000, failure_timeout=3000, priority=10 + i, mode="gevent").start()
+              heartbeat_interval_ms=1000, failure_timeout_ms=3000, priority=10 + i, mode="gevent").start()
          for i, p in enumerate(ports)]
 print("started", flush=True)
 while True:

@@ -183,7 +183,7 @@ def run(args, handoff):
         # The node joining later is not a seed: it joins through the seeds and gets partitions,
         # but does not vote.
         node = ringfast.Node(node_id=f"n{i}", port=ports[i], seeds=seeds, num_partitions=args.partitions,
-                             heartbeat_interval=100, failure_timeout=500, monitoring_port="off", mode="thread")
+                             heartbeat_interval_ms=100, failure_timeout_ms=500, monitoring_port="off", mode="thread")
         cache = CacheNode(node, handoff)  # callbacks registered before start: no event is missed
         node.start()
         return cache

@@ -69,7 +69,7 @@ def main(argv=None):
     nodes = []
     for i in range(args.nodes):
         node = ringfast.Node(node_id=f"g{i}", port=ports[i], seeds=seeds, num_partitions=12,
-                             heartbeat_interval=100, failure_timeout=500,
+                             heartbeat_interval_ms=100, failure_timeout_ms=500,
                              monitoring_port=ports[args.nodes + i])  # mode="auto" -> "gevent" here
         nid = node.id
         node.on(PARTITIONS_ASSIGNED, lambda c, nid=nid: record("assigned", nid, c.partitions))

@@ -113,7 +113,7 @@ def worker_main(args):
     cfg = get_meta(db, "config")
     node = ringfast.Node(
         node_id=name, port=args.port, seeds=cfg["seeds"], monitoring_port=args.monitoring_port,
-        num_partitions=cfg["partitions"], heartbeat_interval=HEARTBEAT_MS, failure_timeout=LEASE_MS,
+        num_partitions=cfg["partitions"], heartbeat_interval_ms=HEARTBEAT_MS, failure_timeout_ms=LEASE_MS,
         mode="thread",  # a plain threaded program: the node runs its own hub thread
     )
     jobs_of = {p: [] for p in range(cfg["partitions"])}

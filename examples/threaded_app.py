@@ -57,7 +57,7 @@ def main(argv=None):
         # mode="thread" is what "auto" picks when gevent has not patched `threading`; a short
         # failure timeout (the lease) makes any starvation show up quickly.
         node = ringfast.Node(node_id=f"t{i}", port=port, seeds=seeds, num_partitions=12,
-                             heartbeat_interval=100, failure_timeout=500, monitoring_port="off",
+                             heartbeat_interval_ms=100, failure_timeout_ms=500, monitoring_port="off",
                              mode="thread")
         nid = node.id
         node.on(PARTITIONS_ASSIGNED, lambda c, nid=nid: record("assigned", nid, c.partitions))

@@ -1,10 +1,12 @@
 """MkDocs hook: the configuration table, built from the code at every docs build.
 
 Rows come from the settings table ``ringfast.config.FIELDS`` (keyword, environment
-variable), defaults from :class:`ringfast.Config`, flags from ``ringfast.cli``, and the
-typed keyword, its unit and its meaning from the docstring of :class:`ringfast.aio.Node`.
-A setting added to FIELDS without a documented ``aio.Node`` keyword fails the build
-(and tests/docs/test_settings_table.py), so the page cannot fall behind the code.
+variable), defaults from :class:`ringfast.Config`, flags from ``ringfast.cli``, the typed
+keyword of ``ringfast.Node`` and ``ringfast.aio.Node`` with its unit from
+``ringfast.config.NODE_KEYWORDS``, and its meaning from the docstring of
+:class:`ringfast.Node` (tests/unit/test_node_keywords.py holds ``aio.Node``'s to the same
+text). A setting added to FIELDS without a documented keyword fails the build (and
+tests/docs/test_settings_table.py), so the page cannot fall behind the code.
 
 A page asks for the table with the line ``<!-- ringfast:settings-table -->``.
 """
@@ -27,7 +29,8 @@ DERIVED = {
     "rejoin_grace": "3 x failure timeout",
     "port": "`0` (any free port)",
 }
-# Settings an embedded node has no use for, so aio.Node does not take them.
+# Settings an embedded node has no use for (ringfast.config.NOT_EMBEDDED), said here for
+# the table; a Node refuses them as keywords.
 NOT_EMBEDDED = {
     "log_level": "`ringfast node`'s log level: debug, info, warning, error or critical "
                  "(an embedded node leaves logging to the application)",
@@ -35,19 +38,21 @@ NOT_EMBEDDED = {
 UNITS = {"_ms": "ms", "_s": "s", "_bytes": "bytes"}
 
 
-def _aio_keywords() -> dict[str, str]:
-    """Config keyword -> aio.Node keyword (the latter carries the unit in its name)."""
-    from ringfast import aio
+def _node_keywords() -> dict[str, str]:
+    """Config keyword -> the keyword of Node(...) and aio.Node(...) (it carries the unit in
+    its name), for the keywords ringfast.Node takes."""
+    import ringfast
+    from ringfast.config import NODE_KEYWORDS
 
-    params = [p for p in inspect.signature(aio.Node).parameters if p != "config"]
-    return {aio._RENAMED.get(p, p): p for p in params}
+    params = inspect.signature(ringfast.Node).parameters
+    return {config_kw: kw for kw, config_kw in NODE_KEYWORDS.items() if kw in params}
 
 
 def _meanings() -> dict[str, str]:
-    """aio.Node keyword -> its text in the docstring's Args section."""
-    from ringfast import aio
+    """Node keyword -> its text in the docstring's Args section."""
+    import ringfast
 
-    doc = inspect.getdoc(aio.Node) or ""
+    doc = inspect.getdoc(ringfast.Node) or ""
     args = doc.split("Args:", 1)[1] if "Args:" in doc else ""
     meanings: dict[str, str] = {}
     name = None
@@ -71,18 +76,18 @@ def _flags() -> dict[str, str]:
     return flags
 
 
-def _default(keyword: str, aio_keyword: str, value: Any) -> str:
+def _default(keyword: str, node_keyword: str, value: Any) -> str:
     if keyword in DERIVED:
         return DERIVED[keyword]
     if value is None or value in ((), {}):
         return "none"
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
-    if aio_keyword.endswith("_ms"):
+    if node_keyword.endswith("_ms"):
         return f"`{value * 1000:g}` ms"
-    if aio_keyword.endswith("_s"):
+    if node_keyword.endswith("_s"):
         return f"`{value:g}` s"
-    if aio_keyword.endswith("_bytes"):
+    if node_keyword.endswith("_bytes"):
         return f"`{value}` bytes" + (f" ({value // 2**20} MiB)" if value % 2**20 == 0 else "")
     return f"`{value}`"
 
@@ -109,38 +114,40 @@ def settings_rows() -> list[dict[str, str]]:
             defaults[f.name] = f.default
         elif f.default_factory is not dataclasses.MISSING:
             defaults[f.name] = f.default_factory()
-    aio_of, meanings, flags = _aio_keywords(), _meanings(), _flags()
+    if set(NOT_EMBEDDED) != set(config.NOT_EMBEDDED):
+        raise ValueError(f"NOT_EMBEDDED says {sorted(NOT_EMBEDDED)}, ringfast.config {sorted(config.NOT_EMBEDDED)}")
+    node_of, meanings, flags = _node_keywords(), _meanings(), _flags()
     rows = []
     for entry in FIELDS:  # (keyword, environment variable, parser, ...)
         keyword, env = entry[0], entry[1]
-        aio_kw = aio_of.get(keyword)
+        node_kw = node_of.get(keyword)
         if keyword in NOT_EMBEDDED:
-            aio_kw, meanings[""] = "", NOT_EMBEDDED[keyword]
-        elif aio_kw is None or aio_kw not in meanings:
-            raise ValueError(f"setting {keyword!r} ({env}) has no documented keyword in ringfast.aio.Node")
-        unit = next((u for suffix, u in UNITS.items() if aio_kw.endswith(suffix)), "")
-        default = _default(keyword, aio_kw, defaults.get(keyword))
+            node_kw, meanings[""] = "", NOT_EMBEDDED[keyword]
+        elif node_kw is None or node_kw not in meanings:
+            raise ValueError(f"setting {keyword!r} ({env}) has no documented keyword in ringfast.Node")
+        unit = next((u for suffix, u in UNITS.items() if node_kw.endswith(suffix)), "")
+        default = _default(keyword, node_kw, defaults.get(keyword))
         if keyword == "host" and defaults.get("host") is None:
             default = "chosen at start ([Addresses](#addresses))"
         cli_port = getattr(config, "DEFAULT_MONITORING_PORT", None)
         if keyword == "monitoring_port" and defaults.get(keyword) is None and cli_port:
             default = f"off (`ringfast node`: `{cli_port}`)"
         rows.append({
-            "keyword": keyword, "aio": aio_kw, "env": env, "env_names": _env_names(env),
-            "flag": flags.get(keyword, ""), "unit": unit, "default": default, "meaning": meanings[aio_kw],
+            "keyword": keyword, "node": node_kw, "env": env, "env_names": _env_names(env),
+            "flag": flags.get(keyword, ""), "unit": unit, "default": default, "meaning": meanings[node_kw],
         })
     return rows
 
 
 def settings_table() -> str:
     lines = [
-        "| environment variable | `Node(...)` keyword | `aio.Node(...)` keyword | `ringfast node` flag | default | meaning |",
-        "|---|---|---|---|---|---|",
+        "| environment variable | `Node(...)` and `aio.Node(...)` keyword | `ringfast node` flag | default | meaning |",
+        "|---|---|---|---|---|",
     ]
     for r in settings_rows():
         flag = f"`{r['flag']}`" if r["flag"] else ""
-        aio_kw = f"`{r['aio']}`" if r["aio"] else ""
-        lines.append(f"| {r['env_names']} | `{r['keyword']}` | {aio_kw} | {flag} | {r['default']} | {r['meaning']} |")
+        node_kw = f"`{r['node']}`" if r["node"] else "(none)"
+        lines.append(f"| {r['env_names']} | {node_kw} | {flag} | {r['default']} | {r['meaning']} |")
     return "\n".join(lines)
 
 

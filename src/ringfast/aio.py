@@ -35,7 +35,7 @@ import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, Union, overload
 
-from .config import Config
+from .config import Config, node_config, refuse_old_keywords
 from .errors import ConfigError, NotRunningError
 from .events import Change, Event, EventName, LeaderChanged, MemberChanged, Payload, PartitionsChanged
 from .node import Node as _ThreadNode
@@ -56,27 +56,17 @@ _PartitionEvent = Literal[
 _LeaderEvent = Literal[Event.BECOME_LEADER, Event.LEADER_CHANGED, "become_leader", "leader_changed"]
 _MemberEvent = Literal[Event.MEMBER_JOINED, Event.MEMBER_LEFT, "member_joined", "member_left"]
 
-# Config.load's keyword for each of ours whose name carries a unit; the value passes as is,
-# since Config.load's keywords take the units of the settings table (ms for the three
-# ring-election timings, seconds for ringfast's own). tests/aio/test_aio_unit.py holds
-# the two to the same meaning.
-_RENAMED = {
-    "heartbeat_interval_ms": "heartbeat_interval",
-    "failure_timeout_ms": "failure_timeout",
-    "reconnect_time_ms": "reconnect_time",
-    "handler_timeout_s": "handler_timeout",
-    "rejoin_grace_s": "rejoin_grace",
-    "max_frame_size_bytes": "max_frame_size",
-}
 _READY_POLL_S = 0.01
 
 
 class Node:
     """A ring member for an asyncio application. See the module docstring for how it runs.
 
-    Every keyword is optional; one not given comes from the environment, as for
-    [`ringfast.Node`][ringfast.Node], then from the default in the configuration table. Units are
-    in the names.
+    Every keyword is optional, with the same name, type, unit and meaning as for
+    [`ringfast.Node`][ringfast.Node]: one not given comes from its `RINGFAST_`-prefixed
+    environment variable, then from the default in the configuration table. Units are in
+    the names; a name without its unit (`failure_timeout=500`) raises
+    [`ConfigError`][ringfast.errors.ConfigError] saying the one to write.
 
     Args:
         node_id: stable id of this node; keep it across restarts (default: the advertised
@@ -119,6 +109,7 @@ class Node:
         config: a ready [`Config`][ringfast.Config] instead of the keywords above.
     """
 
+    @refuse_old_keywords
     def __init__(
         self,
         *,
@@ -150,12 +141,7 @@ class Node:
         routes: Mapping[str, str] | None = None,
         config: Config | None = None,
     ) -> None:
-        given = {k: v for k, v in locals().items() if k not in ("self", "config") and v is not None}
-        if config is not None and given:
-            raise ConfigError(f"Node(config=...) takes no other settings; also got {', '.join(sorted(given))}")
-        if config is None:
-            config = Config.load(**{_RENAMED.get(k, k): v for k, v in given.items()})
-        self._node = _ThreadNode(config, mode="thread")
+        self._node = _ThreadNode(node_config(config, locals()), mode="thread")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._handlers: dict[Event, list[Callable[..., object]]] = {e: [] for e in Event}
         self._subscribers: weakref.WeakSet[Changes] = weakref.WeakSet()

@@ -10,20 +10,24 @@ Two sources of environment defaults:
   ring-election's bare names (``PORT``, ``SEED_NODES``, ``NODE_ID``...); a ``RINGFAST_`` name
   wins over its bare twin.
 
-ring-election's names keep their meaning and units (milliseconds for the timings). Every
-value is checked here, so a bad one fails with its name and value instead of deep inside.
+ring-election's names keep their meaning and units (milliseconds for the timings). The
+keywords of ``ringfast.Node`` and ``ringfast.aio.Node`` are defined here too (NODE_KEYWORDS:
+a setting with a unit says it in its name, ``failure_timeout_ms``). Every value is checked
+here, so a bad one fails with its name and value instead of deep inside.
 Nothing here touches the network: host names stay as written (see ``addresses.py``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import json
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any, ParamSpec, TypeVar
 
 from .errors import ConfigError
 
@@ -156,7 +160,12 @@ class Config:
     @classmethod
     def load(cls, env: Mapping[str, str] | None = None, **kwargs) -> Config:
         """Keyword arguments win; missing ones come from the ``RINGFAST_`` names in `env`
-        (default ``os.environ``). What an embedded ``Node(...)`` uses."""
+        (default ``os.environ``). What an embedded ``Node(...)`` uses.
+
+        The keywords are the settings' names without a unit, in the environment's units:
+        ``failure_timeout=500`` is 500 ms, ``handler_timeout=10`` is 10 s (a ``Node``
+        takes them as ``failure_timeout_ms=500`` and ``handler_timeout_s=10``). The
+        Config holds every timing in seconds (``config.failure_timeout == 0.5``)."""
         env = os.environ if env is None else env
         return _build(cls, env, kwargs, bare=False)
 
@@ -202,7 +211,7 @@ def _seconds(from_ms: bool, lo: float, hi: float):
         if not (math.isfinite(value) and lo <= value <= hi):
             unit = "ms" if from_ms else "s"
             scale = 1000 if from_ms else 1
-            raise ConfigError(f"{name}={raw!r}: must be in [{lo * scale:g}, {hi * scale:g}] {unit}")
+            raise ConfigError(f"{name}={raw!r}: must be in [{lo * scale:.10g}, {hi * scale:.10g}] {unit}")
         return value
 
     return parse
@@ -342,15 +351,18 @@ def default_priority(address: str, seeds: tuple[str, ...]) -> int:
     return seeds.index(address) if address in seeds else len(seeds)
 
 
-def _build(cls, env, kwargs, bare):
+def _build(cls, env, kwargs, bare, said=None):
+    """`said`: the name the caller gave each keyword under, for the error messages
+    (``failure_timeout_ms`` for ``failure_timeout`` when it comes from a Node)."""
     unknown = set(kwargs) - set(ENV_NAMES)
     if unknown:
         raise ConfigError(f"unknown setting(s): {', '.join(sorted(unknown))}")
+    said = said or {}
     values = {}
     for kw, var, parse in FIELDS:
         names = [prefixed(var)] + ([var] if bare and var != prefixed(var) else [])
         if kwargs.get(kw) is not None:
-            values[kw] = parse(kw, kwargs[kw])
+            values[kw] = parse(said.get(kw, kw), kwargs[kw])
             continue
         for name in names:  # RINGFAST_PORT wins over PORT
             if env.get(name) not in (None, ""):
@@ -391,6 +403,83 @@ def _build(cls, env, kwargs, bare):
 
 def replace(config: Config, **changes) -> Config:
     return dataclasses.replace(config, **changes)
+
+
+# ----------------------------------------------------------------------------------------
+# The keywords of ringfast.Node(...), ringfast.Node.from_env(...) and ringfast.aio.Node(...),
+# defined here once: one per setting of FIELDS an embedded node uses, named as in FIELDS
+# except that a setting with a unit says it in its name. The value passes to the setting's
+# parser unchanged: the parsers take the unit named here (the three ring-election timings in
+# milliseconds, as in the environment; ringfast's own timings in seconds).
+# tests/unit/test_node_keywords.py holds the three signatures to NODE_KEYWORDS.
+
+UNIT_NAMES = {
+    "heartbeat_interval": "heartbeat_interval_ms",
+    "failure_timeout": "failure_timeout_ms",
+    "reconnect_time": "reconnect_time_ms",
+    "handler_timeout": "handler_timeout_s",
+    "rejoin_grace": "rejoin_grace_s",
+    "max_frame_size": "max_frame_size_bytes",
+}
+UNITS = {"_ms": "milliseconds", "_s": "seconds", "_bytes": "bytes"}  # suffix -> unit in words
+
+# Settings of FIELDS a Node takes no keyword for, and why.
+NOT_EMBEDDED = {
+    "log_level": "that is the LOG_LEVEL of `ringfast node`; an embedded node logs to the 'ringfast' logger, "
+                 "whose level is the application's: logging.getLogger('ringfast').setLevel(...)",
+}
+
+# Node keyword -> Config.load keyword (the FIELDS name), in the order of FIELDS.
+NODE_KEYWORDS = {UNIT_NAMES.get(kw, kw): kw for kw, _, _ in FIELDS if kw not in NOT_EMBEDDED}
+
+
+def unit_of(keyword: str) -> str | None:
+    """The unit a Node keyword's name says, in words (``failure_timeout_ms``: milliseconds)."""
+    return next((unit for suffix, unit in UNITS.items() if keyword.endswith(suffix)), None)
+
+
+def node_config(config: Config | None, keywords: Mapping[str, Any], *, from_env: bool = False) -> Config:
+    """The Config of a Node: `config` as given, or one built from the Node keywords in
+    `keywords` (those not None; others in the mapping, such as ``self``, are ignored) the way
+    :meth:`Config.load` builds it (or, with `from_env`, :meth:`Config.from_env`). An error
+    about a keyword's value names the keyword as the caller wrote it."""
+    given = {kw: keywords[kw] for kw in NODE_KEYWORDS if keywords.get(kw) is not None}
+    if config is not None:
+        if given:
+            raise ConfigError(f"Node(config=...) takes no other settings; also got {', '.join(sorted(given))}")
+        check_wire_limits(config)  # Config.load checks its own; a Config built by hand too
+        return config
+    settings = {NODE_KEYWORDS[kw]: value for kw, value in given.items()}
+    said = {NODE_KEYWORDS[kw]: kw for kw in given}
+    return _build(Config, os.environ, settings, bare=from_env, said=said)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def refuse_old_keywords(function: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Wrap a Node constructor so the keywords ``ringfast.Node`` took before its typed ones
+    and takes no more (the names without their unit, ``failure_timeout=500``, and
+    ``log_level``) raise a ConfigError saying what to write instead, rather than Python's
+    bare "unexpected keyword argument". The signature (for mypy, `inspect` and the
+    documentation) stays the function's."""
+
+    @functools.wraps(function)
+    def checked(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        wrong = [name for name in kwargs if name in UNIT_NAMES or name in NOT_EMBEDDED]
+        if wrong:
+            raise ConfigError("; ".join(_old_keyword(name, kwargs[name]) for name in wrong))
+        return function(*args, **kwargs)
+
+    return checked
+
+
+def _old_keyword(name: str, value: object) -> str:
+    if name in NOT_EMBEDDED:
+        return f"{name}={value!r}: a Node takes no {name} ({NOT_EMBEDDED[name]})"
+    new = UNIT_NAMES[name]
+    return f"{name}={value!r}: say {new}={value!r} ({unit_of(new)}, as {name} was)"
 
 
 # ----------------------------------------------------------------------------------------

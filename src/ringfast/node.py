@@ -18,6 +18,8 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
 
 import gevent
 import gevent.event
@@ -30,7 +32,7 @@ from ._impl import Partitioner
 from .addresses import is_ip
 from .assumptions import epoch_cap
 from .clock import now as lease_clock
-from .config import Config, check_wire_limits, format_address, parse_address
+from .config import Config, format_address, node_config, parse_address, refuse_old_keywords
 from .errors import ConfigError, NotRunningError, RingfastError
 from .ring import Ring
 from .transport import Connection, Listener, connect, resolve
@@ -44,17 +46,99 @@ _RealEvent = gevent.monkey.get_original("threading", "Event")
 
 
 class Node:
-    """A member of the ring. See the module docstring for the lifecycle and modes."""
+    """A member of the ring. See the module docstring for the lifecycle and modes.
 
-    def __init__(self, config: Config | None = None, *, mode: str = "auto", clock=lease_clock, **settings):
-        """Settings are keywords (see docs/reference/configuration.md), with ``RINGFAST_``-prefixed
-        environment variables as defaults; ring-election's bare names (``PORT``, ``HOST``...)
-        only through :meth:`from_env`."""
-        if config is not None and settings:
-            raise ConfigError(f"Node(config, ...): give a Config or settings, not both (got {', '.join(sorted(settings))})")
-        self.config = config if config is not None else Config.load(**settings)
-        if config is not None:
-            check_wire_limits(config)  # Config.load checks its own; a Config built by hand too
+    Every setting is an optional keyword, with the same name, type and unit as for
+    [`ringfast.aio.Node`][ringfast.aio.Node]; units are in the names (`failure_timeout_ms=500`,
+    `handler_timeout_s=10`). One not given comes from its `RINGFAST_`-prefixed environment
+    variable (`RINGFAST_PORT`, `RINGFAST_HEART_BEAT_CHECK_FREQUENCY`...), then from the default
+    in the [configuration table](configuration.md); ring-election's bare names
+    (`PORT`, `SEED_NODES`...) are read only by [`from_env`][ringfast.Node.from_env]. A bad
+    value raises [`ConfigError`][ringfast.errors.ConfigError] naming the keyword, and so does
+    a name without its unit (`failure_timeout=500`: write `failure_timeout_ms=500`).
+
+    Args:
+        config: a ready [`Config`][ringfast.Config] instead of the keywords below.
+        mode: `"thread"` runs the node on its own gevent hub in a background thread, and
+            the callbacks on a worker thread; `"gevent"` runs it on the caller's hub (the
+            application has monkey-patched); `"auto"` picks `"gevent"` when `threading` is
+            monkey-patched, else `"thread"`.
+        node_id: stable id of this node; keep it across restarts (default: the advertised
+            `host:port`).
+        host: address the cluster port (and monitoring) listens on.
+        advertise: the name or address (optionally `host:port`) the others reach this
+            node at, when it is not `host`: its identity among the seeds.
+        port: cluster port (`0`: any free port).
+        seeds: the seed nodes (the voters), as `"host:port,..."` or a sequence of `"host:port"`.
+        priority: lower leads (default: this node's position in `seeds`).
+        num_partitions: how many partitions the cluster splits; the same on every node.
+        heartbeat_interval_ms: follower heartbeat period; shorter than the failure timeout.
+        failure_timeout_ms: failure timeout, and the lease: a follower that had no heartbeat
+            answered for this long gives its partitions up.
+        reconnect_time_ms: connect timeout to a peer (capped by the failure timeout).
+        monitoring_port: HTTP monitoring port, or `"off"`.
+        monitoring_host: HTTP monitoring address (default `host`).
+        monitoring_hosts: more host names the monitoring API answers to (it checks the
+            `Host` header against DNS rebinding), as `"a,b"` or a sequence; `"*"` for any.
+        quorum: `"majority"`, a number of seeds, or `"none"` (unsafe: both sides of a
+            network split elect a leader).
+        leader_owns_partitions: let the leader own partitions too.
+        cluster_name: name of the cluster, checked on every frame.
+        handler_timeout_s: bound on each event's handlers; a revoke not acknowledged
+            within it is left to the lease.
+        rejoin_grace_s: how long the leader keeps the partitions of a node that stopped
+            with `restart=True` for its return.
+        max_frame_size_bytes: largest frame accepted.
+        journal: append events as JSON lines to this file.
+        state_dir: keep the highest epoch here across restarts.
+        secret_file: file with the shared cluster secret (at least 16 bytes, readable by
+            its owner only: mode 600 or 400): nodes authenticate each other and every
+            frame carries a MAC.
+        tls_cert: this node's certificate (PEM), for mutual TLS with `tls_key` and `tls_ca`.
+        tls_key: the private key of `tls_cert` (PEM).
+        tls_ca: the CA that signs every member's certificate (PEM).
+        routes: `{addr: connect_addr}` (in the environment `addr=connect_addr,...`):
+            reach the node known as `addr` through `connect_addr` (NAT, port forwarding,
+            test proxies).
+        clock: the clock leases are timed on, in seconds (default: `CLOCK_BOOTTIME` on
+            Linux, which counts through a suspend); for tests.
+    """
+
+    @refuse_old_keywords
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        mode: Literal["auto", "gevent", "thread"] = "auto",
+        node_id: str | None = None,
+        host: str | None = None,
+        advertise: str | None = None,
+        port: int | None = None,
+        seeds: str | Sequence[str] | None = None,
+        priority: int | None = None,
+        num_partitions: int | None = None,
+        heartbeat_interval_ms: float | None = None,
+        failure_timeout_ms: float | None = None,
+        reconnect_time_ms: float | None = None,
+        monitoring_port: int | Literal["off"] | None = None,
+        monitoring_host: str | None = None,
+        monitoring_hosts: str | Sequence[str] | None = None,
+        quorum: Literal["majority", "none"] | int | None = None,
+        leader_owns_partitions: bool | None = None,
+        cluster_name: str | None = None,
+        handler_timeout_s: float | None = None,
+        rejoin_grace_s: float | None = None,
+        max_frame_size_bytes: int | None = None,
+        journal: str | None = None,
+        state_dir: str | None = None,
+        secret_file: str | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        tls_ca: str | None = None,
+        routes: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = lease_clock,
+    ) -> None:
+        self.config = node_config(config, locals())
         if mode == "auto":
             mode = "gevent" if gevent.monkey.is_module_patched("threading") else "thread"
         if mode not in ("gevent", "thread"):
@@ -92,11 +176,43 @@ class Node:
         self._unresolved_logged: dict[str, tuple[float, int]] = {}  # peer -> (last said, failures since)
 
     @classmethod
-    def from_env(cls, *, mode: str = "auto", **settings) -> Node:
-        """A node configured as ``ringfast node`` is: keywords, then ``RINGFAST_`` names, then
-        ring-election's bare ones (``PORT``, ``HOST``, ``SEED_NODES``, ``NODE_ID``...), with
-        monitoring on 9000 unless ``MONITORING_PORT`` says otherwise."""
-        return cls(Config.from_env(**settings), mode=mode)
+    @refuse_old_keywords
+    def from_env(
+        cls,
+        *,
+        mode: Literal["auto", "gevent", "thread"] = "auto",
+        node_id: str | None = None,
+        host: str | None = None,
+        advertise: str | None = None,
+        port: int | None = None,
+        seeds: str | Sequence[str] | None = None,
+        priority: int | None = None,
+        num_partitions: int | None = None,
+        heartbeat_interval_ms: float | None = None,
+        failure_timeout_ms: float | None = None,
+        reconnect_time_ms: float | None = None,
+        monitoring_port: int | Literal["off"] | None = None,
+        monitoring_host: str | None = None,
+        monitoring_hosts: str | Sequence[str] | None = None,
+        quorum: Literal["majority", "none"] | int | None = None,
+        leader_owns_partitions: bool | None = None,
+        cluster_name: str | None = None,
+        handler_timeout_s: float | None = None,
+        rejoin_grace_s: float | None = None,
+        max_frame_size_bytes: int | None = None,
+        journal: str | None = None,
+        state_dir: str | None = None,
+        secret_file: str | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        tls_ca: str | None = None,
+        routes: Mapping[str, str] | None = None,
+    ) -> Node:
+        """A node configured as `ringfast node` is: the keywords, which are those of
+        [`Node`][ringfast.Node] (same names, types and units), then the `RINGFAST_` names,
+        then ring-election's bare ones (`PORT`, `HOST`, `SEED_NODES`, `NODE_ID`...), with
+        monitoring on 9000 unless `MONITORING_PORT` (or `monitoring_port=`) says otherwise."""
+        return cls(node_config(None, locals(), from_env=True), mode=mode)
 
     # ------------------------------------------------------------------ public API
 

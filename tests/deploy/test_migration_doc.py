@@ -42,7 +42,7 @@ def test_the_table_defaults_are_configs():
 
 def test_a_ring_election_client_is_refused_and_counted():
     port, mport = free_ports(2)
-    node = Node(port=port, monitoring_port=mport, mode="thread", heartbeat_interval=50, failure_timeout=400).start()
+    node = Node(port=port, monitoring_port=mport, mode="thread", heartbeat_interval_ms=50, failure_timeout_ms=400).start()
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
             s.sendall(b'{"type":"hello","id":"follower-1","priority":1}\n')  # ring-election writes JSON

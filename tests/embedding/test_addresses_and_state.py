@@ -18,7 +18,7 @@ pytestmark = pytest.mark.cluster
 
 def ring(ports, seeds, **kw):
     return [Node(node_id=f"h{i}", port=p, seeds=seeds, monitoring_port="off", num_partitions=6,
-                 heartbeat_interval=50, failure_timeout=400, mode="thread", **kw) for i, p in enumerate(ports)]
+                 heartbeat_interval_ms=50, failure_timeout_ms=400, mode="thread", **kw) for i, p in enumerate(ports)]
 
 
 def settled(nodes):
@@ -52,7 +52,7 @@ def test_a_seed_name_that_does_not_resolve_is_retried_counted_and_said_once(capl
     missing = "not-yet.invalid:7001"  # .invalid never resolves (RFC 2606)
     seeds = f"127.0.0.1:{ports[0]},127.0.0.1:{ports[1]},{missing}"
     nodes = [Node(node_id=f"u{i}", port=p, seeds=seeds, monitoring_port="off", num_partitions=6,
-                  heartbeat_interval=50, failure_timeout=400, mode="thread") for i, p in enumerate(ports)]
+                  heartbeat_interval_ms=50, failure_timeout_ms=400, mode="thread") for i, p in enumerate(ports)]
     with caplog.at_level(logging.WARNING, logger="ringfast"):
         try:
             for n in nodes:
@@ -73,7 +73,7 @@ def test_a_seed_name_that_does_not_resolve_is_retried_counted_and_said_once(capl
 def test_a_node_not_among_the_seeds_says_it_will_not_vote_once(caplog):
     ports = free_ports(2)
     node = Node(port=ports[0], seeds=f"127.0.0.1:{ports[1]}", monitoring_port="off", mode="thread",
-                heartbeat_interval=50, failure_timeout=400)
+                heartbeat_interval_ms=50, failure_timeout_ms=400)
     with caplog.at_level(logging.WARNING, logger="ringfast"):
         node.start()
         node.stop(timeout=3)
@@ -87,7 +87,7 @@ def test_an_embedded_node_leaves_the_platforms_port_alone(monkeypatch):
     for name, value in {"PORT": str(ports[0]), "NODE_ID": "web", "HOST": "127.0.0.9", "MONITORING_PORT": str(ports[1]),
                         "SEED_NODES": "10.1.1.1:1"}.items():
         monkeypatch.setenv(name, value)
-    node = Node(mode="thread", heartbeat_interval=50, failure_timeout=400).start()
+    node = Node(mode="thread", heartbeat_interval_ms=50, failure_timeout_ms=400).start()
     try:
         assert node.config.port != ports[0] and node.id != "web" and node.config.host == "127.0.0.1"
         assert node.monitoring_address is None and node.config.seeds == ()  # monitoring only when asked for
@@ -96,7 +96,7 @@ def test_an_embedded_node_leaves_the_platforms_port_alone(monkeypatch):
         node.stop(timeout=3)
     monkeypatch.setenv("RINGFAST_PORT", str(ports[0]))
     monkeypatch.setenv("RINGFAST_MONITORING_PORT", str(ports[1]))
-    node = Node(mode="thread", heartbeat_interval=50, failure_timeout=400).start()
+    node = Node(mode="thread", heartbeat_interval_ms=50, failure_timeout_ms=400).start()
     try:
         assert node.config.port == ports[0] and node.monitoring_address == ("127.0.0.1", ports[1])
     finally:
@@ -121,7 +121,7 @@ def test_node_from_env_reads_ring_election_names_and_warns_about_ignored_ones(mo
 def test_every_node_keeps_the_highest_epoch_in_its_state_dir(tmp_path):
     ports = free_ports(3)
     nodes = [Node(node_id=f"s{i}", port=p, seeds=",".join(f"127.0.0.1:{q}" for q in ports), monitoring_port="off",
-                  num_partitions=6, heartbeat_interval=50, failure_timeout=400, mode="thread",
+                  num_partitions=6, heartbeat_interval_ms=50, failure_timeout_ms=400, mode="thread",
                   state_dir=str(tmp_path / f"s{i}")) for i, p in enumerate(ports)]
     try:
         for n in nodes:
@@ -140,7 +140,7 @@ def test_every_node_keeps_the_highest_epoch_in_its_state_dir(tmp_path):
     with open(state, "w") as f:
         json.dump({"epoch": high, "voted": None}, f)
     again = Node(node_id="s0", port=ports[0], seeds=f"127.0.0.1:{ports[0]}", monitoring_port="off",
-                 heartbeat_interval=50, failure_timeout=400, mode="thread", state_dir=str(tmp_path / "s0"))
+                 heartbeat_interval_ms=50, failure_timeout_ms=400, mode="thread", state_dir=str(tmp_path / "s0"))
     again.start()
     try:
         wait_for(lambda: again.is_leader, what="a one-node ring")

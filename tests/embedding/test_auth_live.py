@@ -22,7 +22,7 @@ def secured(tmp_path):
     ports = free_ports(8)
     seeds = ",".join(f"127.0.0.1:{p}" for p in ports[:3])
     nodes = [Node(node_id=f"a{i}", port=ports[i], seeds=seeds, monitoring_port=ports[4 + i], num_partitions=6,
-                  heartbeat_interval=50, failure_timeout=400, mode="thread", secret_file=str(secret)) for i in range(3)]
+                  heartbeat_interval_ms=50, failure_timeout_ms=400, mode="thread", secret_file=str(secret)) for i in range(3)]
     for n in nodes:
         n.start()
     try:
@@ -46,7 +46,7 @@ def test_a_node_without_the_secret_never_joins(secured, secret):
         (tmp_path / "wrong").chmod(0o600)
         kw["secret_file"] = str(tmp_path / "wrong")
     stranger = Node(node_id="stranger", port=ports[3], seeds=seeds, monitoring_port="off", num_partitions=6,
-                    heartbeat_interval=50, failure_timeout=400, mode="thread", **kw)
+                    heartbeat_interval_ms=50, failure_timeout_ms=400, mode="thread", **kw)
     stranger.start()
     try:
         wait_for(lambda: rejected(lport, "unauthenticated") > before, what="the stranger to be refused")

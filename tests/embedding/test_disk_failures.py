@@ -32,7 +32,7 @@ def ring(n, **kw):
     ports = free_ports(n)
     seeds = ",".join(f"127.0.0.1:{p}" for p in ports)
     return [Node(node_id=f"d{i}", port=p, seeds=seeds, monitoring_port="off", num_partitions=P,
-                 heartbeat_interval=50, failure_timeout=400, mode="thread", **kw) for i, p in enumerate(ports)]
+                 heartbeat_interval_ms=50, failure_timeout_ms=400, mode="thread", **kw) for i, p in enumerate(ports)]
 
 
 def test_partitions_assigned_fires_although_the_journal_line_fails():

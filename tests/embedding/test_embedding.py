@@ -27,7 +27,7 @@ COMMON = textwrap.dedent(
 
     def make(i):
         node = Node(node_id=f"e{i}", port=ports[i], seeds=seeds, monitoring_port="off",
-                    num_partitions=12, heartbeat_interval=50, failure_timeout=400, mode=MODE)
+                    num_partitions=12, heartbeat_interval_ms=50, failure_timeout_ms=400, mode=MODE)
         nid = f"e{i}"
         seen[nid] = set()
         def on_assigned(change, nid=nid):

@@ -24,8 +24,8 @@ def heartbeat(sender):
 @pytest.fixture(scope="module")
 def lone():
     port, mport = free_ports(2)
-    node = Node(node_id="h0", port=port, monitoring_port=mport, mode="thread", heartbeat_interval=50,
-                failure_timeout=400)
+    node = Node(node_id="h0", port=port, monitoring_port=mport, mode="thread", heartbeat_interval_ms=50,
+                failure_timeout_ms=400)
     node.start()
     try:
         yield node, port, mport

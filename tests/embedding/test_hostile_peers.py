@@ -43,7 +43,7 @@ def ring3():
     ports = free_ports(6)
     seeds = ",".join(f"127.0.0.1:{p}" for p in ports[:3])
     nodes = [Node(node_id=f"z{i}", port=ports[i], seeds=seeds, monitoring_port=ports[3 + i], num_partitions=8,
-                  heartbeat_interval=50, failure_timeout=600, mode="thread") for i in range(3)]
+                  heartbeat_interval_ms=50, failure_timeout_ms=600, mode="thread") for i in range(3)]
     for n in nodes:
         n.start()
     try:

@@ -39,7 +39,7 @@ def ring3():
     ports = free_ports(6)
     seeds = ",".join(f"127.0.0.1:{p}" for p in ports[:3])
     nodes = [Node(node_id=f"m{i}", port=ports[i], seeds=seeds, monitoring_port=ports[3 + i], num_partitions=9,
-                  heartbeat_interval=50, failure_timeout=400, mode="thread") for i in range(3)]
+                  heartbeat_interval_ms=50, failure_timeout_ms=400, mode="thread") for i in range(3)]
     for n in nodes:
         n.start()
     try:

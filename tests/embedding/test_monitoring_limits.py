@@ -61,8 +61,8 @@ def lone():
         mp.setattr(monitoring, "MAX_CONNECTIONS", 8)
         mp.setattr(monitoring, "REQUEST_TIMEOUT", 0.5)
         port, mport = free_ports(2)
-        node = Node(node_id="m0", port=port, monitoring_port=mport, mode="thread", heartbeat_interval=50,
-                    failure_timeout=400, monitoring_hosts="ring.example.org")
+        node = Node(node_id="m0", port=port, monitoring_port=mport, mode="thread", heartbeat_interval_ms=50,
+                    failure_timeout_ms=400, monitoring_hosts="ring.example.org")
         node.start()
     try:
         yield node, mport

@@ -37,9 +37,9 @@ def test_a_connection_follows_its_peers_name_to_a_new_address(names):
     names["a.test"] = "127.0.0.1"
     # a listens on every loopback address, so it is there at 127.0.0.1 and at 127.0.0.2
     a = Node(node_id="a", host="0.0.0.0", advertise="a.test", port=pa, seeds=f"a.test:{pa}", monitoring_port="off",
-             heartbeat_interval=50, failure_timeout=400, reconnect_time=200, num_partitions=4, mode="thread")
+             heartbeat_interval_ms=50, failure_timeout_ms=400, reconnect_time_ms=200, num_partitions=4, mode="thread")
     b = Node(node_id="b", host="127.0.0.1", port=pb, seeds=f"a.test:{pa}", monitoring_port="off",
-             heartbeat_interval=50, failure_timeout=400, reconnect_time=200, num_partitions=4, mode="thread")
+             heartbeat_interval_ms=50, failure_timeout_ms=400, reconnect_time_ms=200, num_partitions=4, mode="thread")
     try:
         a.start()
         b.start()

@@ -59,8 +59,8 @@ def secret_file(tmp_path):
 @pytest.fixture(scope="module")
 def secured(tmp_path_factory):
     port, mport = free_ports(2)
-    node = Node(node_id="s0", port=port, monitoring_port=mport, mode="thread", heartbeat_interval=50,
-                failure_timeout=2000, secret_file=secret_file(tmp_path_factory.mktemp("s")))
+    node = Node(node_id="s0", port=port, monitoring_port=mport, mode="thread", heartbeat_interval_ms=50,
+                failure_timeout_ms=2000, secret_file=secret_file(tmp_path_factory.mktemp("s")))
     node.start()
     try:
         yield port, mport
@@ -130,8 +130,8 @@ def test_tls_handshakes_count_against_the_pending_cap(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ringfast.node, "MAX_SILENT", 4)
     port, mport = free_ports(2)
-    node = Node(node_id="t0", port=port, monitoring_port=mport, mode="thread", heartbeat_interval=100,
-                failure_timeout=5000, **make_pki(tmp_path, "c", ["t0"])["t0"])
+    node = Node(node_id="t0", port=port, monitoring_port=mport, mode="thread", heartbeat_interval_ms=100,
+                failure_timeout_ms=5000, **make_pki(tmp_path, "c", ["t0"])["t0"])
     node.start()
     socks = []
     try:

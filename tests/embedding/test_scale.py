@@ -24,7 +24,7 @@ SCRIPT = textwrap.dedent(
     ports = [int(a) for a in sys.argv[1:]]  # chosen by the test (support.free_ports)
     seeds = ",".join(f"127.0.0.1:{p}" for p in ports[:3])  # the rest join through the seeds
     nodes = [Node(node_id=f"s{i:03d}", port=ports[i], seeds=seeds, monitoring_port="off", num_partitions=P,
-                  heartbeat_interval=500, failure_timeout=2000, mode="gevent").start() for i in range(N)]
+                  heartbeat_interval_ms=500, failure_timeout_ms=2000, mode="gevent").start() for i in range(N)]
 
     def settled(live):
         leaders = [n for n in live if n.is_leader]

@@ -44,7 +44,7 @@ def tls_ring(tmp_path):
     ports = free_ports(7)
     seeds = ",".join(f"127.0.0.1:{p}" for p in ports[:3])
     nodes = [Node(node_id=f"t{i}", port=ports[i], seeds=seeds, monitoring_port=ports[4 + i], num_partitions=6,
-                  heartbeat_interval=50, failure_timeout=400, mode="thread", **tls[f"t{i}"]) for i in range(3)]
+                  heartbeat_interval_ms=50, failure_timeout_ms=400, mode="thread", **tls[f"t{i}"]) for i in range(3)]
     for n in nodes:
         n.start()
     try:
@@ -64,7 +64,7 @@ def test_only_holders_of_a_cluster_certificate_join(tls_ring, stranger_tls):
     before = rejected(lport, "unauthenticated")
     kw = make_pki(tmp_path, "rogue", ["stranger"])["stranger"] if stranger_tls == "another CA" else {}
     stranger = Node(node_id="stranger", port=ports[3], seeds=seeds, monitoring_port="off", num_partitions=6,
-                    heartbeat_interval=50, failure_timeout=400, mode="thread", **kw)
+                    heartbeat_interval_ms=50, failure_timeout_ms=400, mode="thread", **kw)
     stranger.start()
     try:
         wait_for(lambda: rejected(lport, "unauthenticated") > before, what="the stranger's handshake to be refused")
@@ -84,7 +84,7 @@ def test_a_cluster_certificate_speaks_only_for_the_id_it_names(tls_ring):
     before = refused(lport, "tls_identity")
     cert = make_pki(tmp_path, "cluster", ["impostor"])["impostor"]  # issued by the cluster's own CA
     fake = Node(node_id=victim.id, port=ports[3], seeds=seeds, monitoring_port="off", num_partitions=6,
-                heartbeat_interval=50, failure_timeout=400, mode="thread", **cert)
+                heartbeat_interval_ms=50, failure_timeout_ms=400, mode="thread", **cert)
     fake.start()
     try:
         wait_for(lambda: refused(lport, "tls_identity") > before, what="the impostor's frames to be refused")

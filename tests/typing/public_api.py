@@ -56,6 +56,25 @@ node.on(ringfast.PARTITIONS_ASSIGNED, on_change)
 assert_type(node.partitions(), list[int])
 assert_type(node.fencing_token(3), int | None)
 assert_type(node.wait_until_ready(1.0), bool)
+tuned = ringfast.Node(
+    node_id="t1", port=7001, seeds=["127.0.0.1:7001", "127.0.0.1:7002"], num_partitions=12,
+    heartbeat_interval_ms=100, failure_timeout_ms=500, reconnect_time_ms=250.0, handler_timeout_s=2.5,
+    rejoin_grace_s=10, max_frame_size_bytes=1 << 20, monitoring_port=9000, quorum=2,
+    leader_owns_partitions=True, routes={"10.0.0.1:7001": "127.0.0.1:17001"}, mode="thread",
+)
+assert_type(ringfast.Node(ringfast.Config.load(), mode="gevent"), ringfast.Node)
+assert_type(ringfast.Node.from_env(port=7001, failure_timeout_ms=500, mode="thread"), ringfast.Node)
+ringfast.Node(failure_timeout=500)  # type: ignore[call-arg]
+ringfast.Node(heartbeat_interval=100, failure_timeout_ms=500)  # type: ignore[call-arg]
+ringfast.Node(handler_timeout=10)  # type: ignore[call-arg]
+ringfast.Node(log_level="debug")  # type: ignore[call-arg]
+ringfast.Node.from_env(failure_timeout=500)  # type: ignore[call-arg]
+ringfast.Node(failure_timeout_ms="500")  # type: ignore[arg-type]
+ringfast.Node(quorum="most")  # type: ignore[arg-type]
+ringfast.Node(monitoring_port="none")  # type: ignore[arg-type]
+ringfast.Node(mode="threads")  # type: ignore[arg-type]
+ringfast.Node(7001)  # type: ignore[arg-type]
+ringfast.Node(ringfast.Config.load(), "thread")  # type: ignore[call-arg]
 
 # --------------------------------------------------------------------- asyncio
 

@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from ringfast import Node, protocol
-from ringfast.config import Config
+from ringfast.config import UNIT_NAMES, Config
 from ringfast.errors import ConfigError
 
 # Real processes (seconds each): opt-in, run by .ci/hardening.sh after the main test command
@@ -32,8 +32,8 @@ BAD = [
 def test_refused_by_config_and_by_node(settings, match):
     with pytest.raises(ConfigError, match=match):
         Config.load({}, **settings)
-    with pytest.raises(ConfigError, match=match):
-        Node(monitoring_port="off", mode="thread", **settings)
+    with pytest.raises(ConfigError, match=match):  # the Node keywords say their unit (the same one)
+        Node(monitoring_port="off", mode="thread", **{UNIT_NAMES.get(k, k): v for k, v in settings.items()})
     ok = {k: v for k, v in Config.load({}).__dict__.items()}  # a Config built by hand is checked too
     ok.update({k: (v / 1000 if k in ("heartbeat_interval", "failure_timeout") else v) for k, v in settings.items()})
     with pytest.raises(ConfigError, match=match):
