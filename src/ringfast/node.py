@@ -718,12 +718,13 @@ class _IO:
         n._snapshot.update(n._ring)
         n._emit(ev.PARTITIONS_ASSIGNED, change)
 
-    def revoke(self, change: ev.PartitionsChanged, done):
+    def revoke(self, change: ev.PartitionsChanged, request: int):
         n = self.node
+        ring = n._ring
 
         def finished(ok):
             # the protocol says whether the lease ran out while the handler ran
-            ended = done(ok)
+            ended = ring.revoke_finished(request, ok)
             expired_at = change.expired_at if change.expired_at is not None else ended
             extra = {"expired_at": expired_at} if expired_at is not None else {}
             n._journal_write("revoked", partitions=change.partitions, epoch=change.epoch, reason=change.reason,

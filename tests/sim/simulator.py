@@ -367,8 +367,9 @@ class _IO:
     def assigned(self, change):
         self.node.sim.log.assigned(self.node, change)
 
-    def revoke(self, change, done):
+    def revoke(self, change, request):
         node, sim = self.node, self.node.sim
+        ring = node.ring
         if change.expired_at is not None:  # the right ended when the lease did
             sim.log.revoked(node, change, node.true_time(change.expired_at))
 
@@ -378,7 +379,7 @@ class _IO:
             if node.paused:  # a frozen handler finishes after the thaw
                 sim.at(sim.now + TICK, finish)
                 return
-            ended = done(True)
+            ended = ring.revoke_finished(request, True)
             if change.expired_at is None:
                 sim.log.revoked(node, change, sim.now if ended is None else node.true_time(ended))
 

@@ -105,10 +105,14 @@ def test_pinned_seeds_that_found_bugs_replay_clean():
     - 256: a refused duplicate of n3 sent "leave": the leader freed the live n3's partitions.
     - 1011269, 1013384: the run ended with a node frozen past its lease; the checker held
       its partitions open forever (and called the ring settled on what it listed).
+    - 3251444: a node became leader holding partitions as a follower and froze with their
+      revoke handler running; once it followed the next leader, that leader's renewal of its
+      lease was taken as covering them too: the right was said to end at the handler's
+      return, after the next leader had (rightly) given them away.
     """
     from simulator import run_seed
 
-    for seed in (256, 1011269, 1013384):
+    for seed in (256, 1011269, 1013384, 3251444):
         sim = run_seed(seed)
         assert not sim.log.violations, (seed, sim.log.violations[:3])
 

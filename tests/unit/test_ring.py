@@ -35,9 +35,10 @@ class IO:
     def assigned(self, change):
         self.events.append(("assigned", change))
 
-    def revoke(self, change, done):
+    def revoke(self, change, request):
         self.events.append(("revoked", change))
-        self.pending_revokes.append(done)
+        # what the driver calls once the handlers returned: finishing is an event for the Ring
+        self.pending_revokes.append(lambda ok: self.ring.revoke_finished(request, ok))
 
     def role_changed(self, role, leader, epoch):
         self.events.append(("role", role, leader, epoch))
@@ -77,7 +78,8 @@ def make(i=0, **kw):
     cfg = Config.load({}, node_id=f"n{i + 1}", port=i + 1, seeds=",".join(SEEDS), heartbeat_interval=100,
                       failure_timeout=1000, monitoring_port="off", **kw)
     clock, io = Clock(), IO()
-    return DrivenRing(cfg, io, clock, epoch=1000, rng=random.Random(i)), clock, io
+    io.ring = ring = DrivenRing(cfg, io, clock, epoch=1000, rng=random.Random(i))
+    return ring, clock, io
 
 
 FP = fingerprint(10, 2, SEEDS)  # the settings fingerprint of make()'s rings
@@ -304,3 +306,28 @@ def test_the_internals_page_lists_the_dispatch_table_as_the_code_has_it():
     rows = re.findall(r"^\| (`[a-z_`, ]+`) \|[^|]*\|[^|]*\| (yes|no) \|$", page, re.M)
     listed = {k.strip("` "): yes == "yes" for ks, yes in rows for k in ks.split(",")}
     assert listed == {**{kind: any_epoch for kind, (_, any_epoch) in DISPATCH.items()}, "refused": True}
+
+
+def test_the_internals_page_lists_every_revoke_purpose_the_code_has():
+    import pathlib
+    import re
+
+    from ringfast.ring.core import FINISH
+
+    page = (pathlib.Path(__file__).parents[2] / "docs" / "internals.md").read_text()
+    section = page.split("| purpose |", 1)[1].split("\n\n", 1)[0]
+    assert set(re.findall(r"^\| `([a-z_]+)` \|", section, re.M)) == set(FINISH)
+
+
+def test_a_revoke_ends_as_an_event_and_only_once():
+    ring, clock, io = make(1)
+    ring.receive(Conn(SEEDS[0]), "leader_is", msg("n1", 1500, leader="n1", leader_addr=SEEDS[0]))
+    ring.lease_expiry = clock.now + 1
+    ring.receive(Conn(SEEDS[0]), "assign", msg("n1", 1500, mseq=1, partitions=[[3, token_of(1500, 1)]]))
+    ring.receive(Conn(SEEDS[0]), "revoke", msg("n1", 1500, mseq=2, partitions=[3]))
+    assert ring.held == {3: token_of(1500, 1)} and len(ring.requests) == 1  # held until the handler returns
+    io.pending_revokes[-1](True)
+    assert ring.held == {} and ring.requests == {}
+    assert [b["partitions"] for _, b in io.of_kind("revoked")] == [[3]]
+    with pytest.raises(KeyError):
+        io.pending_revokes[-1](True)

@@ -19,7 +19,8 @@ def make5(i=0):
     cfg = Config.load({}, node_id=f"n{i + 1}", port=i + 1, seeds=",".join(FIVE), heartbeat_interval=100,
                       failure_timeout=1000, monitoring_port="off")
     clock, io = Clock(), IO()
-    return DrivenRing(cfg, io, clock, epoch=1000, rng=random.Random(i)), clock, io
+    io.ring = ring = DrivenRing(cfg, io, clock, epoch=1000, rng=random.Random(i))
+    return ring, clock, io
 
 
 def refusals(io):

@@ -41,6 +41,7 @@ import random
 import time
 
 from ..assumptions import epoch_cap, explain_mismatch, fingerprint, printable
+from ..events import PartitionsChanged
 from ..metrics import NoMetrics
 from ..table import PartitionTable
 from .common import DRIFT, MIN_MARGIN, START_WAIT, Member
@@ -149,6 +150,8 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
         self.sessions = 0
         self.lost_leader: str | None = None  # not counted as a live better node
         self.settle_until = 0.0
+        self.requests: dict[int, tuple[str, dict]] = {}  # revoke handlers running: number -> (purpose, context)
+        self.next_request = 0
 
     def _set_role(self, role: str, leader: str | None, leader_addr: str | None = None):
         changed = (role, leader) != (self.role, self.leader)
@@ -240,6 +243,22 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
                 self._adopt_epoch(epoch)
         handler(self, link, body, now, dialed)
 
+    # ------------------------------------------------------------------ revoke handlers
+
+    def _revoke(self, change: PartitionsChanged, purpose: str, **context) -> None:
+        """Ask the application to let go of `change.partitions`. When its handlers have
+        returned the driver calls `revoke_finished` with the request's number, and
+        FINISH[purpose] runs with `context`: no closure of ours waits in the driver."""
+        self.next_request += 1
+        self.requests[self.next_request] = (purpose, context)
+        self.io.revoke(change, self.next_request)
+
+    def revoke_finished(self, request: int, ok: bool) -> float | None:
+        """The revoke handlers of `request` returned (`ok`), or timed out (not `ok`). Returns
+        when our right to those partitions ended, if that was before now (for the journal)."""
+        purpose, context = self.requests.pop(request)
+        return FINISH[purpose](self, ok, **context)
+
     def _on_hello(self, link, body, now, dialed=None):
         sender, epoch = body["from"], body["epoch"]
         self.known[sender] = (body["addr"], body["priority"], now)
@@ -269,4 +288,13 @@ DISPATCH = {
     "heartbeat_ack": (Follower._on_heartbeat_ack, False),
     "assign": (Follower._on_assign, False),
     "revoke": (Follower._on_revoke, False),
+}
+
+# Why a revoke was asked (Ring._revoke) -> what runs when its handlers have returned.
+FINISH = {
+    "lease_expired": Follower._lease_revoked,  # our lease ran out: already let go
+    "rebalance": Follower._rebalance_revoked,  # the leader asked: answer it
+    "leave": Follower._leave_revoked,  # we are stopping: tell the leader
+    "leader_start": Leader._start_revoked,  # became leader: what we held as a follower
+    "leader_stop": Leader._stop_revoked,  # stopped leading: what we owned as leader
 }

@@ -115,9 +115,10 @@ class Follower:
         for p in parts:
             del self.held[p]
         log.warning("lease expired: revoking %d partitions", len(parts))
-        self.io.revoke(
-            PartitionsChanged(sorted(parts), parts, self.epoch, "lease_expired", expired_at), lambda ok: None
-        )
+        self._revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "lease_expired", expired_at), "lease_expired")
+
+    def _lease_revoked(self, ok):
+        return None  # already gone from what we hold; the change itself says when it ended
 
     def _on_heartbeat_ack(self, link, body, now, dialed=None):
         if body["from"] != self.leader or body["epoch"] != self.epoch:
@@ -152,32 +153,47 @@ class Follower:
         self.held.update(new)
         self.io.assigned(PartitionsChanged(sorted(new), new, self.epoch))
 
-    def _apply_revoke(self, body, done):
+    def _apply_revoke(self, body, answer: tuple):
+        """A revoke from the leader (or from ourselves, leading and owning partitions).
+        `answer` says whom to tell once the handlers returned (see _answer_revoke)."""
         self.seen_mseq = max(self.seen_mseq, body.get("mseq", 0))
         parts = {p: self.held[p] for p in body["partitions"] if p in self.held and p not in self.revoke_in_progress}
         absent = [p for p in body["partitions"] if p not in self.held]
         if absent:
-            done(absent)  # not ours (any more): say so, so the leader can move on
+            self._answer_revoke(answer, absent)  # not ours (any more): say so, so the leader can move on
         if not parts:
             return  # (those being revoked already are acknowledged when their handler returns)
         self.revoke_in_progress.update(parts)
+        self._revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "rebalance"), "rebalance",
+                     parts=parts, answer=answer)
 
-        def finished(ok):
-            ended = self._right_ended()
-            self.revoke_in_progress.difference_update(parts)
-            for p, t in parts.items():
-                if self.held.get(p) == t:
-                    del self.held[p]
-            if ok:
-                done(sorted(parts))
-            else:
-                # A handler did not return in time: we cannot say the application let go,
-                # so we stop renewing our lease and let it run out; the leader waits for that.
-                log.error("revoke handler timed out: letting the lease expire before rejoining")
-                self.suspended_until = self.clock() + self.L + self.margin
-            return ended
+    def _rebalance_revoked(self, ok, parts, answer):
+        ended = self._right_ended()
+        self.revoke_in_progress.difference_update(parts)
+        for p, t in parts.items():
+            if self.held.get(p) == t:
+                del self.held[p]
+        if ok:
+            self._answer_revoke(answer, sorted(parts))
+        else:
+            # A handler did not return in time: we cannot say the application let go,
+            # so we stop renewing our lease and let it run out; the leader waits for that.
+            log.error("revoke handler timed out: letting the lease expire before rejoining")
+            self.suspended_until = self.clock() + self.L + self.margin
+        return ended
 
-        self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "rebalance"), finished)
+    def _answer_revoke(self, answer: tuple, parts) -> None:
+        """Tell whoever asked that we let go of `parts`: ("leader", its id, the revoke's
+        number) gets a `revoked` if it still leads us; ("self", our Member record, epoch,
+        number) is the leader talking to itself, answered only in the same leadership."""
+        if answer[0] == "leader":
+            _, leader, mseq = answer
+            if self.leader == leader:
+                self.io.send(self.leader_addr, "revoked", {**self._common(), "partitions": list(parts), "mseq": mseq})
+        else:
+            _, m, epoch, mseq = answer
+            if self.role == "leader" and self.epoch == epoch and self.members.get(m.id) is m:
+                self._on_revoked_parts(m, self._answered(m, parts, mseq), self.clock())
 
     def _on_assign(self, link, body, now, dialed=None):
         if self.leader != body["from"]:
@@ -190,13 +206,7 @@ class Follower:
     def _on_revoke(self, link, body, now, dialed=None):
         if self.leader != body["from"]:
             return
-
-        def done(parts):
-            if self.leader == body["from"]:
-                self.io.send(self.leader_addr, "revoked",
-                             {**self._common(), "partitions": list(parts), "mseq": body["mseq"]})
-
-        self._apply_revoke(body, done)
+        self._apply_revoke(body, ("leader", body["from"], body["mseq"]))
 
     def on_connection_lost(self, addr: str):
         """A hint: the connection to `addr` closed or could not open."""
@@ -224,22 +234,22 @@ class Follower:
         # leader give them to someone else.
         parts = {p: t for p, t in self.held.items() if p not in self.revoke_in_progress}
         self.revoke_in_progress.update(parts)
-
-        def done(ok):
-            ended = self._right_ended()
-            self.revoke_in_progress.difference_update(parts)
-            for p, t in parts.items():
-                if self.held.get(p) == t:
-                    del self.held[p]
-            # the leader of now, not of when we began: it may have changed while handlers ran
-            leader_addr = self.leader_addr if self.leader is not None else None
-            if leader_addr is not None:  # "leave" first: the leader then knows to keep what we revoke for us
-                self.io.send(leader_addr, "leave", {**self._common(), "restart": restart})
-                self.io.send(leader_addr, "revoked", {**self._common(), "partitions": sorted(parts), "mseq": 0})
-            return ended
-
         if parts:
             reason = "restart" if restart else "stop"
-            self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, reason), done)
+            self._revoke(PartitionsChanged(sorted(parts), parts, self.epoch, reason), "leave",
+                         parts=parts, restart=restart)
         else:
-            done(True)
+            self._leave_revoked(True, parts, restart)
+
+    def _leave_revoked(self, ok, parts, restart):
+        ended = self._right_ended()
+        self.revoke_in_progress.difference_update(parts)
+        for p, t in parts.items():
+            if self.held.get(p) == t:
+                del self.held[p]
+        # the leader of now, not of when we began: it may have changed while handlers ran
+        leader_addr = self.leader_addr if self.leader is not None else None
+        if leader_addr is not None:  # "leave" first: the leader then knows to keep what we revoke for us
+            self.io.send(leader_addr, "leave", {**self._common(), "restart": restart})
+            self.io.send(leader_addr, "revoked", {**self._common(), "partitions": sorted(parts), "mseq": 0})
+        return ended

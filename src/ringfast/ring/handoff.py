@@ -88,11 +88,7 @@ class Handoff:
                     if self.held.get(p) == t and self.table.slots[p].assign_mseq:
                         self.table.confirmed(p)
             else:
-                def done(parts, epoch=self.epoch, mseq=body["mseq"]):
-                    if self.role == "leader" and self.epoch == epoch and self.members.get(m.id) is m:
-                        self._on_revoked_parts(m, self._answered(m, parts, mseq), self.clock())
-
-                self._apply_revoke(body, done)
+                self._apply_revoke(body, ("self", m, self.epoch, body["mseq"]))
             return
         body.setdefault("mseq", m.mseq)
         self.io.reply(m.link, kind, body)

@@ -8,7 +8,7 @@ and opaque to the Ring, which only hands it back (to reply on it or to close it)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -29,10 +29,11 @@ class RingIO(Protocol):
     def assigned(self, change: PartitionsChanged) -> None:
         """Partitions are ours now: tell the application (and the journal)."""
 
-    def revoke(self, change: PartitionsChanged, done: Callable[[bool], float | None]) -> None:
-        """Run the application's revoke handlers, then call ``done(ok)`` (ok: they returned in
-        time). `done` returns when our right to the partitions ended if it already had (a
-        lease that ran out meanwhile), for the journal."""
+    def revoke(self, change: PartitionsChanged, request: int) -> None:
+        """Run the application's revoke handlers; when they have returned (or timed out),
+        call ``ring.revoke_finished(request, ok)``, from the thread or greenlet that drives
+        the Ring, never from inside a Ring call. It returns when our right to the partitions
+        ended if that was before now (a lease that ran out meanwhile), for the journal."""
 
     def role_changed(self, role: str, leader: str | None, epoch: int) -> None:
         """This node became follower, candidate or leader (of `epoch`, led by `leader`)."""

@@ -53,19 +53,14 @@ class Leader:
         elif own:
             # What we held as a follower goes (the leader owns none by default); if our lease
             # ran out before this (we were frozen, say), our right ended back then.
-            def released(ok, parts=own, table=self.table):
-                if self.role == "leader" and self.table is table:
-                    for p in parts:
-                        table.released_unheld(p, self.clock())
-                self.dirty = True
-                # held on our follower lease, which no longer renews: if the handler outlived
-                # it (we froze), the right ended with it
-                return self.lease_expiry if self.clock() >= self.lease_expiry else None
-
             for p in own:
                 del self.held[p]
             reason = "leader" if lapsed is None else "lease_expired"
-            self.io.revoke(PartitionsChanged(sorted(own), own, self.epoch, reason, lapsed), released)
+            # They were held on our follower lease as it stands now: it covers nothing we no
+            # longer report, so a later renewal (from another leader, once we follow again)
+            # must not stretch it.
+            self._revoke(PartitionsChanged(sorted(own), own, self.epoch, reason, lapsed), "leader_start",
+                         parts=own, table=self.table, until=self.lease_expiry)
         self.dirty = True
         # Tell everyone at once: the others would learn of us only with their next hello or
         # heartbeat, up to a heartbeat interval later (the bulk of a failover).
@@ -74,6 +69,22 @@ class Leader:
         targets.update(addr for addr, _, heard in self.known.values() if now - heard < self.L)
         for addr in sorted(targets - {self.addr}):
             self.io.send(addr, "leader_is", notice)
+
+    def _start_revoked(self, ok, parts, table, until):
+        """What we held as a follower, let go of as we became leader: free at once if we still
+        lead with the same table (nobody else held it: it was ours)."""
+        if self.role == "leader" and self.table is table:
+            for p in parts:
+                table.released_unheld(p, self.clock())
+        self.dirty = True
+        # held on our follower lease as it was when we became leader, which no longer renews
+        # them: if the handler outlived it (we froze), the right ended with it
+        return until if self.clock() >= until else None
+
+    def _stop_revoked(self, ok, until):
+        """What we owned as leader, let go of as we stopped leading: held on our quorum, so
+        the right ended with it if the handlers outlived it."""
+        return until if self.clock() >= until else None
 
     def _add_self_member(self, now):
         self.members[self.id] = Member(self.id, self.addr, self.priority, None, now, inc=self.inc)
@@ -88,8 +99,7 @@ class Leader:
             until = self._quorum_until(self.clock()) if self.voter_heard else self.clock()
             parts = dict(self.held)
             self.held.clear()
-            self.io.revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "leader"),
-                           lambda ok: until if self.clock() >= until else None)
+            self._revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "leader"), "leader_stop", until=until)
 
     def _quorum_until(self, now: float) -> float:
         """Until when a quorum of voters surely still hears us (our own vote counts now)."""
