@@ -1,0 +1,71 @@
+"""Every transcript (tests/transcripts/*.txt) as one test; and the runner catches a wrong one."""
+
+from pathlib import Path
+
+import pytest
+
+import runner
+
+HERE = Path(__file__).parent
+FILES = sorted(HERE.glob("*.txt"))
+
+
+@pytest.mark.parametrize("path", FILES, ids=[p.stem for p in FILES])
+def test_transcript(path):
+    runner.check(path)
+
+
+def test_there_are_transcripts():
+    assert len(FILES) >= 10
+
+
+SCRIPT = """\
+# a comment
+cluster n1 n2 n3
+----
+{summary}
+
+start n1
+----
+n1: started as n1, epoch floor 1000
+"""
+
+
+def summary():
+    return runner.World().run("cluster n1 n2 n3")[0]
+
+
+def test_a_wrong_expectation_fails_with_a_diff(tmp_path, monkeypatch):
+    monkeypatch.delenv(runner.REWRITE, raising=False)
+    path = tmp_path / "wrong.txt"
+    path.write_text(SCRIPT.format(summary=summary()).replace("epoch floor 1000", "epoch floor 999"))
+    with pytest.raises(AssertionError) as e:
+        runner.check(path)
+    assert "-n1: started as n1, epoch floor 999\n+n1: started as n1, epoch floor 1000" in str(e.value)
+    path.write_text(SCRIPT.format(summary=summary()))
+    runner.check(path)  # the right one passes
+
+
+def test_a_missing_line_fails_too(tmp_path, monkeypatch):
+    monkeypatch.delenv(runner.REWRITE, raising=False)
+    path = tmp_path / "short.txt"
+    path.write_text(SCRIPT.format(summary=summary()).replace("n1: started as n1, epoch floor 1000\n", ""))
+    with pytest.raises(AssertionError, match=r"\+n1: started as n1"):
+        runner.check(path)
+
+
+def test_rewrite_mode_writes_what_the_runner_gives(tmp_path, monkeypatch):
+    monkeypatch.setenv(runner.REWRITE, "1")
+    path = tmp_path / "stale.txt"
+    path.write_text("cluster n1 n2 n3\n----\nstale\n\nstart n1\n----\n")
+    runner.check(path)
+    assert path.read_text() == SCRIPT.format(summary=summary()).replace("# a comment\n", "")
+    monkeypatch.delenv(runner.REWRITE)
+    runner.check(path)
+
+
+def test_a_bad_command_names_its_line(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text("cluster n1 n2 n3\n----\n\nfly n1\n----\n")
+    with pytest.raises(runner.ScriptError, match=r"bad.txt:4: fly n1: .*unknown command"):
+        runner.check(path)
