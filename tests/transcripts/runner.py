@@ -292,7 +292,7 @@ class World:
 
     def link(self, opener: str, target: str) -> Link:
         link = self.links.get((opener, target))
-        if link is None or link.closed:
+        if link is None or opener in link.closed:  # (a close it has not heard of yet: reused)
             link = self.links[(opener, target)] = Link(self, opener, target)
         return link
 
@@ -562,7 +562,7 @@ class World:
     def do_disconnect(self, pos, kw):
         opener, target = pos
         link = self.links.get((opener, target))
-        if link is None or link.closed:
+        if link is None or opener in link.closed:  # (a close it has not heard of yet: reused)
             raise ScriptError(f"no open connection from {opener} to {target}")
         link.closed.update((opener, target))
         self.queue = [i for i in self.queue if i.link is not link]
