@@ -1,5 +1,6 @@
 """Every transcript (tests/transcripts/*.txt) as one test; and the runner catches a wrong one."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,12 @@ def test_transcript(path):
 
 def test_there_are_transcripts():
     assert len(FILES) >= 10
+
+
+def test_the_internals_page_quotes_a_transcript_as_it_is():
+    page = (HERE.parents[1] / "docs" / "internals.md").read_text()
+    example = re.search(r"```text\n(# n3 voted.*?)```", page, re.S)[1]
+    assert example in (HERE / "election.txt").read_text()
 
 
 SCRIPT = """\
