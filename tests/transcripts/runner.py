@@ -5,11 +5,11 @@ A transcript (``tests/transcripts/*.txt``) is a list of blocks, each a command, 
 never holds a blank line). Lines starting with ``#`` and blank lines between blocks are
 comments::
 
-    # what this step shows
-    deliver n1->n2
+    # n3 voted for n1 in 1001: n2 is denied the same epoch
+    msg n2->n3 vote_req e=1001
     ----
-    n1->n2 vote_req e=1001 pre
-      n2: persist e=1001 vote=-
+    n2->n3 vote_req e=1001
+      n3->n2 vote e=1001 denied
 
 The runner keeps one small world per file: named nodes (``n1``, ``n2``...; a node's name
 is its id, and its address is ``NAME:7000``), a manual clock starting at 0, and a network
@@ -18,11 +18,16 @@ never started is a *scripted* peer, whose messages the script writes (``msg``) a
 received messages are only shown. Everything is deterministic: each Ring's rng has a fixed
 seed, the wall clock is fixed (1000 s: pass epoch floors explicitly), and every message a
 Ring receives first goes through the wire codec (``ringfast.protocol``), as on a real node.
+After every step, each leader's partition table must pass `PartitionTable.check()`.
 
 Messages between running nodes are queued per connection (FIFO, as TCP) until ``deliver``
 or ``run`` moves them; replies travel back on the connection they answer, so the leader's
 ``assign`` to a member goes on the connection that member opened, and votes come back on
-the candidate's own connection (it checks that).
+the candidate's own connection (it checks that). A node keeps sending on a connection until
+it hears that the far end closed it (`close`, which arrives after what was sent before
+it); what arrives at an end already closed is lost, and its sender then learns that the
+connection is gone (a reset). A stopped node refuses connections: what is sent to it is
+lost. `cut` loses everything between two nodes, closes included.
 
 Commands (``[...]`` optional; times in seconds):
 

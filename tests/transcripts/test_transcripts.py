@@ -76,3 +76,20 @@ def test_a_bad_command_names_its_line(tmp_path):
     path.write_text("cluster n1 n2 n3\n----\n\nfly n1\n----\n")
     with pytest.raises(runner.ScriptError, match=r"bad.txt:4: fly n1: .*unknown command"):
         runner.check(path)
+
+
+def test_drop_and_heal():
+    w = runner.World()
+    w.run("cluster n1 n2 n3")
+    w.run("start n1 n2")
+    w.run("advance 0.125")
+    assert w.run("tick n1") == ["n1->n2 hello e=0", "n1->n3 hello e=0"]  # n3 is scripted: shown only
+    assert w.run("drop n1->* kind=hello") == ["dropped n1->n2 hello e=0"]
+    assert w.run("net") == []
+    w.run("cut n1 n2")
+    w.run("tick n2")
+    assert w.run("deliver") == ["n2->n1 hello e=0 (cut)"]
+    w.run("heal")
+    w.run("advance 0.125")
+    w.run("tick n2")
+    assert w.run("deliver") == ["n2->n1 hello e=0", "n1->n2 leader_is e=0 leader=-"]
