@@ -22,8 +22,9 @@ stops leading) is safer than handing a partition out twice.
   until `until` (the rejoin grace), then FREE. Released means no lease runs on it.
 - ASSIGNING: given to `holder` with an assign numbered `assign_mseq`, not yet confirmed.
 - OWNED: the holder reported holding it after seeing the assign.
-- REVOKING: asked back with a revoke numbered `revoke_mseq` (sent at `revoke_sent`), not
-  yet answered. An answer to an earlier revoke never releases it.
+- REVOKING: asked back with a revoke numbered `revoke_mseq` (first sent at `revoke_sent`:
+  asking again changes neither), not yet answered. An answer to an earlier revoke never
+  releases it.
 - A partition a member reports holding with a fencing token no older than the newest we
   know, while we think nobody holds it, is adopted (it held it under an earlier leader).
 
@@ -104,7 +105,7 @@ class Entry:
         self.reserved_for: str | None = None
         self.assign_mseq = 0  # ASSIGNING (or REVOKING before confirmed): its assign's number
         self.revoke_mseq = 0  # REVOKING: the number of the first revoke of this round
-        self.revoke_sent = 0.0  # REVOKING: when it was (last) asked
+        self.revoke_sent = 0.0  # REVOKING: when it was first asked (the handler timeout counts from it)
 
 
 class PartitionTable:
@@ -138,7 +139,7 @@ class PartitionTable:
         return self.slots[p].state is V
 
     def revoking(self, mid: str) -> dict[int, float]:
-        """partition -> when it was asked back, for `mid`'s slots being revoked."""
+        """partition -> when it was first asked back, for `mid`'s slots being revoked."""
         return {p: self.slots[p].revoke_sent for p in self._of.get(mid, ()) if self.slots[p].state is V}
 
     def pending(self, mid: str) -> dict[int, int]:
@@ -223,13 +224,13 @@ class PartitionTable:
         self._move(p, "confirmed").assign_mseq = 0
 
     def revoke(self, p: int, now: float, mseq: int) -> None:
-        """Ask `p` back with revoke number `mseq` (a repeat keeps the first number)."""
+        """Ask `p` back with revoke number `mseq`. A repeat keeps the first number and the
+        first time: the leader's wait for the member's handlers counts from that one."""
         e = self.slots[p]
         again = e.state is V
         self._move(p, "revoke")
-        e.revoke_sent = now
         if not again:
-            e.revoke_mseq = mseq
+            e.revoke_mseq, e.revoke_sent = mseq, now
 
     def released(self, p: int, now: float, reserve_until: float | None = None) -> None:
         """Its holder let go of `p` (its handlers returned): no lease runs on it any more.

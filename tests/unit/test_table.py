@@ -112,6 +112,15 @@ def test_only_an_answer_to_the_revoke_in_progress_releases():
     assert t.answers(0, "a", 5) and not t.answers(0, "a", 4) and not t.answers(0, "b", 9)
 
 
+def test_asking_again_keeps_the_time_of_the_first_ask():
+    # the leader's handler timeout counts from it: repeats every few heartbeats must not
+    # postpone it forever (see tests/transcripts/handler_timeout.txt)
+    t = in_state(Slot.OWNED)
+    t.revoke(0, 1.0, mseq=5)
+    t.revoke(0, 1.5, mseq=6)
+    assert t.revoking("a") == {0: 1.0}
+
+
 def test_check_finds_a_broken_index_and_a_holderless_held_slot():
     t = in_state(Slot.OWNED)
     t._of["a"].clear()

@@ -159,8 +159,10 @@ class Follower:
         self.seen_mseq = max(self.seen_mseq, body.get("mseq", 0))
         parts = {p: self.held[p] for p in body["partitions"] if p in self.held and p not in self.revoke_in_progress}
         absent = [p for p in body["partitions"] if p not in self.held]
-        if absent:
+        if absent and self.clock() >= self.suspended_until:
             self._answer_revoke(answer, absent)  # not ours (any more): say so, so the leader can move on
+        # (but not while a handler that timed out may still use them: we let our lease run
+        # out instead, and the leader waits for that; a repeated revoke must not cut it short)
         if not parts:
             return  # (those being revoked already are acknowledged when their handler returns)
         self.revoke_in_progress.update(parts)
