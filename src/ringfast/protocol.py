@@ -26,7 +26,8 @@ from .errors import RingfastError
 
 # 2: every ring message carries the settings fingerprint ("cfg"), hello/heartbeat/vote_req
 # the process incarnation ("inc"), votes the voter's address; epochs below 2**32; "refused".
-VERSION = 2
+# 3: votes say how much longer a leader the voter backed may renew leases ("grants", ms).
+VERSION = 3
 MAGIC = b"RF"
 _LENGTH = struct.Struct(">I")
 _HEAD = struct.Struct(">2sBBB")
@@ -144,7 +145,7 @@ MESSAGES = {
     2: ("leader_is", {"leader": _optional(_id), "leader_addr": _optional(_addr)}),
     3: ("vote_req", {"addr": _addr, "priority": _priority, "pre": _bool, "wall": _wall,
                      "voters": _voters}),
-    4: ("vote", {"granted": _bool, "pre": _bool, "addr": _addr, "fresh": _bool}),
+    4: ("vote", {"granted": _bool, "pre": _bool, "addr": _addr, "fresh": _bool, "grants": _int(0, 2**31 - 1)}),
     5: ("heartbeat", {"addr": _addr, "priority": _priority, "seq": _count, "acked": _count,
                       "holdings": _holdings, "seen": _count, "mv": _count}),
     6: ("heartbeat_ack", {"seq": _count, "mv": _count, "members": _optional(_list(_member, 1 << 16))}),

@@ -545,7 +545,7 @@ class World:
             "hello": {},
             "leader_is": {"leader": src},
             "vote_req": {"pre": False},
-            "vote": {"granted": True, "pre": ring.prevote, "fresh": False},
+            "vote": {"granted": True, "pre": ring.prevote, "fresh": False, "grants": 0},
             "heartbeat": {"seq": n, "acked": n - 1, "holdings": [], "seen": 0, "mv": 0},
             "heartbeat_ack": {"seq": ring.hb_seq, "mv": 0, "members": None},
             "assign": {"mseq": n, "partitions": []},

@@ -18,7 +18,7 @@ def test_round_trip_of_every_message_kind_in_pieces():
         "hello": {"from": "a", "epoch": 0, "cfg": "c", "addr": "h:1", "priority": 2, "inc": 1, "wall": 1, "voters": ["h:1"]},
         "leader_is": {"from": "a", "epoch": 1, "cfg": "c", "leader": None, "leader_addr": None},
         "vote_req": {"from": "a", "epoch": 1, "cfg": "c", "addr": "h:1", "priority": -1, "pre": True, "inc": 2, "wall": 3, "voters": []},
-        "vote": {"from": "a", "epoch": 1, "cfg": "c", "granted": False, "pre": False, "addr": "h:1", "fresh": False},
+        "vote": {"from": "a", "epoch": 1, "cfg": "c", "granted": False, "pre": False, "addr": "h:1", "fresh": False, "grants": 0},
         "heartbeat": HB,
         "heartbeat_ack": {"from": "a", "epoch": 1, "cfg": "c", "seq": 1, "mv": 2, "members": [
             {"id": "x", "addr": "h:2", "priority": 1, "role": "follower", "partitions": [0, 5]}]},

@@ -88,7 +88,7 @@ FP = fingerprint(10, 2, SEEDS)  # the settings fingerprint of make()'s rings
 def msg(sender, epoch, **body):
     """A message as a peer with the same settings sends it (fields a kind lacks are ignored)."""
     return {"from": sender, "epoch": epoch, "cfg": FP, "inc": 1, "wall": int(time.time() * 1000),
-            "voters": list(SEEDS), "fresh": False, **body}
+            "voters": list(SEEDS), "fresh": False, "grants": 0, **body}
 
 
 def elect(ring, clock, io):

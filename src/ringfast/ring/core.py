@@ -97,6 +97,13 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
         self.leader_addr: str | None = None
         self.last_leader_contact = now
         self.leader_heard = float("-inf")  # when the leader itself last answered us
+        # Until when a leader we backed may still renew leases: one that answered us, or one
+        # we voted for, may count us in its quorum for a lease after that; one we were
+        # ourselves stopped at once. Our votes carry how long that still is ("grants"), and
+        # the leader we elect waits it out (plus a lease) for partitions nobody reports.
+        self.grants_until = float("-inf")
+        self.vote_grants: dict[str, float] = {}  # voter address -> its grants_until, on our clock
+        self.promised_until = float("-inf")  # after a vote: until the candidate won or a timeout
         # `fresh`: a state dir that held nothing at start, so this node has never voted nor run
         # in any epoch (every vote and candidacy is written there before it is made). While it
         # stays so, its votes say it, and a leader elected by a quorum of fresh voters knows

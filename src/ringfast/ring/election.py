@@ -93,6 +93,7 @@ class Election:
         self.vote_floor = self.epoch
         self.voted = (self.epoch, self.id)
         self.votes = {self.addr: self.id} if self._is_voter(self.addr) else {}
+        self.vote_grants = {self.addr: self.grants_until}  # our own backing counts as a voter's
         log.info("candidate for epoch %d", self.epoch)
         self._ask_votes(now, pre=False)
 
@@ -112,16 +113,24 @@ class Election:
             elif self.leader is not None:
                 self._set_role("follower", None)  # a new epoch: the old leader is not ours any more
             self.election_at = max(self.election_at, now + self.L / 2)  # give it time to win
-            # If it wins, it counts on our vote as contact until one failure timeout after it
-            # asked: no other vote from us before then, or two leaders could grant leases.
-            self.vote_blocked_until = max(self.vote_blocked_until, now + self.L)
+        # If it wins, it counts on our vote as contact until one failure timeout after it
+        # asked, and may grant leases a lease beyond. We may vote again before then (a
+        # leader that died at once is replaced at once), but our vote says when we last
+        # backed a leader, and the leader it elects waits out what that one may have granted.
+        grants = min(2**31 - 1, max(0, int((self.grants_until - now) * 1000) + 1)) if self.grants_until > now else 0
+        if granted and not pre:
+            self.grants_until = max(self.grants_until, now + self.L)
+            # Give the candidate we voted for a chance to win before voting for another (no
+            # duelling candidates); once we follow the leader it became, hearing it keeps us
+            # from voting, and losing it frees us at once.
+            self.promised_until = now + self.L
         # our floor travels with the answer, so a refused candidate asks above it next time
         floor = max(self.epoch, self.vote_floor, self.epoch_floor)
         fresh = self.fresh
         if granted and not pre:
             self.fresh = False  # from now on a leader may hold leases because of us
         self.io.reply(link, "vote", {**self._common(), "epoch": floor, "granted": granted, "pre": pre, "addr": self.addr,
-                                     "fresh": fresh})
+                                     "fresh": fresh, "grants": grants})
 
     def _may_vote(self, cand: str, priority: int, epoch: int, pre: bool, now: float) -> bool:
         if now < self.conflict_until:
@@ -134,6 +143,8 @@ class Election:
             return False
         if now < self.vote_blocked_until:
             return False  # just started: we may have voted in this epoch before a restart
+        if now < self.promised_until:
+            return False  # we voted lately: that candidate may still win
         if self.hears_leader(now):
             return False
         if (self.priority, self.id) < (priority, cand) and self.failed_elections < 2 and not self.stopping:
@@ -157,6 +168,8 @@ class Election:
         if not body["pre"] and body["epoch"] != self.epoch:
             return
         self.votes[dialed] = body["from"]
+        if not body["pre"]:
+            self.vote_grants[dialed] = now + body["grants"] / 1000
         if body["fresh"] and not body["pre"]:
             self.fresh_voters.add(body["from"])
         if self._vote_count() >= self.quorum:

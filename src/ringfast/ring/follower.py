@@ -21,11 +21,14 @@ class Follower:
 
     def _become_follower(self, leader: str | None, addr: str | None):
         if self.role == "leader":
+            self.grants_until = self.clock()  # we renew no lease from now on
             self._leader_cleanup()
         self.votes = {}
         now = self.clock()
         self._set_role("follower", leader, addr)
         if leader is not None:
+            if self.voted is not None and self.epoch >= self.voted[0]:
+                self.promised_until = float("-inf")  # the election we voted in is decided
             self.last_leader_contact = now
             self.failed_elections = 0
             if self.seen_for != (leader, self.epoch):  # message numbers are per leader
@@ -125,6 +128,7 @@ class Follower:
             return
         sent = self.hb_sent.pop(body["seq"], None)
         self.last_leader_contact = self.leader_heard = now
+        self.grants_until = max(self.grants_until, now + self.L)  # it may count us in its quorum till then
         self.hb_acked = max(self.hb_acked, body["seq"])
         if sent is not None:
             sent_at, lease_valid = sent
@@ -203,6 +207,7 @@ class Follower:
             if self.leader != body["from"]:
                 return
         self.last_leader_contact = self.leader_heard = now
+        self.grants_until = max(self.grants_until, now + self.L)  # it may count us in its quorum till then
         self._apply_assign(body)
 
     def _on_revoke(self, link, body, now, dialed=None):

@@ -32,7 +32,13 @@ class Leader:
             log.info("elected by fresh voters only: no earlier leases to wait for")
             self.table = PartitionTable(self.P, self.epoch, now)
         else:
-            self.table = PartitionTable(self.P, self.epoch, now + self.L + self.margin)
+            # Partitions nobody reports may be leased by an earlier leader: it may renew leases
+            # until the latest "grants" of a voter of ours (it needs one of them in its
+            # quorum), and they last a lease beyond. When every voter heard no leader for a
+            # lease (no fast failover), that is a lease from now.
+            grants = max((t for a, t in self.vote_grants.items() if a in self.votes), default=float("-inf"))
+            wait = max(now, grants + self.margin) + self.L + self.margin
+            self.table = PartitionTable(self.P, self.epoch, wait)
         self.members_version += 1
         self.view_cache = None
         self.failed_elections = 0
@@ -222,6 +228,7 @@ class Leader:
                     self._drop_member(m, "restarting" if m.restarting else "left")
         elif body["from"] == self.leader:
             log.info("leader %s is leaving", self.leader)
+            self.grants_until = now  # it renews no lease any more (it stopped before it said so)
             self.lost_leader = self.leader
             self._set_role("follower", None)
             self.last_leader_contact = now - self.L
