@@ -50,26 +50,27 @@ def status(port):
         return None
 
 
-def main(argv=None):
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--followers", type=int, default=200)
-    ap.add_argument("--seconds", type=float, default=10)
-    args = ap.parse_args(argv)
-    ports = free_ports(args.followers + 2)
+def measure(followers=200, seconds=10.0):
+    """-> {"followers", "seconds", "cpu_percent" (of one core), "rss_mib" (the leader's)}."""
+    ports = free_ports(followers + 2)
     leader_port, mon_port, fports = ports[0], ports[1], ports[2:]
     seeds = f"127.0.0.1:{leader_port}"  # one voter: the leader; followers join through it
+    procs = []
     with tempfile.TemporaryDirectory() as tmp:
-        leader = subprocess.Popen(
-            [sys.executable, "-m", "ringfast", "node", "--id", "leader", "--port", str(leader_port), "--seeds", seeds,
-             "--monitoring-port", str(mon_port), "--partitions", "1000", "--priority", "0", "--log-level", "warning"],
-            stdout=open(os.path.join(tmp, "leader.log"), "w"), stderr=subprocess.STDOUT)
-        followers = subprocess.Popen([sys.executable, "-c", FOLLOWERS, seeds, ",".join(map(str, fports))],
-                                     stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "followers.log"), "w"))
         try:
+            with open(os.path.join(tmp, "leader.log"), "w") as log:
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "ringfast", "node", "--id", "leader", "--port", str(leader_port),
+                     "--seeds", seeds, "--monitoring-port", str(mon_port), "--partitions", "1000", "--priority", "0",
+                     "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT))
+            leader = procs[0]
+            with open(os.path.join(tmp, "followers.log"), "w") as log:
+                procs.append(subprocess.Popen([sys.executable, "-c", FOLLOWERS, seeds, ",".join(map(str, fports))],
+                                              stdout=subprocess.DEVNULL, stderr=log))
             deadline = time.monotonic() + 120
             while True:
                 s = status(mon_port)
-                if s and s["leader"] == "leader" and len(s["members"]) == args.followers + 1 and all(
+                if s and s["leader"] == "leader" and len(s["members"]) == followers + 1 and all(
                         m["partitions"] for m in s["members"] if m["role"] == "follower"):
                     break
                 if time.monotonic() > deadline:
@@ -77,14 +78,26 @@ def main(argv=None):
                 time.sleep(0.5)
             time.sleep(2)  # let the last rebalances finish before the window
             c0, t0 = cpu_seconds(leader.pid), time.monotonic()
-            time.sleep(args.seconds)
+            time.sleep(seconds)
             c1, t1 = cpu_seconds(leader.pid), time.monotonic()
-            rss = int(open(f"/proc/{leader.pid}/status").read().split("VmRSS:")[1].split()[0]) // 1024
-            print(f"leader with {args.followers} followers at 1 Hz: {100 * (c1 - c0) / (t1 - t0):.1f}% of a core, RSS {rss} MiB")
+            with open(f"/proc/{leader.pid}/status") as f:
+                rss = int(f.read().split("VmRSS:")[1].split()[0]) / 1024
+            return {"followers": followers, "seconds": seconds, "cpu_percent": 100 * (c1 - c0) / (t1 - t0),
+                    "rss_mib": rss}
         finally:
-            for p in (leader, followers):
+            for p in procs:  # by pid: kill -9 and wait
                 p.kill()
                 p.wait()
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--followers", type=int, default=200)
+    ap.add_argument("--seconds", type=float, default=10)
+    args = ap.parse_args(argv)
+    r = measure(args.followers, args.seconds)
+    print(f"leader with {r['followers']} followers at 1 Hz: {r['cpu_percent']:.1f}% of a core, "
+          f"RSS {r['rss_mib']:.0f} MiB")
 
 
 if __name__ == "__main__":

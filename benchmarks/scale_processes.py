@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -78,37 +79,50 @@ def main(argv=None):
     ap.add_argument("--nodes", type=int, default=200)
     ap.add_argument("--partitions", type=int, default=1000)
     args = ap.parse_args(argv)
-    ports = free_ports(args.nodes + VOTERS)
-    cports, mports = ports[: args.nodes], ports[args.nodes:]
+    r = measure(args.nodes, args.partitions)
+    print(f"{r['nodes']} processes: all started in {r['started_s']:.1f}s; every partition owned and balanced "
+          f"{r['settle_s']:.1f}s after the first start")
+    print(f"leader CPU {r['leader_cpu_percent']:.1f}% of a core; memory per node {r['rss_mib_mean']:.0f} MiB "
+          f"(leader {r['rss_mib_leader']:.0f} MiB, total {r['rss_mib_total'] / 1024:.1f} GiB)")
+    print(f"leader kill -9 -> new leader with every partition owned: {r['failover_s']:.1f}s")
+    return 0
+
+
+def measure(nodes=200, partitions=1000):
+    """-> {"nodes", "partitions", "started_s", "settle_s", "leader_cpu_percent", "rss_mib_mean",
+    "rss_mib_leader", "rss_mib_total", "failover_s"}."""
+    ports = free_ports(nodes + VOTERS)
+    cports, mports = ports[:nodes], ports[nodes:]
     seeds = ",".join(f"127.0.0.1:{p}" for p in cports[:VOTERS])
     procs = []
+    ok = False
     logdir = tempfile.mkdtemp(prefix="ringfast-scale-")
     try:
         t0 = time.monotonic()
         for i, port in enumerate(cports):
             mon = str(mports[i]) if i < VOTERS else "off"
-            log = open(os.path.join(logdir, f"p{i:03d}.log"), "w")
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "ringfast", "node", "--id", f"p{i:03d}", "--port", str(port), "--seeds", seeds,
-                 "--partitions", str(args.partitions), "--monitoring-port", mon, "--heartbeat-ms", "1000",
-                 "--check-ms", "3000", "--log-level", "warning"], stdout=log, stderr=subprocess.STDOUT))
+            with open(os.path.join(logdir, f"p{i:03d}.log"), "w") as log:
+                procs.append(subprocess.Popen(
+                    [sys.executable, "-m", "ringfast", "node", "--id", f"p{i:03d}", "--port", str(port),
+                     "--seeds", seeds, "--partitions", str(partitions), "--monitoring-port", mon,
+                     "--heartbeat-ms", "1000", "--check-ms", "3000", "--log-level", "warning"],
+                    stdout=log, stderr=subprocess.STDOUT))
         started = time.monotonic() - t0
-        view, _ = wait(lambda: leader_view(mports, args.nodes - 1, args.partitions), 600, "the ring to settle")
+        view, _ = wait(lambda: leader_view(mports, nodes - 1, partitions), 600, "the ring to settle")
         settle = time.monotonic() - t0
         leader = int(view["leader"][1:])
         c0, w0 = cpu_seconds(procs[leader].pid), time.monotonic()
         time.sleep(10)
         cpu = 100 * (cpu_seconds(procs[leader].pid) - c0) / (time.monotonic() - w0)
         rss = [rss_mib(p.pid) for p in procs]
-        print(f"{args.nodes} processes: all started in {started:.1f}s; every partition owned and balanced "
-              f"{settle:.1f}s after the first start")
-        print(f"leader CPU {cpu:.1f}% of a core; memory per node {sum(rss) / len(rss):.0f} MiB "
-              f"(leader {rss[leader]:.0f} MiB, total {sum(rss) / 1024:.1f} GiB)")
         procs[leader].kill()
         procs[leader].wait()
         others = [m for i, m in enumerate(mports) if i != leader]
-        _, failover = wait(lambda: leader_view(others, args.nodes - 2, args.partitions), 600, "a new leader")
-        print(f"leader kill -9 -> new leader with every partition owned: {failover:.1f}s")
+        _, failover = wait(lambda: leader_view(others, nodes - 2, partitions), 600, "a new leader")
+        ok = True
+        return {"nodes": nodes, "partitions": partitions, "started_s": started, "settle_s": settle,
+                "leader_cpu_percent": cpu, "rss_mib_mean": sum(rss) / len(rss), "rss_mib_leader": rss[leader],
+                "rss_mib_total": sum(rss), "failover_s": failover}
     finally:
         for p in procs:
             if p.poll() is None:
@@ -120,7 +134,10 @@ def main(argv=None):
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-    return 0
+        if ok:
+            shutil.rmtree(logdir, ignore_errors=True)
+        else:
+            print(f"scale: the nodes' logs are in {logdir}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -115,6 +115,7 @@ def worker_main(args):
         node_id=name, port=args.port, seeds=cfg["seeds"], monitoring_port=args.monitoring_port,
         num_partitions=cfg["partitions"], heartbeat_interval_ms=HEARTBEAT_MS, failure_timeout_ms=LEASE_MS,
         mode="thread",  # a plain threaded program: the node runs its own hub thread
+        state_dir=args.state_dir,  # new and empty: see launch()
     )
     jobs_of = {p: [] for p in range(cfg["partitions"])}
     for n in range(cfg["jobs"]):
@@ -229,6 +230,17 @@ def launcher_main(args):
 
 
 def launch(args, db_path):
+    # Each node gets a state dir of its own in a new, empty temporary folder: a node whose
+    # state dir holds nothing yet has never voted, so it votes at once, and a leader elected
+    # by such nodes only has no earlier lease to wait out: the ring owns every partition
+    # within about a second of the start instead of after two failure timeouts. (A real
+    # deployment keeps each node's state dir across restarts: that is what makes a
+    # restarted voter safe. Here every run is a new cluster, so the folder goes at the end.)
+    with tempfile.TemporaryDirectory(prefix="ringfast-scheduler-state-") as state:
+        return launch_with_state(args, db_path, state)
+
+
+def launch_with_state(args, db_path, state):
     names = [f"w{i}" for i in range(args.workers)]
     ports = free_ports(2 * args.workers)
     cports = dict(zip(names, ports))
@@ -246,17 +258,24 @@ def launch(args, db_path):
           f"{args.ticks} ticks of {args.tick:g} s", flush=True)
     procs = {
         n: subprocess.Popen([sys.executable, os.path.abspath(__file__), "--worker", n, "--db", db_path,
-                             "--port", str(cports[n]), "--monitoring-port", str(mports[n])])
+                             "--port", str(cports[n]), "--monitoring-port", str(mports[n]),
+                             "--state-dir", os.path.join(state, n)])
         for n in names
     }
     try:
-        # Ready: a leader whose view has every worker and every partition owned.
+        # Ready: a leader whose view has every worker and every partition owned, balanced.
+        # (A new ring first hands everything to the worker that joined first and then moves
+        # partitions to the others as they join: until the loads are balanced, a partition
+        # may still move, and the failover below would pick a victim that is about to lose
+        # some anyway.)
         def ready():
             if any(p.poll() is not None for p in procs.values()):
                 raise SystemExit("scheduler: a worker exited during start-up (see its error above)")
             v = leader_view(mports)
-            return v and len(v["members"]) == args.workers and \
-                sum(len(m["partitions"]) for m in v["members"]) == args.partitions
+            if not v or len(v["members"]) != args.workers:
+                return False
+            loads = [len(m["partitions"]) for m in v["members"] if m["role"] == "follower"]
+            return sum(loads) == args.partitions and max(loads) - min(loads) <= 1
 
         wait_until(ready, 60, "the ring")
         start_at = time.time() + 0.5
@@ -345,6 +364,7 @@ def main(argv=None):
     ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--port", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--monitoring-port", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--state-dir", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.worker:
         return worker_main(args)
