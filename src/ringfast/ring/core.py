@@ -129,6 +129,7 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
         self.view: list[dict] = []  # members as the leader last described them
         self.mv = 0  # version of that view
         self.stopping = False
+        self.leave_restart = False  # how we leave, once stopping
         self.last_tick = now
         self.suspended_until = 0.0  # after a hung revoke handler: let our lease run out
 

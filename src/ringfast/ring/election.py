@@ -147,7 +147,8 @@ class Election:
             return False  # we voted lately: that candidate may still win
         if self.hears_leader(now):
             return False
-        if (self.priority, self.id) < (priority, cand) and self.failed_elections < 2 and not self.stopping:
+        if ((self.priority, self.id) < (priority, cand) and self.failed_elections < 2 and not self.stopping
+                and now >= self.suspended_until):
             return False  # we are better placed and still trying: let us ask first
         return True
 

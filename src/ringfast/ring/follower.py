@@ -58,7 +58,8 @@ class Follower:
                 # the newest epoch we voted or ran in travels with it: candidates then start
                 # above it, and a leader of an older epoch learns that it has been superseded
                 self._send_hellos(self.seeds)
-            if now >= self.election_at + self._rank(now) * self.stagger and not self.stopping and now >= self.conflict_until:
+            if (now >= self.election_at + self._rank(now) * self.stagger and not self.stopping
+                    and now >= self.conflict_until and now >= self.suspended_until):
                 self._start_election(now)
         # A stopping node that holds nothing any more does not report to a leader it found
         # after it left (a new one, say): that leader would take it for a new member and
@@ -170,7 +171,8 @@ class Follower:
         if not parts:
             return  # (those being revoked already are acknowledged when their handler returns)
         self.revoke_in_progress.update(parts)
-        self._revoke(PartitionsChanged(sorted(parts), parts, self.epoch, "rebalance"), "rebalance",
+        reason = "rebalance" if not self.stopping else "restart" if self.leave_restart else "stop"
+        self._revoke(PartitionsChanged(sorted(parts), parts, self.epoch, reason), "rebalance",
                      parts=parts, answer=answer)
 
     def _rebalance_revoked(self, ok, parts, answer):
@@ -181,6 +183,14 @@ class Follower:
                 del self.held[p]
         if ok:
             self._answer_revoke(answer, sorted(parts))
+        elif answer[0] == "self" and self.role == "leader":
+            # Our own handler (a leader owning partitions) did not return in time: nobody can
+            # say the application let go, and a leader's hold never runs out while it leads.
+            # So we stop leading and stay out of elections while what we granted runs out;
+            # the next leader waits for these partitions as for any nobody reports.
+            log.error("revoke handler timed out on the leader: stepping down, no candidacy for a lease")
+            self.suspended_until = self.clock() + self.L + self.margin
+            self._leader_leave_now()  # our members elect another at once
         else:
             # A handler did not return in time: we cannot say the application let go,
             # so we stop renewing our lease and let it run out; the leader waits for that.
@@ -231,11 +241,18 @@ class Follower:
         if self.stopping:
             return  # once is enough: a second "leave" would tell the leader we hold nothing
         self.stopping = True
+        self.leave_restart = restart
         if self.role == "leader":
-            for m in list(self.members.values()):
-                if m.link is not None:
-                    self.io.reply(m.link, "leave", {**self._common(), "restart": restart})
-            self._become_follower(None, None)
+            me = self.members.get(self.id)
+            if me is not None and self.table.held(self.id) and any(
+                    not m.leaving for m in self.members.values() if m.id != self.id):
+                # We own partitions (RINGFAST_LEADER_OWNS_PARTITIONS) and others can take
+                # them: hand them over as a leaving member would, while we still lead (our
+                # handlers run, then they are assigned); we leave when we hold none.
+                me.leaving, me.restarting = True, restart
+                self.dirty = True
+                return
+            self._leader_leave_now()
             return
         # Partitions stay held (and reported) until the handlers return: only then may the
         # leader give them to someone else.
@@ -247,6 +264,13 @@ class Follower:
                          parts=parts, restart=restart)
         else:
             self._leave_revoked(True, parts, restart)
+
+    def _leader_leave_now(self):
+        """Tell the members we leave, then follow nobody (they elect at once)."""
+        for m in list(self.members.values()):
+            if m.link is not None:
+                self.io.reply(m.link, "leave", {**self._common(), "restart": self.leave_restart})
+        self._become_follower(None, None)
 
     def _leave_revoked(self, ok, parts, restart):
         ended = self._right_ended()

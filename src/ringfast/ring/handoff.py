@@ -163,14 +163,14 @@ class Handoff:
 
     def _answered(self, m: Member, parts, mseq: int) -> list:
         """The partitions this `revoked` really releases (see PartitionTable.answers)."""
-        if m.leaving:
+        if m.leaving and m.id != self.id:
             return list(parts)  # it leaves: it holds none of them any more
         return [p for p in parts if p < self.P and self.table.answers(p, m.id, mseq)]
 
     def _on_revoked_parts(self, m: Member, parts, now):
         table = self.table
-        if m.leaving:  # it takes no more: what we sent it unconfirmed is free (revokes still
-            # running are not: each is acknowledged when its handler returns)
+        if m.leaving and m.id != self.id:  # it takes no more: what we sent it unconfirmed is
+            # free (revokes still running are not: each is acknowledged when its handler returns)
             parts = set(parts) | set(table.kept(m.id))
         grace = now + self.cfg.rejoin_grace if m.restarting else None
         for p in parts:
@@ -179,7 +179,12 @@ class Handoff:
         self.dirty = True
         self.members_version += 1
         self.view_cache = None
-        if m.leaving and not table.held(m.id) and m.id in self.members and m.id != self.id:
+        if m.leaving and m.id == self.id and not table.held(m.id):
+            # We let go of all we owned: give it out now (our members take it from us, and
+            # report it to the next leader), then go.
+            self._rebalance(now)
+            self._leader_leave_now()
+        elif m.leaving and not table.held(m.id) and m.id in self.members and m.id != self.id:
             self._drop_member(m, "restarting" if m.restarting else "left")
 
     def _drop_member(self, m: Member, reason: str):

@@ -137,6 +137,9 @@ class Leader:
         return True
 
     def _leader_tick(self, now: float):
+        if self.stopping and not any(not m.leaving for m in self.members.values() if m.id != self.id):
+            self._leader_leave_now()  # handing our partitions over, and nobody left to take them
+            return
         if self.cfg.leader_owns_partitions and self.id in self.members:
             self.members[self.id].last_heard = now
         if now >= self.next_discovery:
