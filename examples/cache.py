@@ -27,15 +27,17 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 
 import ringfast
 from ringfast import PARTITIONS_ASSIGNED, PARTITIONS_REVOKED
+from ringfast.events import PartitionsChanged
 
 
 class CacheNode:
     """One member of the cache: a ringfast node plus the entries of its partitions."""
 
-    def __init__(self, node: ringfast.Node, handoff_dir: str):
+    def __init__(self, node: ringfast.Node, handoff_dir: str) -> None:
         self.node = node
         self.handoff_dir = handoff_dir
         self.entries: dict[int, dict[str, int]] = {}  # partition -> {key: value}, only ours
@@ -43,10 +45,10 @@ class CacheNode:
         node.on(PARTITIONS_ASSIGNED, self.on_assigned)
         node.on(PARTITIONS_REVOKED, self.on_revoked)
 
-    def _path(self, p):
+    def _path(self, p: int) -> str:
         return os.path.join(self.handoff_dir, f"{p}.json")
 
-    def on_revoked(self, change):
+    def on_revoked(self, change: PartitionsChanged) -> None:
         with self.lock:  # no put() can slip in between the hand-off and the drop
             for p in change.partitions:
                 entries = self.entries.pop(p, {})
@@ -60,7 +62,7 @@ class CacheNode:
                 os.replace(tmp, self._path(p))  # atomic: the next owner sees all or nothing
         # Returning tells ringfast we let go; only then is the partition assigned elsewhere.
 
-    def on_assigned(self, change):
+    def on_assigned(self, change: PartitionsChanged) -> None:
         with self.lock:
             for p in change.partitions:
                 try:
@@ -83,11 +85,11 @@ class CacheNode:
 class Client:
     """Routes each key to the owner of its partition, as the ring describes it."""
 
-    def __init__(self, caches: dict[str, CacheNode]):
+    def __init__(self, caches: dict[str, CacheNode]) -> None:
         self.caches = caches
         self.retries = 0  # puts that found no owner: a partition was between two nodes
 
-    def owner_of(self, key):
+    def owner_of(self, key: str) -> CacheNode | None:
         for cache in self.caches.values():  # any running node knows the ring
             if cache.node.role in ("leader", "follower"):
                 p = cache.node.partition(key)
@@ -96,7 +98,7 @@ class Client:
                         return self.caches[m["id"]]
         return None
 
-    def put(self, key, value, timeout=30.0):
+    def put(self, key: str, value: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             owner = self.owner_of(key)
@@ -107,7 +109,7 @@ class Client:
         raise TimeoutError(f"no owner accepted {key!r}")
 
 
-def free_ports(n):
+def free_ports(n: int) -> list[int]:
     socks = [socket.socket() for _ in range(n)]
     for s in socks:
         s.bind(("127.0.0.1", 0))
@@ -117,7 +119,7 @@ def free_ports(n):
     return ports
 
 
-def wait_until(cond, timeout, what):
+def wait_until(cond: Callable[[], object], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
@@ -125,7 +127,7 @@ def wait_until(cond, timeout, what):
         time.sleep(0.02)
 
 
-def settled(caches, num_partitions):
+def settled(caches: dict[str, CacheNode], num_partitions: int) -> bool:
     """Every partition held by exactly one running node, and each cache agrees with its node."""
     running = [c for c in caches.values() if c.node.role in ("leader", "follower")]
     if sum(c.node.is_leader for c in running) != 1:
@@ -139,9 +141,9 @@ def settled(caches, num_partitions):
     return sorted(held) == list(range(num_partitions))
 
 
-def check(phase, caches, acked, num_partitions):
+def check(phase: str, caches: dict[str, CacheNode], acked: dict[str, int], num_partitions: int) -> bool:
     """Every acknowledged entry in exactly one cache, its partition's owner, with its last value."""
-    where = {}  # key -> [(node id, value)]
+    where: dict[str, list[tuple[str, int, int]]] = {}  # key -> [(node id, partition, value)]
     for c in caches.values():
         with c.lock:
             for p, entries in c.entries.items():
@@ -158,7 +160,7 @@ def check(phase, caches, acked, num_partitions):
     return not (missing or twice or stale or misplaced)
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--nodes", type=int, default=3, help="initial nodes (one is the leader, which caches nothing)")
     ap.add_argument("--entries", type=int, default=300)
@@ -175,12 +177,12 @@ def main(argv=None):
         return run(args, handoff)
 
 
-def run(args, handoff):
+def run(args: argparse.Namespace, handoff: str) -> int:
     with tempfile.TemporaryDirectory(prefix="ringfast-cache-state-") as state:  # removed at the end
         return run_with_state(args, handoff, state)
 
 
-def run_with_state(args, handoff, state):
+def run_with_state(args: argparse.Namespace, handoff: str, state: str) -> int:
     ports = free_ports(args.nodes + 1)
     seeds = ",".join(f"127.0.0.1:{p}" for p in ports[: args.nodes])  # the voters
 
@@ -190,7 +192,7 @@ def run_with_state(args, handoff, state):
     # within about a second of the start instead of after two failure timeouts. (A real
     # deployment keeps each node's state dir across restarts: that is what makes a
     # restarted voter safe. Here every run is a new cluster, so the folder goes at the end.)
-    def start(i):
+    def start(i: int) -> CacheNode:
         # The node joining later is not a seed: it joins through the seeds and gets partitions,
         # but does not vote.
         node = ringfast.Node(node_id=f"n{i}", port=ports[i], seeds=seeds, num_partitions=args.partitions,
@@ -202,8 +204,8 @@ def run_with_state(args, handoff, state):
 
     caches = {f"n{i}": start(i) for i in range(args.nodes)}
     client = Client(caches)
-    acked = {}  # key -> the last value a put() returned for: what the cache must hold
-    dump = {}
+    acked: dict[str, int] = {}  # key -> the last value a put() returned for: what the cache must hold
+    dump: dict[str, dict[str, object]] = {}  # phase -> {node id: {partition: entries}}, phase_acked -> acked
     ok = True
     try:
         wait_until(lambda: settled(caches, args.partitions), 60, "the ring to settle")
@@ -213,7 +215,7 @@ def run_with_state(args, handoff, state):
             acked[key] = 0
 
         # Keep writing while nodes join and leave: updates must survive the handoffs.
-        def writer(stop):
+        def writer(stop: threading.Event) -> None:
             version = 0
             while not stop.is_set():
                 version += 1
@@ -222,7 +224,7 @@ def run_with_state(args, handoff, state):
                 acked[key] = version
                 time.sleep(0.001)
 
-        def while_writing(change, name):
+        def while_writing(change: Callable[[], None], name: str) -> None:
             """Run `change` with the writer busy, then stop it, let the ring settle and check."""
             nonlocal ok
             stop = threading.Event()
@@ -240,7 +242,7 @@ def run_with_state(args, handoff, state):
 
         while_writing(lambda: None, "fill")
 
-        def join():
+        def join() -> None:
             # The new node takes a fair share, loaded from what the others handed off.
             new = f"n{args.nodes}"
             caches[new] = start(args.nodes)
@@ -249,7 +251,7 @@ def run_with_state(args, handoff, state):
 
         while_writing(join, "join")
 
-        def leave():
+        def leave() -> None:
             # A follower holding entries stops; stop() returns once it has handed them off.
             c = max((c for c in caches.values() if c.node.role == "follower" and c.node.id != f"n{args.nodes}"),
                     key=lambda c: (len(c.node.partitions()), c.node.id))

@@ -14,6 +14,8 @@ greenlet, reads a node's /status over patched urllib, stops the leader to watch 
 take over, prints what it saw and exits 0.
 """
 
+from __future__ import annotations
+
 from gevent import monkey
 
 monkey.patch_all()
@@ -26,6 +28,7 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
 from collections import Counter  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 
 import gevent  # noqa: E402
 
@@ -33,7 +36,7 @@ import ringfast  # noqa: E402
 from ringfast import BECOME_LEADER, PARTITIONS_ASSIGNED, PARTITIONS_REVOKED  # noqa: E402
 
 
-def free_ports(n):
+def free_ports(n: int) -> list[int]:
     socks = [socket.socket() for _ in range(n)]
     for s in socks:
         s.bind(("127.0.0.1", 0))
@@ -43,7 +46,7 @@ def free_ports(n):
     return ports
 
 
-def wait_for(cond, timeout):
+def wait_for(cond: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > deadline:
@@ -52,7 +55,7 @@ def wait_for(cond, timeout):
     return True
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=2.0, help="how long the application greenlet works")
@@ -62,9 +65,9 @@ def main(argv=None):
 
     ports = free_ports(2 * args.nodes)
     seeds = ",".join(f"127.0.0.1:{p}" for p in ports[: args.nodes])
-    events = []  # (event, node, detail, ran in a greenlet?)
+    events: list[tuple[str, str, object, bool]] = []  # (event, node, detail, ran in a greenlet?)
 
-    def record(event, nid, detail):
+    def record(event: str, nid: str, detail: object) -> None:
         events.append((event, nid, detail, isinstance(gevent.getcurrent(), gevent.Greenlet)))
 
     # Each node gets a state dir of its own in a new, empty temporary folder: a node whose
@@ -74,22 +77,26 @@ def main(argv=None):
     # deployment keeps each node's state dir across restarts: that is what makes a
     # restarted voter safe. Here every run is a new cluster, so the folder goes at the end.)
     state = tempfile.TemporaryDirectory(prefix="ringfast-gevent-")
-    nodes = []
-    for i in range(args.nodes):
-        node = ringfast.Node(node_id=f"g{i}", port=ports[i], seeds=seeds, num_partitions=12,
-                             heartbeat_interval_ms=100, failure_timeout_ms=500, state_dir=f"{state.name}/g{i}",
-                             monitoring_port=ports[args.nodes + i])  # mode="auto" -> "gevent" here
+
+    def watch(node: ringfast.Node) -> ringfast.Node:
         nid = node.id
-        node.on(PARTITIONS_ASSIGNED, lambda c, nid=nid: record("assigned", nid, c.partitions))
-        node.on(PARTITIONS_REVOKED, lambda c, nid=nid: record("revoked", nid, c.partitions))
-        node.on(BECOME_LEADER, lambda c, nid=nid: record("become_leader", nid, c.epoch))
-        nodes.append(node)
+        node.on(PARTITIONS_ASSIGNED, lambda c: record("assigned", nid, c.partitions))
+        node.on(PARTITIONS_REVOKED, lambda c: record("revoked", nid, c.partitions))
+        node.on(BECOME_LEADER, lambda c: record("become_leader", nid, c.epoch))
+        return node
+
+    nodes = [
+        watch(ringfast.Node(node_id=f"g{i}", port=ports[i], seeds=seeds, num_partitions=12,
+                            heartbeat_interval_ms=100, failure_timeout_ms=500, state_dir=f"{state.name}/g{i}",
+                            monitoring_port=ports[args.nodes + i]))  # mode="auto" -> "gevent" here
+        for i in range(args.nodes)
+    ]
     print(f"gevent_app: node modes: {sorted({n.mode for n in nodes})}", flush=True)
 
     # The application's own work, sharing the hub with the nodes: it must keep its pace.
-    beats = []
+    beats: list[float] = []
 
-    def app_work():
+    def app_work() -> None:
         deadline = time.monotonic() + args.seconds
         while time.monotonic() < deadline:
             beats.append(time.monotonic())
@@ -110,8 +117,10 @@ def main(argv=None):
 
         # Blocking-style code is fine once patched: this urlopen yields to the hub while the
         # node answering it runs in the same hub.
-        port = nodes[0].monitoring_address[1]
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=5) as r:
+        address = nodes[0].monitoring_address  # (host, port); None only without monitoring
+        if address is None:
+            raise SystemExit("gevent_app: monitoring is off")
+        with urllib.request.urlopen(f"http://127.0.0.1:{address[1]}/status", timeout=5) as r:
             status = json.load(r)
         print(f"gevent_app: /status of {status['node']['id']} says leader {status['leader']}, "
               f"{len(status['members'])} members", flush=True)

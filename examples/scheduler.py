@@ -35,9 +35,13 @@ import tempfile
 import threading
 import time
 import urllib.request
+from collections.abc import Callable
+from types import FrameType
+from typing import Any, Literal
 
 import ringfast
 from ringfast import PARTITIONS_ASSIGNED, PARTITIONS_REVOKED
+from ringfast.events import PartitionsChanged
 
 HEARTBEAT_MS = 100  # fast timings so the example is quick; the defaults are 1000 / 3000
 LEASE_MS = 500  # HEART_BEAT_CHECK_FREQUENCY: the failure timeout, and the lease
@@ -63,19 +67,21 @@ def connect(path: str) -> sqlite3.Connection:
     return db
 
 
-def get_meta(db, key):
+def get_meta(db: sqlite3.Connection, key: str) -> Any:
     row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return None if row is None else json.loads(row[0])
 
 
-def set_meta(db, key, value):
+def set_meta(db: sqlite3.Connection, key: str, value: object) -> None:
     db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
 
 # ---------------------------------------------------------------------------- worker
 
 
-def run_partition(db, worker, p, token, jobs, tick):
+def run_partition(
+    db: sqlite3.Connection, worker: str, p: int, token: int, jobs: list[str], tick: int
+) -> Literal["ran", "done", "stale"]:
     """Run the jobs of partition `p` for every tick up to `tick` not yet run by anyone.
 
     Returns "ran", "done" (nothing left to run) or "stale" (a newer owner has written)."""
@@ -95,7 +101,7 @@ def run_partition(db, worker, p, token, jobs, tick):
                 "INSERT INTO runs VALUES (?, ?, ?, ?, ?, ?)",
                 [(job, t, p, worker, token, now) for t in range(last + 1, tick + 1) for job in jobs],
             )
-            outcome = "ran"
+            outcome: Literal["ran", "done", "stale"] = "ran"
         else:
             outcome = "stale" if stored > token else "done"
             if outcome == "stale":
@@ -107,7 +113,7 @@ def run_partition(db, worker, p, token, jobs, tick):
     return outcome
 
 
-def worker_main(args):
+def worker_main(args: argparse.Namespace) -> int:
     name = args.worker
     db = connect(args.db)
     cfg = get_meta(db, "config")
@@ -117,24 +123,24 @@ def worker_main(args):
         mode="thread",  # a plain threaded program: the node runs its own hub thread
         state_dir=args.state_dir,  # new and empty: see launch()
     )
-    jobs_of = {p: [] for p in range(cfg["partitions"])}
+    jobs_of: dict[int, list[str]] = {p: [] for p in range(cfg["partitions"])}
     for n in range(cfg["jobs"]):
         job = f"job-{n}"
         jobs_of[node.partition(job)].append(job)  # the same answer on every worker
 
-    owned = {}  # partition -> fencing token, as the events told us
+    owned: dict[int, int] = {}  # partition -> fencing token, as the events told us
     lock = threading.Lock()  # held while running a partition's jobs
     wake = threading.Event()
     stopping = threading.Event()
     freeze = threading.Event()
 
-    def on_assigned(change):
+    def on_assigned(change: PartitionsChanged) -> None:
         with lock:
             owned.update(change.tokens)
         print(f"{name}: assigned {change.partitions}", flush=True)
         wake.set()  # run them now, not at the next tick: a handoff then costs no tick
 
-    def on_revoked(change):
+    def on_revoked(change: PartitionsChanged) -> None:
         # Taking the lock waits for a run in progress: when we return, we have stopped.
         with lock:
             for p in change.partitions:
@@ -144,7 +150,7 @@ def worker_main(args):
     node.on(PARTITIONS_ASSIGNED, on_assigned)
     node.on(PARTITIONS_REVOKED, on_revoked)
 
-    def on_signal(signum, frame):
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         (freeze if signum == signal.SIGUSR1 else stopping).set()
         wake.set()
 
@@ -155,7 +161,7 @@ def worker_main(args):
     while (start_at := get_meta(db, "start_at")) is None and not stopping.is_set():
         time.sleep(0.05)
     tick_len, ticks = cfg["tick"], cfg["ticks"]
-    done = {}  # partition -> last tick we ran it (a shortcut; the database decides)
+    done: dict[int, int] = {}  # partition -> last tick we ran it (a shortcut; the database decides)
     while start_at is not None and not stopping.is_set():
         if freeze.is_set():
             # Freeze here, between transactions, like a long GC pause or heavy swapping.
@@ -185,7 +191,7 @@ def worker_main(args):
 # ---------------------------------------------------------------------------- launcher
 
 
-def free_ports(n):
+def free_ports(n: int) -> list[int]:
     socks = [socket.socket() for _ in range(n)]
     for s in socks:
         s.bind(("127.0.0.1", 0))
@@ -195,12 +201,14 @@ def free_ports(n):
     return ports
 
 
-def status(port):
+def status(port: int) -> dict[str, Any]:
+    """A worker's /status (the monitoring API: docs/monitoring.md)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=2) as r:
-        return json.load(r)
+        answer: dict[str, Any] = json.load(r)
+    return answer
 
 
-def leader_view(mports):
+def leader_view(mports: dict[str, int]) -> dict[str, Any] | None:
     """The leader's /status, if some worker is the leader (None otherwise)."""
     for port in mports.values():
         try:
@@ -212,7 +220,7 @@ def leader_view(mports):
     return None
 
 
-def wait_until(cond, timeout, what):
+def wait_until(cond: Callable[[], object], timeout: float, what: str) -> object:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = cond()
@@ -222,14 +230,14 @@ def wait_until(cond, timeout, what):
     raise SystemExit(f"scheduler: timed out waiting for {what}")
 
 
-def launcher_main(args):
+def launcher_main(args: argparse.Namespace) -> int:
     if args.db:
         return launch(args, args.db)
     with tempfile.TemporaryDirectory(prefix="ringfast-scheduler-") as workdir:  # removed at the end
         return launch(args, os.path.join(workdir, "runs.db"))
 
 
-def launch(args, db_path):
+def launch(args: argparse.Namespace, db_path: str) -> int:
     # Each node gets a state dir of its own in a new, empty temporary folder: a node whose
     # state dir holds nothing yet has never voted, so it votes at once, and a leader elected
     # by such nodes only has no earlier lease to wait out: the ring owns every partition
@@ -240,7 +248,7 @@ def launch(args, db_path):
         return launch_with_state(args, db_path, state)
 
 
-def launch_with_state(args, db_path, state):
+def launch_with_state(args: argparse.Namespace, db_path: str, state: str) -> int:
     names = [f"w{i}" for i in range(args.workers)]
     ports = free_ports(2 * args.workers)
     cports = dict(zip(names, ports))
@@ -268,7 +276,7 @@ def launch_with_state(args, db_path, state):
         # partitions to the others as they join: until the loads are balanced, a partition
         # may still move, and the failover below would pick a victim that is about to lose
         # some anyway.)
-        def ready():
+        def ready() -> bool:
             if any(p.poll() is not None for p in procs.values()):
                 raise SystemExit("scheduler: a worker exited during start-up (see its error above)")
             v = leader_view(mports)
@@ -283,6 +291,8 @@ def launch_with_state(args, db_path, state):
         if args.failover is not None:
             # Pick the victim now (a follower holding the most partitions), strike on time.
             view = leader_view(mports)
+            if view is None:
+                raise SystemExit("scheduler: no leader to ask which worker to fail")
             followers = [m for m in view["members"] if m["role"] == "follower" and m["partitions"]]
             victim = max(followers, key=lambda m: (len(m["partitions"]), m["id"]))
             pid = procs[victim["id"]].pid
@@ -321,11 +331,11 @@ def launch_with_state(args, db_path, state):
     return result
 
 
-def report(db):
+def report(db: sqlite3.Connection) -> int:
     config, start_at = get_meta(db, "config"), get_meta(db, "start_at")
     failover = get_meta(db, "failover")
     runs = db.execute("SELECT job, tick, partition, worker, token, at FROM runs").fetchall()
-    counts = {}
+    counts: dict[tuple[str, int], int] = {}
     for job, tick, *_ in runs:
         counts[(job, tick)] = counts.get((job, tick), 0) + 1
     expected = {(f"job-{n}", t) for n in range(config["jobs"]) for t in range(config["ticks"])}
@@ -350,7 +360,7 @@ def report(db):
     return 0 if ok else 1
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--workers", type=int, default=4, help="worker processes (one becomes the leader)")
     ap.add_argument("--jobs", type=int, default=40)

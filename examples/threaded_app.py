@@ -26,7 +26,7 @@ import ringfast
 from ringfast import LEADER_CHANGED, PARTITIONS_ASSIGNED, PARTITIONS_REVOKED
 
 
-def free_ports(n):
+def free_ports(n: int) -> list[int]:
     socks = [socket.socket() for _ in range(n)]
     for s in socks:
         s.bind(("127.0.0.1", 0))
@@ -36,7 +36,7 @@ def free_ports(n):
     return ports
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--nodes", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=3.0, help="how long the main thread stays busy")
@@ -46,10 +46,11 @@ def main(argv=None):
 
     ports = free_ports(args.nodes)
     seeds = ",".join(f"127.0.0.1:{p}" for p in ports)
-    seen = []  # (event, node, detail, thread) as the callbacks saw them
+    # (event, node, detail, thread) as the callbacks saw them
+    seen: list[tuple[str, str, object, threading.Thread]] = []
     seen_lock = threading.Lock()  # callbacks of different nodes run on different threads
 
-    def record(event, nid, detail):
+    def record(event: str, nid: str, detail: object) -> None:
         with seen_lock:
             seen.append((event, nid, detail, threading.current_thread()))
 
@@ -60,6 +61,14 @@ def main(argv=None):
     # deployment keeps each node's state dir across restarts: that is what makes a
     # restarted voter safe. Here every run is a new cluster, so the folder goes at the end.)
     state = tempfile.TemporaryDirectory(prefix="ringfast-threaded-")
+
+    def watch(node: ringfast.Node) -> ringfast.Node:
+        nid = node.id
+        node.on(PARTITIONS_ASSIGNED, lambda c: record("assigned", nid, c.partitions))
+        node.on(PARTITIONS_REVOKED, lambda c: record("revoked", nid, (c.partitions, c.reason)))
+        node.on(LEADER_CHANGED, lambda c: record("leader", nid, c.leader))
+        return node
+
     nodes = []
     for i, port in enumerate(ports):
         # mode="thread" is what "auto" picks when gevent has not patched `threading`; a short
@@ -67,11 +76,7 @@ def main(argv=None):
         node = ringfast.Node(node_id=f"t{i}", port=port, seeds=seeds, num_partitions=12,
                              heartbeat_interval_ms=100, failure_timeout_ms=500, monitoring_port="off",
                              mode="thread", state_dir=f"{state.name}/t{i}")
-        nid = node.id
-        node.on(PARTITIONS_ASSIGNED, lambda c, nid=nid: record("assigned", nid, c.partitions))
-        node.on(PARTITIONS_REVOKED, lambda c, nid=nid: record("revoked", nid, (c.partitions, c.reason)))
-        node.on(LEADER_CHANGED, lambda c, nid=nid: record("leader", nid, c.leader))
-        nodes.append(node.start())
+        nodes.append(watch(node).start())
 
     try:
         # Ready means: a leader is known and, for a follower, a lease is held.

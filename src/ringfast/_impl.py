@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Literal
 
 from .errors import ConfigError, PurePythonCoreWarning
 
-__all__ = ["core", "core_implementation", "core_summary", "Partitioner", "assign", "murmur3", "partition"]
+__all__ = ["core", "core_implementation", "core_summary", "Key", "Partitioner", "assign", "murmur3", "partition"]
 
 ENV_VAR = "RINGFAST_NO_EXTENSIONS"
 

@@ -38,7 +38,9 @@ from typing import TYPE_CHECKING, Literal, Union, overload
 from .config import Config, node_config, refuse_old_keywords
 from .errors import ConfigError, NotRunningError
 from .events import Change, Event, EventName, LeaderChanged, MemberChanged, Payload, PartitionsChanged
+from .events import _LeaderEvent, _MemberEvent, _PartitionEvent
 from .node import Node as _ThreadNode
+from .node import RingMember
 
 if TYPE_CHECKING:
     from ._impl import Key, Partitioner
@@ -49,12 +51,6 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[Payload], Union[Awaitable[None], None]]
 """A callback: a function or a coroutine function taking the event's payload."""
-
-_PartitionEvent = Literal[
-    Event.PARTITIONS_ASSIGNED, Event.PARTITIONS_REVOKED, "partitions_assigned", "partitions_revoked"
-]
-_LeaderEvent = Literal[Event.BECOME_LEADER, Event.LEADER_CHANGED, "become_leader", "leader_changed"]
-_MemberEvent = Literal[Event.MEMBER_JOINED, Event.MEMBER_LEFT, "member_joined", "member_left"]
 
 _READY_POLL_S = 0.01
 
@@ -280,7 +276,7 @@ class Node:
         return self._node.is_leader
 
     @property
-    def role(self) -> str:
+    def role(self) -> Literal["leader", "follower", "candidate", "stopped"]:
         """"leader", "follower", "candidate" or "stopped"."""
         return self._node.role
 
@@ -304,8 +300,10 @@ class Node:
         """The fencing token of `partition` while this node holds it, else None."""
         return self._node.fencing_token(partition)
 
-    def ring(self) -> list[dict[str, object]]:
-        """Members as last described by the leader: id, address, priority, role, partitions."""
+    def ring(self) -> list[RingMember]:
+        """Members as last described by the leader (copies), as
+        [`RingMember`][ringfast.node.RingMember] dicts: `id`, `addr`, `priority`, `role`,
+        `partitions`."""
         return self._node.ring()
 
 

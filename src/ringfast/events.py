@@ -55,6 +55,14 @@ MEMBER_JOINED: Final = Event.MEMBER_JOINED
 MEMBER_LEFT: Final = Event.MEMBER_LEFT
 EVENTS: Final = tuple(Event)
 
+# The event names by payload, either spelling: the overloads of `on` pair each with the
+# callback type it takes (ringfast.Node.on, ringfast.aio.Node.on).
+_PartitionEvent = Literal[
+    Event.PARTITIONS_ASSIGNED, Event.PARTITIONS_REVOKED, "partitions_assigned", "partitions_revoked"
+]
+_LeaderEvent = Literal[Event.BECOME_LEADER, Event.LEADER_CHANGED, "become_leader", "leader_changed"]
+_MemberEvent = Literal[Event.MEMBER_JOINED, Event.MEMBER_LEFT, "member_joined", "member_left"]
+
 
 @dataclass(frozen=True)
 class PartitionsChanged:

@@ -25,9 +25,14 @@ process). Gauges are read from the node when scraped; counters are bumped by the
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from .assumptions import REFUSAL_REASONS
+
+if TYPE_CHECKING:
+    from .node import Node
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # protocol.ProtocolError reasons, plus connections dropped for saying nothing valid in time
@@ -37,7 +42,7 @@ REJECT_REASONS = ("oversized", "truncated", "bad_magic", "version", "cluster", "
 
 
 class Metrics:
-    def __init__(self, node):
+    def __init__(self, node: Node) -> None:
         self.registry = r = CollectorRegistry(auto_describe=True)
         Gauge("ringfast_is_leader", "1 if this node is the leader", registry=r).set_function(
             lambda: 1.0 if node.is_leader else 0.0)

@@ -19,7 +19,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast, overload
 
 import gevent
 import gevent.event
@@ -29,6 +29,8 @@ import gevent.queue
 from . import events as ev
 from . import protocol
 from ._impl import Partitioner
+from .events import Event, EventName, LeaderChanged, MemberChanged, PartitionsChanged, Payload
+from .events import _LeaderEvent, _MemberEvent, _PartitionEvent
 from .addresses import is_ip
 from .assumptions import epoch_cap
 from .clock import now as lease_clock
@@ -37,12 +39,39 @@ from .errors import ConfigError, NotRunningError, RingfastError
 from .ring import Ring
 from .transport import Connection, Listener, connect, resolve
 
+if TYPE_CHECKING:
+    import threading
+
+    from gevent.hub import Hub
+
+    from ._impl import Key
+    from .disk import Journal, StateFile
+    from .monitoring import MonitoringServer
+
 log = logging.getLogger(__name__)
 
 MAX_SILENT = 128  # inbound connections that have not sent a valid frame yet
 UNRESOLVED_LOG_EVERY = 30.0  # seconds between two warnings about the same peer name
-_RealThread = gevent.monkey.get_original("threading", "Thread")
-_RealEvent = gevent.monkey.get_original("threading", "Event")
+# the real ones even where gevent has monkey-patched `threading`
+_RealThread: type[threading.Thread] = gevent.monkey.get_original("threading", "Thread")
+_RealEvent: type[threading.Event] = gevent.monkey.get_original("threading", "Event")
+_Role = Literal["leader", "follower", "candidate"]  # a running node's (Ring.role)
+
+
+class RingMember(TypedDict):
+    """One member as [`Node.ring()`][ringfast.Node.ring] describes it (the leader's description,
+    as this node last received it)."""
+
+    id: str
+    """The member's node id."""
+    addr: str
+    """The address it advertises (`host:port`)."""
+    priority: int
+    """Its priority: lower leads."""
+    role: str
+    """`"leader"` or `"follower"`."""
+    partitions: list[int]
+    """The partitions it holds, sorted."""
 
 
 class Node:
@@ -138,39 +167,42 @@ class Node:
         routes: Mapping[str, str] | None = None,
         clock: Callable[[], float] = lease_clock,
     ) -> None:
-        self.config = node_config(config, locals())
+        self.config: Config = node_config(config, locals())
+        """The node's settings (host names resolved and the port fixed once started)."""
         if mode == "auto":
             mode = "gevent" if gevent.monkey.is_module_patched("threading") else "thread"
         if mode not in ("gevent", "thread"):
             raise ConfigError(f"mode={mode!r}: expected 'auto', 'gevent' or 'thread'")
-        self.mode = mode
+        self.mode: Literal["gevent", "thread"] = mode
+        """How the node runs (`"auto"` resolved): on the caller's hub, or on its own hub thread."""
         self._clock = clock
-        self._callbacks: dict[str, list] = {name: [] for name in ev.EVENTS}
+        self._callbacks: dict[str, list[Callable[..., None]]] = {name: [] for name in ev.EVENTS}
         self._partitioner = Partitioner(self.config.num_partitions)
         # Applications call node.partition(key) per key: bound straight to the compiled
         # method it would only forward to, it costs no Python frame (about 1.8x faster).
-        self.partition = self._partitioner.partition
+        # (The same signature as the method below, which documents it.)
+        self.partition = self._partitioner.partition  # type: ignore[method-assign]
         self._ring: Ring | None = None
         self._peers: dict[str, _Peer] = {}
         self._inbound: set[Connection] = set()
         self._listener: Listener | None = None
-        self._monitor = None
-        self._greenlets: list = []
-        self._thread = None
-        self._hub = None
+        self._monitor: MonitoringServer | None = None
+        self._greenlets: list[gevent.Greenlet[[], None]] = []
+        self._thread: threading.Thread | None = None
+        self._hub: Hub | None = None
         self._ready = _RealEvent()
         self._started = _RealEvent()
         self._start_error: BaseException | None = None
         self._running = False
         self._snapshot = _Snapshot()
-        self._journal = None  # disk.Journal
-        self._state = None  # disk.StateFile
-        self._event_queue = None
+        self._journal: Journal | None = None
+        self._state: StateFile | None = None
+        self._event_queue: gevent.queue.Queue[tuple[str, Payload, Callable[[bool], None] | None]] | None = None
         self._busy = False
         from .metrics import Metrics
 
         self.metrics = Metrics(self)
-        self._secret = None
+        self._secret: bytes | None = None
         self._tls_server = self._tls_client = None
         self._unauthenticated_logged: set[str] = set()
         self._unresolved_logged: dict[str, tuple[float, int]] = {}  # peer -> (last said, failures since)
@@ -216,26 +248,51 @@ class Node:
 
     # ------------------------------------------------------------------ public API
 
-    def on(self, event: str, callback) -> None:
-        """Call `callback(payload)` on `event` (one of ringfast.events.EVENTS)."""
+    @overload
+    def on(self, event: _PartitionEvent, callback: Callable[[PartitionsChanged], None]) -> None: ...
+    @overload
+    def on(self, event: _LeaderEvent, callback: Callable[[LeaderChanged], None]) -> None: ...
+    @overload
+    def on(self, event: _MemberEvent, callback: Callable[[MemberChanged], None]) -> None: ...
+    @overload
+    def on(self, event: Event | EventName, callback: Callable[[Payload], None]) -> None: ...
+    def on(self, event: Event | EventName, callback: Callable[[Any], None]) -> None:
+        """Call `callback(payload)` on each `event` (an [`Event`][ringfast.events.Event] or its
+        name as a string), with the payload that event carries:
+        [`PartitionsChanged`][ringfast.events.PartitionsChanged] for PARTITIONS_ASSIGNED /
+        PARTITIONS_REVOKED, [`LeaderChanged`][ringfast.events.LeaderChanged] for BECOME_LEADER /
+        LEADER_CHANGED, [`MemberChanged`][ringfast.events.MemberChanged] for MEMBER_JOINED /
+        MEMBER_LEFT (a callback taking any [`Payload`][ringfast.events.Payload] fits every event).
+
+        Callbacks run one at a time, in order, each bounded by the handler timeout, as
+        greenlets (mode `"gevent"`) or on a worker thread (mode `"thread"`); one that raises
+        is logged. They return nothing: a coroutine function is refused by type checkers, as
+        this node would never await it ([`ringfast.aio.Node`][ringfast.aio.Node] does). A
+        PARTITIONS_REVOKED is acknowledged once its callbacks have returned (one still running
+        at the handler timeout leaves it to the lease). Raises
+        [`ConfigError`][ringfast.errors.ConfigError] for an unknown event name."""
         if event not in self._callbacks:
             raise ConfigError(f"unknown event {event!r}; expected one of {', '.join(ev.EVENTS)}")
         self._callbacks[event].append(callback)
 
-    def off(self, event: str, callback) -> None:
+    def off(self, event: Event | EventName, callback: Callable[..., None]) -> None:
+        """Remove a callback added with [`on`][ringfast.Node.on] (nothing if it is not there)."""
         if event in self._callbacks and callback in self._callbacks[event]:
             self._callbacks[event].remove(callback)
 
     @property
     def id(self) -> str:
+        """This node's id (`node_id`, else its advertised `host:port`)."""
         return self._snapshot.id or self.config.node_id or self.config.address
 
     @property
     def address(self) -> str:
+        """The `host:port` the others reach this node at (the port fixed once started)."""
         return self._snapshot.address or self.config.address
 
     @property
     def leader(self) -> str | None:
+        """The id of the leader this node follows (None while unknown)."""
         return self._snapshot.leader
 
     @property
@@ -243,18 +300,21 @@ class Node:
         return self._snapshot.role == "leader"
 
     @property
-    def role(self) -> str:
+    def role(self) -> Literal["leader", "follower", "candidate", "stopped"]:
+        """"leader", "follower", "candidate" or "stopped"."""
         return self._snapshot.role
 
     @property
     def epoch(self) -> int:
+        """The current epoch (leadership term)."""
         return self._snapshot.epoch
 
     @property
     def partitioner(self) -> Partitioner:
+        """The cluster's key -> partition function (`num_partitions` of this node's config)."""
         return self._partitioner
 
-    def partition(self, key) -> int:
+    def partition(self, key: Key) -> int:
         """The partition of `key` in this cluster (same answer on every node)."""
         return self._partitioner.partition(key)
 
@@ -269,12 +329,15 @@ class Node:
         snap = self._snapshot
         return snap.tokens.get(partition) if snap.valid_until > self._clock() else None
 
-    def ring(self) -> list[dict]:
-        """Members as last described by the leader: id, address, priority, role, partitions."""
-        return [dict(m) for m in self._snapshot.members]
+    def ring(self) -> list[RingMember]:
+        """Members as last described by the leader (copies), as
+        [`RingMember`][ringfast.node.RingMember] dicts: `id`, `addr`, `priority`, `role`,
+        `partitions`."""
+        return [m.copy() for m in self._snapshot.members]
 
     @property
     def monitoring_address(self) -> tuple[str, int] | None:
+        """The (host, port) the monitoring HTTP API listens on, or None (off, or not started)."""
         return self._monitor.address if self._monitor is not None else None
 
     def wait_until_ready(self, timeout: float | None = None) -> bool:
@@ -293,6 +356,11 @@ class Node:
         return self._ready.wait(timeout)
 
     def start(self) -> Node:
+        """Bind the cluster port (and the monitoring port) and join the ring; returns the node.
+
+        Raises [`ConfigError`][ringfast.errors.ConfigError] when a port cannot be bound or a
+        file (secret, TLS, state dir) is unusable, and
+        [`RingfastError`][ringfast.errors.RingfastError] if the node is already started."""
         if self._running:
             raise RingfastError("node already started")
         if self.mode == "gevent":
@@ -317,25 +385,26 @@ class Node:
         else:
             done = _RealEvent()
 
-            def run():
+            def run() -> None:
                 try:
                     self._stop_in_hub(restart, timeout)
                 finally:
                     done.set()
 
+            assert self._hub is not None and self._thread is not None  # set by start() in thread mode
             self._hub.loop.run_callback_threadsafe(lambda: gevent.spawn(run))
             done.wait(timeout + 5)
             self._thread.join(timeout + 5)
 
-    def __enter__(self):
+    def __enter__(self) -> Node:
         return self.start()
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     # ------------------------------------------------------------------ running
 
-    def _thread_main(self):
+    def _thread_main(self) -> None:
         self._hub = gevent.get_hub()
         try:
             self._start_in_hub()
@@ -348,7 +417,7 @@ class Node:
             gevent.sleep(0.05)
         gevent.sleep(0)  # let closing greenlets finish
 
-    def _start_in_hub(self):
+    def _start_in_hub(self) -> None:
         from . import addresses
 
         cfg = self.config
@@ -423,7 +492,7 @@ class Node:
             self._journal = Journal(cfg.journal, on_failure=lambda e: self.metrics.journal_failures.inc())
         return persisted
 
-    def _close_journal(self):
+    def _close_journal(self) -> None:
         if self._journal is not None:
             self._journal.close()
             self._journal = None
@@ -837,20 +906,20 @@ class _Peer:
 class _Snapshot:
     """Immutable copies of what the API reports, replaced whole so any thread can read them."""
 
-    def __init__(self):
-        self.id = None
-        self.address = None
-        self.role = "follower"
-        self.leader = None
+    def __init__(self) -> None:
+        self.id: str | None = None
+        self.address: str | None = None
+        self.role: _Role | Literal["stopped"] = "follower"
+        self.leader: str | None = None
         self.epoch = 0
-        self.partitions: tuple = ()
-        self.tokens: dict = {}
+        self.partitions: tuple[int, ...] = ()
+        self.tokens: dict[int, int] = {}
         self.valid_until = 0.0
-        self.members: tuple = ()
+        self.members: tuple[RingMember, ...] = ()
 
-    def update(self, ring: Ring, stopped: bool = False):
+    def update(self, ring: Ring, stopped: bool = False) -> None:
         self.id, self.address = ring.id, ring.addr
-        self.role = "stopped" if stopped else ring.role
+        self.role = "stopped" if stopped else cast("_Role", ring.role)
         self.leader = None if stopped else ring.leader
         self.epoch = ring.epoch
         held = dict(ring.held)
@@ -858,7 +927,8 @@ class _Snapshot:
         # a follower holds on its lease, a leader (owning partitions) on its quorum
         self.valid_until = ring.holding_deadline()
         self.partitions = tuple(sorted(held))
+        # the wire format checked every field of a member (protocol._MEMBER_FIELDS)
         if ring.role == "leader":
-            self.members = tuple(ring.describe())
+            self.members = tuple(cast("list[RingMember]", ring.describe()))
         else:
-            self.members = tuple(ring.view)
+            self.members = tuple(cast("list[RingMember]", ring.view))

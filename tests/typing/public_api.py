@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from array import array
-from typing import assert_type
+from typing import Literal, assert_type
 
 import ringfast
 import ringfast.aio
-from ringfast.events import Change, Event, EventName, LeaderChanged, MemberChanged, PartitionsChanged
+from ringfast.events import Change, Event, EventName, LeaderChanged, MemberChanged, PartitionsChanged, Payload
+from ringfast.node import RingMember
 
 # --------------------------------------------------------------------- the core
 
@@ -51,11 +52,67 @@ def describe(change: Change) -> str:
 
 # --------------------------------------------------------------------- the threaded node
 
+
+def on_member(change: MemberChanged) -> None:
+    print(change.id, change.address, change.reason)
+
+
+def on_any(payload: Payload) -> None:
+    print(payload)
+
+
+async def on_change_async(change: PartitionsChanged) -> None:
+    await asyncio.sleep(0)
+
+
 node = ringfast.Node(monitoring_port="off")
 node.on(ringfast.PARTITIONS_ASSIGNED, on_change)
+node.on("partitions_revoked", on_change)                   # the name as a string
+node.on(Event.LEADER_CHANGED, on_leader)
+node.on(ringfast.MEMBER_LEFT, on_member)
+node.on(Event.BECOME_LEADER, lambda change: print(change.leader, change.epoch))  # the payload type inferred
+for each in Event:
+    node.on(each, on_any)                                  # a callback taking any payload fits every event
+node.off(Event.PARTITIONS_ASSIGNED, on_change)
+node.on(Event.MEMBER_JOINED, on_change)  # type: ignore[arg-type]
+node.on("member_joined", on_change)  # type: ignore[call-overload]
+node.on(Event.PARTITIONS_ASSIGNED, on_leader)  # type: ignore[arg-type]
+node.on("partition_assigned", on_change)  # type: ignore[call-overload]
+node.on(Event.LEADER_CHANGED, lambda change: print(change.partitions))  # type: ignore[union-attr]
+# a coroutine function: the threaded node would call it and never await what it returns
+node.on(Event.PARTITIONS_REVOKED, on_change_async)  # type: ignore[arg-type]
+node.off("partition_assigned", on_change)  # type: ignore[arg-type]
+
+assert_type(node.partition("order-42"), int)
+node.partition(4.2)  # type: ignore[arg-type]
+assert_type(node.partitioner, ringfast.Partitioner)
 assert_type(node.partitions(), list[int])
 assert_type(node.fencing_token(3), int | None)
+node.fencing_token("3")  # type: ignore[arg-type]
+assert_type(node.ring(), list[RingMember])
+for member in node.ring():
+    assert_type(member["id"], str)
+    assert_type(member["addr"], str)
+    assert_type(member["priority"], int)
+    assert_type(member["partitions"], list[int])
+    member["address"]  # type: ignore[typeddict-item]
+assert_type(node.id, str)
+assert_type(node.address, str)
+assert_type(node.leader, str | None)
+assert_type(node.is_leader, bool)
+assert_type(node.role, Literal["leader", "follower", "candidate", "stopped"])
+node.role == "leading"  # type: ignore[comparison-overlap]
+assert_type(node.epoch, int)
+assert_type(node.monitoring_address, tuple[str, int] | None)
+assert_type(node.mode, Literal["gevent", "thread"])
+assert_type(node.config, ringfast.Config)
+assert_type(node.start(), ringfast.Node)
 assert_type(node.wait_until_ready(1.0), bool)
+assert_type(node.wait_until_ready(), bool)
+assert_type(node.stop(restart=True, timeout=5.0), None)
+node.stop(timeout="5")  # type: ignore[arg-type]
+with ringfast.Node(monitoring_port="off") as running:
+    assert_type(running, ringfast.Node)
 tuned = ringfast.Node(
     node_id="t1", port=7001, seeds=["127.0.0.1:7001", "127.0.0.1:7002"], num_partitions=12,
     heartbeat_interval_ms=100, failure_timeout_ms=500, reconnect_time_ms=250.0, handler_timeout_s=2.5,
