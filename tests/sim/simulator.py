@@ -515,6 +515,10 @@ def run_seed(seed: int, nodes: int = 5, fault_seconds: float = 6.0, settle_limit
     while sim.now < end and not sim.settled():
         sim.run_until(sim.now + 0.1)
     sim.settle_time = None if not sim.settled() else sim.now - (2.0 + fault_seconds)
+    # Revoke handlers still running say when the right they end ended (which may be long
+    # before now, for a node that woke from a freeze): let them finish (they take at most
+    # sim.handler[1]) before intervals still open are judged.
+    sim.run_until(sim.now + 2 * sim.handler[1] + TICK)
     sim.log.close_lapsed(sim)
     sim.log.check_overlaps(sim.now)
     return sim
