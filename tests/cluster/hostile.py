@@ -479,7 +479,7 @@ def bogus_epoch(cluster: Cluster, target: str, kind: str, sender: str, rnd: rand
         epoch = min(MAX_EPOCH, epoch_cap(time.time()) + rnd.randint(3600, 2**24))
         key = refused_key("epoch_out_of_range")
     out = Outcome("bogus-epoch", f"bogus epoch {epoch} {kind} from {sender!r} to {target}"
-                  + (" (beyond the wire's range)" if beyond_wire else ""))
+                  + (" (beyond the wire)" if beyond_wire else ""))
     count0 = counters(cluster, [target], key)
     seeds = list(node.seeds)
     cfg = fingerprint(cluster.num_partitions, len(seeds) // 2 + 1, seeds)
