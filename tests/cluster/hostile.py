@@ -285,6 +285,7 @@ def impostor(cluster: Cluster, victim: str, seconds: float = 3.0, how: str = "ki
     before = _holding(cluster, victim)
     status0 = cluster.status(victim) or {}
     was_leader = (status0.get("node") or {}).get("role") == "leader"
+    out.what = f"impostor of {'leader' if was_leader else 'follower'} {victim} ({how}, {seconds:.1f}s)"
     dup0 = counters(cluster, live, refused_key("duplicate_id"))
     imp = Impostor(cluster, victim, label)
     if started is not None:
@@ -343,7 +344,6 @@ def impostor(cluster: Cluster, victim: str, seconds: float = 3.0, how: str = "ki
             out.problems.append(f"{victim} led in epoch {status0.get('epoch')} before its impostor, after it: "
                                 f"role {(after.get('node') or {}).get('role')} epoch {after.get('epoch')}")
     out.notes["held"] = len(before[0]) if before else 0
-    out.notes["leader" if was_leader else "follower"] = victim
     return out
 
 
