@@ -55,7 +55,9 @@ class Cluster:
     harness line before each start). Nodes run with `<dir>` as their working directory.
     Priorities are left to the node's default (position in the seed list) unless `priorities`
     maps ids to explicit values. `env` is added to every node's environment, and
-    `nodes[id].env` to that node's only (e.g. RINGFAST_ROUTES, set by faultproxy).
+    `nodes[id].env` to that node's only (e.g. RINGFAST_ROUTES, set by faultproxy);
+    `nodes[id].args` are added to that node's command line after everything else (a flag
+    given again there wins), and `nodes[id].seeds` is its own seed list.
     """
 
     def __init__(
@@ -143,6 +145,7 @@ class Cluster:
         if self.journal:
             args += ["--journal", str(self.journal_path(name))]
         args += self.extra_args
+        args += node.args
         return args
 
     def _mark(self, name: str, action: str, t: float, **extra) -> None:

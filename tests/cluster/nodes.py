@@ -105,6 +105,9 @@ class NodeInfo:
     seeds: list[str]
     priority: int | None
     env: dict[str, str] = field(default_factory=dict)  # this node's own environment additions
+    # this node's own extra arguments, after the cluster's (a repeated flag's last value wins:
+    # ["--partitions", "11"] starts it with a partition count of its own)
+    args: list[str] = field(default_factory=list)
     procs: list[subprocess.Popen] = field(default_factory=list)
     paused: bool = False
     exit_expected: bool = False  # set when the harness signals it to end; cleared on start

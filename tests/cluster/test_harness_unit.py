@@ -349,6 +349,14 @@ def test_node_env_is_clean(cluster_factory, monkeypatch):
     assert wait_for(lambda: c.status("n1"), DEADLINE)["num_partitions"] == 10
 
 
+def test_a_nodes_own_args_come_last_and_win(cluster_factory):
+    c = cluster_factory(n=2, command=STANDIN)
+    c.nodes["n2"].args = ["--partitions", "11"]
+    assert c.argv("n2")[-2:] == ["--partitions", "11"] and "11" not in c.argv("n1")
+    c.start("n2")
+    assert wait_for(lambda: c.status("n2"), DEADLINE)["num_partitions"] == 11
+
+
 def test_failure_report_carries_node_logs(tmp_path):
     """A failing cluster test shows the last lines of each node's log (run in a child pytest
     over a copy of this directory's conftest and harness)."""
