@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 RINGFAST_HARDENING=1 python -m pytest -q -p no:cacheprovider \
     tests/embedding/test_monitoring_limits.py tests/embedding/test_preauth_limits.py \
     tests/embedding/test_disk_failures.py tests/embedding/test_log_hygiene.py tests/unit/test_wire_limits.py \
-    tests/unit/test_disk.py
+    tests/unit/test_disk.py tests/cluster/test_hostile.py
