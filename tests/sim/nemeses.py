@@ -114,7 +114,20 @@ class _NullConn:
 # "rollout" (botched_rollout) is not in the random schedule yet: a change of several voters
 # at once still gives two rings in about 1% of schedules (the conflict is found, but not
 # always before both sides elect); see test_nemeses.py and docs/operations.md.
-NEMESES = ["impostor", "misconfigured", "deadline_pause", "bogus_epoch"]
+def reset_all(sim: Sim, addr: str):
+    """Every connection of the live node at `addr` reset at once while it lives on (a
+    firewall rule, a flushed NAT table): its peers see closes, as if it had died, and elect
+    at once if it led. Often it is cut off too, so that it cannot simply reconnect."""
+    node = sim.nodes[addr]
+    if node.down:
+        return
+    if sim.rng.random() < 0.5:
+        sim.partition({addr} | ({sim.rng.choice(sim.addrs)} if sim.rng.random() < 0.5 else set()))
+    for conn in sorted(node.conns.values(), key=lambda c: c.id):
+        conn.close()
+
+
+NEMESES = ["impostor", "misconfigured", "deadline_pause", "bogus_epoch", "reset_all"]
 
 
 def schedule(sim: Sim, until: float, rate: float):
@@ -132,6 +145,8 @@ def schedule(sim: Sim, until: float, rate: float):
             sim.at(t, misconfigure, sim, addr, min(until - t, sim.rng.uniform(0.3, 2.0)))
         elif kind == "rollout":
             sim.at(t, botched_rollout, sim, min(until - t, sim.rng.uniform(0.5, 3.0)))
+        elif kind == "reset_all":
+            sim.at(t, reset_all, sim, addr)
         elif kind == "deadline_pause":
             sim.at(t, pause_leader_at_deadline, sim)
         else:
