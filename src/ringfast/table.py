@@ -17,7 +17,10 @@ stops leading) is safer than handing a partition out twice.
   member it is reserved for) may it be assigned.
 - WAITING: its holder was lost (dropped, timed out, a new leader's start): a lease it was
   given may still run until `until`, which is its last renewal plus a lease plus the clock
-  drift margin. It becomes FREE when that time has passed, never earlier.
+  drift margin. It becomes FREE when that time has passed, never earlier, and only once a
+  quorum of voters is proven to have still followed this leader after it (`proven`): a
+  newer leader, elected at once after connections closed, may have adopted the partition
+  from its holder, whose hold it then renewed; no newer leader existed before `proven`.
 - RESERVED: its holder released it to restart (leave with restart): kept for that member
   until `until` (the rejoin grace), then FREE. Released means no lease runs on it.
 - ASSIGNING: given to `holder` with an assign numbered `assign_mseq`, not yet confirmed.
@@ -96,8 +99,9 @@ class Entry:
     __slots__ = ("state", "holder", "token", "gen", "until", "reserved_for",
                  "assign_mseq", "revoke_mseq", "revoke_sent")
 
-    def __init__(self, until: float) -> None:
+    def __init__(self, until: float | None) -> None:
         self.state = W  # a new leader first waits for what earlier leases may still cover
+        until = float("-inf") if until is None else until
         self.holder: str | None = None
         self.token = 0  # the newest fencing token known for it: older claims are stale
         self.gen = 0  # assignments made in this epoch
@@ -111,9 +115,13 @@ class Entry:
 class PartitionTable:
     """The leader's table of `num_partitions` slots for one epoch."""
 
-    def __init__(self, num_partitions: int, epoch: int, free_at: float) -> None:
+    def __init__(self, num_partitions: int, epoch: int, free_at: float | None) -> None:
+        """Every slot WAITING until `free_at`, or FREE (None: no earlier leader can exist)."""
         self.epoch = epoch
         self.slots = [Entry(free_at) for _ in range(num_partitions)]
+        if free_at is None:
+            for e in self.slots:
+                e.state = F
         self._of: dict[str, dict[int, None]] = {}  # member -> its held slots, in order taken
 
     # ------------------------------------------------------------------ reading
@@ -149,12 +157,13 @@ class PartitionTable:
     def unowned(self) -> int:
         return sum(1 for e in self.slots if e.holder is None)
 
-    def assignable(self, p: int, now: float, mid: str) -> bool:
-        """May `p` be assigned to `mid` now? (A wait or a grace that has run out ends here.)"""
+    def assignable(self, p: int, now: float, mid: str, proven: float = float("inf")) -> bool:
+        """May `p` be assigned to `mid` now? (A wait or a grace that has run out ends here.)
+        `proven`: until when a quorum of voters surely followed this leader."""
         e = self.slots[p]
         if e.state is F:
             return True
-        if e.state is W and e.until <= now:
+        if e.state is W and e.until <= now and e.until <= proven:
             self._move(p, "lease_ended")
             return True
         if e.state is R:
@@ -163,6 +172,10 @@ class PartitionTable:
                 return True
             return e.reserved_for == mid
         return False
+
+    def unproven(self, now: float, proven: float) -> bool:
+        """Is a WAITING slot due (its `until` passed) but not yet proven (see `assignable`)?"""
+        return any(e.state is W and proven < e.until <= now for e in self.slots)
 
     def next_change(self, now: float) -> float:
         """When a WAITING lease ends or a reservation runs out next (inf: nothing waits)."""
@@ -194,9 +207,9 @@ class PartitionTable:
         e.holder = mid
         self._of.setdefault(mid, {})[p] = None
 
-    def assign(self, p: int, mid: str, now: float) -> int:
-        """Give `p` to `mid`; its new fencing token. Only when `assignable(p, now, mid)`."""
-        if not self.assignable(p, now, mid):
+    def assign(self, p: int, mid: str, now: float, proven: float = float("inf")) -> int:
+        """Give `p` to `mid`; its new fencing token. Only when `assignable(p, now, mid, proven)`."""
+        if not self.assignable(p, now, mid, proven):
             e = self.slots[p]
             raise InvariantError(f"partition {p} assigned to {mid!r} while {e.state.value} "
                                  f"(holder {e.holder!r}, until {e.until:.3f}, now {now:.3f})")

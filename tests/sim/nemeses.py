@@ -59,8 +59,15 @@ def misconfigure(sim: Sim, addr: str, duration: float):
         bad = replace(cfg, seeds=tuple(s for s in cfg.seeds if s != other))
     sim.crash(addr)
     sim.at(sim.now + 0.05, sim.restart, addr, bad)
-    sim.at(sim.now + duration, sim.crash, addr)
-    sim.at(sim.now + duration + 0.05, sim.restart, addr)
+    sim.at(sim.now + max(duration, 0.1), restore, sim, addr)
+
+
+def restore(sim: Sim, addr: str):
+    """The node at `addr` restarted with its own settings, whatever restarted it meanwhile."""
+    node = sim.nodes[addr]
+    if not node.down and node.ring.cfg != sim.cfg[addr]:
+        sim.crash(addr)
+    sim.at(sim.now + 0.05, sim.restart, addr)
 
 
 def botched_rollout(sim: Sim, duration: float):

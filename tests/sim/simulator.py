@@ -509,6 +509,8 @@ def run_seed(seed: int, nodes: int = 5, fault_seconds: float = 6.0, settle_limit
     # faults stop: heal, restart whatever is down, thaw whatever is frozen
     sim.heal()
     for a in sim.addrs:
+        if not sim.nodes[a].down and sim.nodes[a].ring.cfg != sim.cfg[a]:
+            sim.crash(a)  # still misconfigured (a nemesis' own fix came too early): fix it now
         if sim.nodes[a].down:
             sim.restart(a)
     end = sim.now + settle_limit

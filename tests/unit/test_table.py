@@ -143,3 +143,16 @@ def test_the_per_member_views():
     assert t.held("a") == {p: token_of(EPOCH, 1) for p in range(3)}
     assert t.kept("a") == [0, 1] and t.pending("a") == {0: 1} and t.revoking("a") == {2: 1.0}
     assert t.unowned() == 1 and t.holder(3) is None
+
+
+def test_a_wait_ends_only_once_a_quorum_proved_it_followed_the_leader_after_it():
+    t = table(until=3.0)
+    assert not t.assignable(0, 4.0, "a", proven=2.9)  # lease over, but a newer leader may exist
+    assert t.unproven(4.0, proven=2.9) and not t.unproven(2.5, proven=2.9)
+    assert t.assignable(0, 4.0, "a", proven=3.0)
+    assert not t.unproven(4.0, proven=3.0)
+
+
+def test_a_table_with_no_earlier_leader_starts_free():
+    t = PartitionTable(3, EPOCH, None)
+    assert all(e.state is Slot.FREE for e in t.slots) and t.assignable(0, 0.0, "a", proven=float("-inf"))

@@ -25,4 +25,5 @@ class Member:
     last_sent: float = 0.0  # when we last sent it an assign or a revoke
     leaving: bool = False
     restarting: bool = False  # left with restart=True: what it revokes waits for it
+    probe: tuple[int, float] | None = None  # (mseq, when sent) of our last probe not yet seen
     stale: dict = field(default_factory=dict)  # partition it claims but is not its own -> when asked to let go

@@ -158,6 +158,8 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
         self.sessions = 0
         self.lost_leader: str | None = None  # not counted as a live better node
         self.settle_until = 0.0
+        self.need_proof = False  # a wait ended that a quorum has not proven yet (handoff.py)
+        self.next_probe = 0.0
         self.requests: dict[int, tuple[str, dict]] = {}  # revoke handlers running: number -> (purpose, context)
         self.next_request = 0
 

@@ -219,6 +219,8 @@ class Follower:
         self.last_leader_contact = self.leader_heard = now
         self.grants_until = max(self.grants_until, now + self.L)  # it may count us in its quorum till then
         self._apply_assign(body)
+        if not body["partitions"] and now >= self.suspended_until:
+            self._send_heartbeat(now)  # a probe: our `seen` proves at once that we follow it
 
     def _on_revoke(self, link, body, now, dialed=None):
         if self.leader != body["from"]:

@@ -37,6 +37,7 @@ class Handoff:
             if mid in previous:
                 previous[mid].append(p)  # it is back: give its partitions back
         target = assign(self.P, followers, previous)
+        proven = self._quorum_proven(now)
         revokes = defaultdict(list)
         assigns = defaultdict(dict)
         for mid, parts in target.items():
@@ -47,8 +48,8 @@ class Handoff:
                 if o is not None:
                     if not table.is_revoking(p):
                         revokes[o].append(p)
-                elif table.assignable(p, now, mid):
-                    assigns[mid][p] = table.assign(p, mid, now)
+                elif table.assignable(p, now, mid, proven):
+                    assigns[mid][p] = table.assign(p, mid, now, proven)
         for mid, parts in revokes.items():
             self._send_member(mid, "revoke", {"partitions": sorted(parts)})
         for mid, parts in assigns.items():
@@ -61,6 +62,10 @@ class Handoff:
         # What is still unowned waits for a lease to run out or for a rejoin grace to end:
         # wake then, rather than scanning every partition on every tick.
         self.next_wake = table.next_change(now)
+        # A wait that ended but is not proven yet: ask the voters (the answers mark us dirty).
+        self.need_proof = table.unproven(now, proven)
+        if self.need_proof and now >= self.next_probe:
+            self._probe_voters(now)
         if revokes or assigns:
             self.members_version += 1
             self.view_cache = None

@@ -30,7 +30,7 @@ class Leader:
             # Every voter of this quorum (and we) had never voted nor run: no earlier leader
             # was ever elected, so nobody holds a lease. Nothing to wait out (a cold start).
             log.info("elected by fresh voters only: no earlier leases to wait for")
-            self.table = PartitionTable(self.P, self.epoch, now)
+            self.table = PartitionTable(self.P, self.epoch, None)
         else:
             # Partitions nobody reports may be leased by an earlier leader: it may renew leases
             # until the latest "grants" of a voter of ours (it needs one of them in its
@@ -114,6 +114,24 @@ class Leader:
         times = sorted(self.voter_heard.values(), reverse=True)
         return times[self.quorum - 1] + self.L if len(times) >= self.quorum else float("-inf")
 
+    def _quorum_proven(self, now: float) -> float:
+        """Until when a quorum of voters is proven to have followed us (so no newer leader
+        existed before): the quorum's oldest confirmation of something we sent."""
+        if self._is_voter(self.addr):
+            self.voter_heard[self.addr] = now
+        times = sorted(self.voter_heard.values(), reverse=True)
+        return times[self.quorum - 1] if len(times) >= self.quorum else float("-inf")
+
+    def _probe_voters(self, now: float) -> None:
+        """Ask every voter among our members for a proof that it still follows us: an empty
+        assign, which it answers with a heartbeat at once (its `seen` confirms it)."""
+        self.next_probe = now + self.cfg.heartbeat_interval / 4
+        for m in list(self.members.values()):
+            if m.id != self.id and m.addr in self.seeds and m.link is not None:
+                m.mseq += 1
+                m.probe = (m.mseq, now)
+                self._send_member(m.id, "assign", {"mseq": m.mseq, "partitions": []})
+
     def _has_quorum(self, now: float) -> bool:
         return now < self._quorum_until(now)
 
@@ -161,6 +179,8 @@ class Leader:
                 self._resend(m, now)
         if now >= self.next_wake:  # a freed partition's lease, or a rejoin grace, has run out
             self.dirty = True
+        if self.need_proof and not self.dirty and now >= self.next_probe:
+            self._probe_voters(now)  # no answer proved it yet: ask again (a rebalance would)
         if self.dirty and now < self.settle_until and not self.expected <= self.members.keys():
             return  # still waiting for the previous leader's followers to report
         if self.dirty:
@@ -198,6 +218,10 @@ class Leader:
                 log.info("member %s joined from %s", fid, body["addr"])
         m.last_heard = now
         confirmed = m.acks.pop(body["acked"], None)
+        if m.probe is not None and body["seen"] >= m.probe[0]:
+            confirmed = max(confirmed or 0.0, m.probe[1])  # it handled our probe: it followed us then
+            m.probe = None
+            self.dirty = self.dirty or self.need_proof
         if confirmed is not None and body["addr"] in self.seeds:
             # The quorum is timed by answers the voter confirms it got, stamped when we
             # sent them: a heartbeat that sat in a buffer (we were frozen, or the link was
