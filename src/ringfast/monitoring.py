@@ -65,11 +65,14 @@ class _Partitions:
     def on_get(self, req, resp):
         n = self.node
         snap = n._snapshot
+        # As Node.partitions() says it: nothing once the lease (or, on a leader, the quorum)
+        # ran out, even before the node has run again after a freeze.
+        valid = snap.valid_until > n._clock()
         resp.media = {
             "node": n.id,
             "epoch": snap.epoch,
-            "partitions": list(snap.partitions),
-            "tokens": {str(p): t for p, t in sorted(snap.tokens.items())},
+            "partitions": list(snap.partitions) if valid else [],
+            "tokens": {str(p): t for p, t in sorted(snap.tokens.items())} if valid else {},
         }
 
 

@@ -48,7 +48,8 @@ def processes_mentioning(text):
 # ---------------------------------------------------------------------------- scheduler
 
 
-@pytest.mark.parametrize("mode", ["kill", "stop", "pause"])
+@pytest.mark.parametrize("mode", ["kill", pytest.param("stop", marks=pytest.mark.long),
+                                  pytest.param("pause", marks=pytest.mark.long)])
 def test_scheduler_runs_each_job_once_per_tick_across_failover(tmp_path, mode):
     db_path = tmp_path / "runs.db"
     out = run_example("scheduler.py", "--workers", 4, "--jobs", 40, "--partitions", 12, "--ticks", 36,

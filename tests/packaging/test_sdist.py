@@ -270,6 +270,7 @@ def test_classifiers_are_valid_trove_classifiers(sdist: Path) -> None:
     assert not invalid, f"not valid trove classifiers (PyPI would reject the upload): {invalid}"
 
 
+@pytest.mark.long
 def test_install_from_sdist_and_from_source_dir(sdist: Path, tmp_path: Path) -> None:
     """Both real install paths compile the extension and give the same partition() as here.
 
