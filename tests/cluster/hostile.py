@@ -431,7 +431,7 @@ def bogus_body(kind: str, sender: str, epoch: int, cfg: str, addr: str, rnd: ran
         "heartbeat": {"addr": addr, "priority": 0, "seq": 1, "acked": 0, "holdings": [[0, min(epoch << 31, protocol.MAX_TOKEN)]],
                       "seen": 0, "mv": 0},
         "vote_req": {"addr": addr, "priority": 0, "pre": rnd.random() < 0.5, "wall": wall, "voters": [addr]},
-        "vote": {"granted": True, "pre": False, "addr": addr, "fresh": False},
+        "vote": {"granted": True, "pre": False, "addr": addr, "fresh": False, "grants": 0},
         "leader_is": {"leader": sender, "leader_addr": addr},
         "assign": {"mseq": 1 << 40, "partitions": [[0, min(epoch << 31, protocol.MAX_TOKEN)]]},
         "revoke": {"mseq": 1 << 40, "partitions": [0]},
