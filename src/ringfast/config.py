@@ -343,9 +343,6 @@ def prefixed(name: str) -> str:
     return name if name.startswith("RINGFAST_") else "RINGFAST_" + name
 
 
-RINGFAST_NAMES = {kw: prefixed(env) for kw, env in ENV_NAMES.items()}
-
-
 def default_priority(address: str, seeds: tuple[str, ...]) -> int:
     """ring-election's order: the position in the seed list; nodes not listed come after."""
     return seeds.index(address) if address in seeds else len(seeds)
