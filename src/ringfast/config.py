@@ -430,6 +430,28 @@ NOT_EMBEDDED = {
 NODE_KEYWORDS = {UNIT_NAMES.get(kw, kw): kw for kw, _, _ in FIELDS if kw not in NOT_EMBEDDED}
 
 
+# The flag of `ringfast node` for each setting of FIELDS: "--" and its Node keyword, unit
+# included, with dashes (`--handler-timeout-s`; `--log-level`, which a Node has no keyword
+# for), except these names `ringfast node` has had since its first release. ringfast.cli
+# builds its flags from these (tests/unit/test_cli_flags.py: every setting has one).
+FLAG_NAMES = {
+    "node_id": "--id",
+    "num_partitions": "--partitions",
+    "cluster_name": "--cluster",
+    "heartbeat_interval": "--heartbeat-ms",
+    "failure_timeout": "--check-ms",
+    "reconnect_time": "--reconnect-ms",
+}
+
+
+def flag_of(keyword: str) -> str:
+    """The flag of `ringfast node` for a setting of FIELDS (``failure_timeout``: ``--check-ms``)."""
+    return FLAG_NAMES.get(keyword, "--" + UNIT_NAMES.get(keyword, keyword).replace("_", "-"))
+
+
+FLAGS = {kw: flag_of(kw) for kw, _, _ in FIELDS}
+
+
 def unit_of(keyword: str) -> str | None:
     """The unit a Node keyword's name says, in words (``failure_timeout_ms``: milliseconds)."""
     return next((unit for suffix, unit in UNITS.items() if keyword.endswith(suffix)), None)
