@@ -74,7 +74,8 @@ sys.path[:0] = [os.path.join(TESTS, "cluster"), TESTS]
 
 from convergence import settled  # noqa: E402
 from harness import Cluster  # noqa: E402
-from nodes import free_ports, http_get_json  # noqa: E402
+from nodes import http_get_json  # noqa: E402
+from support import free_ports  # noqa: E402
 
 PROFILES = {"default": (1000, 3000), "fast": (100, 500)}
 SYSTEMS = ("ringfast-state", "ringfast", "ring-election")

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import sys
 import tempfile
 import time
@@ -32,6 +31,8 @@ from collections import Counter
 import ringfast
 import ringfast.aio
 from ringfast.events import Event
+
+from _common import free_ports  # examples/_common.py: copy it along with this file
 
 ROUND_S = 0.02  # how often a partition task visits its keys
 FLUSH_S = 0.2  # what a partition task takes to finish when told to stop (a last write)
@@ -104,16 +105,6 @@ async def follow(node: ringfast.aio.Node, keys_of: dict[int, list[str]], store: 
         for task in tasks.values():
             task.cancel()
         await asyncio.gather(*tasks.values(), return_exceptions=True)
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 async def main(argv: list[str] | None = None) -> int:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import sys
 import tempfile
 import threading
@@ -32,6 +31,8 @@ from collections.abc import Callable
 import ringfast
 from ringfast import PARTITIONS_ASSIGNED, PARTITIONS_REVOKED
 from ringfast.events import PartitionsChanged
+
+from _common import free_ports, wait_until  # examples/_common.py: copy it along with this file
 
 
 class CacheNode:
@@ -107,24 +108,6 @@ class Client:
             self.retries += 1
             time.sleep(0.005)  # mid-handoff or a stale view: the ring settles within a round trip
         raise TimeoutError(f"no owner accepted {key!r}")
-
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def wait_until(cond: Callable[[], object], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"cache: timed out waiting for {what}")
-        time.sleep(0.02)
 
 
 def settled(caches: dict[str, CacheNode], num_partitions: int) -> bool:

@@ -22,37 +22,18 @@ monkey.patch_all()
 
 import argparse  # noqa: E402  (after patching, on purpose)
 import json  # noqa: E402
-import socket  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 import urllib.request  # noqa: E402
 from collections import Counter  # noqa: E402
-from collections.abc import Callable  # noqa: E402
 
 import gevent  # noqa: E402
 
 import ringfast  # noqa: E402
 from ringfast import BECOME_LEADER, PARTITIONS_ASSIGNED, PARTITIONS_REVOKED  # noqa: E402
 
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
-def wait_for(cond: Callable[[], bool], timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > deadline:
-            return False
-        gevent.sleep(0.02)  # yield: the nodes run in this same hub
-    return True
+from _common import free_ports, wait_until  # noqa: E402  (examples/_common.py: copy it along)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -106,10 +87,11 @@ def main(argv: list[str] | None = None) -> int:
         n.start()
     try:
         worker = gevent.spawn(app_work)
-        if not (all(n.wait_until_ready(timeout=60) for n in nodes)  # waits cooperatively here
-                and wait_for(lambda: sum(len(n.partitions()) for n in nodes) == 12, 60)):
+        if not all(n.wait_until_ready(timeout=60) for n in nodes):  # waits cooperatively here
             print("gevent_app: the ring did not form", flush=True)
             return 1
+        # (time.sleep, patched, is gevent.sleep: the nodes run in this same hub meanwhile)
+        wait_until(lambda: sum(len(n.partitions()) for n in nodes) == 12, 60, "every partition to be owned")
         leader = next(n for n in nodes if n.is_leader)
         print(f"gevent_app: leader {leader.id}, epoch {leader.epoch}", flush=True)
         for n in nodes:
@@ -134,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         old_epoch = leader.epoch
         leader.stop()
         rest = [n for n in nodes if n is not leader]
-        elected = wait_for(lambda: sum(n.is_leader for n in rest) == 1 and all(n.epoch > old_epoch for n in rest)
-                           and sum(len(n.partitions()) for n in rest) == 12, 60)
+        elected = wait_until(lambda: sum(n.is_leader for n in rest) == 1 and all(n.epoch > old_epoch for n in rest)
+                             and sum(len(n.partitions()) for n in rest) == 12,
+                             60, "a new leader, and every partition owned")
         new = next((n for n in rest if n.is_leader), None)
         print(f"gevent_app: stopped leader {leader.id}; new leader {new.id if new else None}, "
               f"epoch grew: {elected}", flush=True)

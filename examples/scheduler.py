@@ -27,7 +27,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -35,13 +34,14 @@ import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
 from types import FrameType
 from typing import Any, Literal
 
 import ringfast
 from ringfast import PARTITIONS_ASSIGNED, PARTITIONS_REVOKED
 from ringfast.events import PartitionsChanged
+
+from _common import free_ports, wait_until  # examples/_common.py: copy it along with this file
 
 HEARTBEAT_MS = 100  # fast timings so the example is quick; the defaults are 1000 / 3000
 LEASE_MS = 500  # HEART_BEAT_CHECK_FREQUENCY: the failure timeout, and the lease
@@ -191,16 +191,6 @@ def worker_main(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------- launcher
 
 
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 def status(port: int) -> dict[str, Any]:
     """A worker's /status (the monitoring API: docs/monitoring.md)."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/status", timeout=2) as r:
@@ -218,16 +208,6 @@ def leader_view(mports: dict[str, int]) -> dict[str, Any] | None:
         if s["node"]["role"] == "leader":
             return s
     return None
-
-
-def wait_until(cond: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise SystemExit(f"scheduler: timed out waiting for {what}")
 
 
 def launcher_main(args: argparse.Namespace) -> int:
@@ -285,7 +265,7 @@ def launch_with_state(args: argparse.Namespace, db_path: str, state: str) -> int
             loads = [len(m["partitions"]) for m in v["members"] if m["role"] == "follower"]
             return sum(loads) == args.partitions and max(loads) - min(loads) <= 1
 
-        wait_until(ready, 60, "the ring")
+        wait_until(ready, 60, "the ring", interval=0.05)
         start_at = time.time() + 0.5
         set_meta(db, "start_at", start_at)
         if args.failover is not None:

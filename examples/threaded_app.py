@@ -15,7 +15,6 @@ exits 0.
 from __future__ import annotations
 
 import argparse
-import socket
 import sys
 import tempfile
 import threading
@@ -25,15 +24,7 @@ from collections import Counter
 import ringfast
 from ringfast import LEADER_CHANGED, PARTITIONS_ASSIGNED, PARTITIONS_REVOKED
 
-
-def free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+from _common import free_ports  # examples/_common.py: copy it along with this file
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,8 +1,19 @@
-"""Small helpers shared by the tests: ports for nodes, waiting with a deadline, counters."""
+"""Small helpers shared by the tests (tests/conftest.py puts this folder on sys.path):
+
+- `free_ports(n)`: n distinct free ports for nodes on loopback;
+- `wait_for(cond, timeout, what)`: poll until truthy, return the value, or fail naming what
+  was awaited: the one way tests wait; `stays(cond, duration, what)`: an observation window;
+- `rejected`, `refused`: a node's refusal counters, read from its /metrics.
+"""
+
+from __future__ import annotations
 
 import random
 import socket
 import time
+from typing import Any, Callable, TypeVar
+
+T = TypeVar("T")
 
 
 def ephemeral_low(default=32768):
@@ -70,15 +81,78 @@ def _os_ports(n, host):
             s.close()
 
 
-def wait_for(cond, timeout=20.0, what="condition"):
-    """Poll `cond` until it is truthy (returned) or the deadline passes (AssertionError)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+def wait_for(
+    cond: Callable[[], T],
+    timeout: float = 20.0,
+    what: str | Callable[[], str] = "condition",
+    *,
+    interval: float = 0.05,
+    retry_on: tuple[type[BaseException], ...] = (),
+) -> T:
+    """Poll `cond` until it returns something truthy, and return that value: the one way
+    the tests wait (a deadline, never a bare sleep).
+
+    `cond` is called at least once, and once more after the deadline has passed (a slow poll
+    that ends late still counts), with `interval` seconds between polls. At the deadline:
+    AssertionError "timed out after X s waiting for `what`; last value: ...". `what` names
+    what was awaited ("the ring to settle"), or is a callable that describes it at failure
+    time (with the state worth showing then).
+
+    Exceptions from `cond` propagate at once: they are bugs, or a deliberate fast failure
+    (convergence.settled raises when a node exited unasked, so the test fails with its log
+    instead of waiting out the deadline). Exceptions of the types in `retry_on` count as a
+    falsy poll instead (say, a server not answering yet), and the last one is reported.
+    """
+    started = time.monotonic()
+    deadline = started + timeout
+    while True:
+        try:
+            value: Any = cond()
+        except retry_on as e:
+            value = e
+        else:
+            if value:
+                return value
+        now = time.monotonic()
+        if now >= deadline:
+            name = what() if callable(what) else what
+            raise AssertionError(
+                f"timed out after {now - started:.2f}s waiting for {name}; last value: {short(value)}"
+            )
+        time.sleep(min(interval, deadline - now))
+
+
+def stays(
+    cond: Callable[[], T],
+    duration: float,
+    what: str | Callable[[], str] = "condition",
+    *,
+    interval: float = 0.05,
+) -> T:
+    """Poll `cond` for `duration` seconds: it must be truthy at every poll (an observation
+    window, not a sleep). Returns the last value; AssertionError "expected `what` for D s,
+    not so after X s" with the first falsy value seen. `what` names what must hold ("the
+    cluster to stay settled"), a string or a callable, as in wait_for."""
+    started = time.monotonic()
+    end = started + duration
+    while True:
         value = cond()
-        if value:
+        if not value:
+            name = what() if callable(what) else what
+            raise AssertionError(
+                f"expected {name} for {duration}s, not so after {time.monotonic() - started:.2f}s; "
+                f"value: {short(value)}"
+            )
+        now = time.monotonic()
+        if now >= end:
             return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(min(interval, end - now))
+
+
+def short(value: object, limit: int = 3000) -> str:
+    """repr(value), cut to `limit` characters (for failure messages)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text) - limit} more chars)"
 
 
 def rejected(mport, reason):

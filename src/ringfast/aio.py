@@ -36,7 +36,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, Union, overload
 
 from .config import Config, node_config, refuse_old_keywords
-from .errors import ConfigError, NotRunningError
+from .errors import ConfigError
 from .events import Change, Event, EventName, LeaderChanged, MemberChanged, Payload, PartitionsChanged
 from .events import _LeaderEvent, _MemberEvent, _PartitionEvent
 from .node import Node as _ThreadNode

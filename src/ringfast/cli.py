@@ -18,36 +18,6 @@ from ._impl import core_summary  # "core: cython" or the pure-Python fallback, f
 from ._version import __version__
 from .errors import ConfigError
 
-# flag -> Config keyword; values stay strings and are checked by Config, which names the flag
-NODE_FLAGS = [
-    ("--id", "node_id", "node id (NODE_ID); default host:port"),
-    ("--host", "host", "bind address of the cluster port (HOST); default: 127.0.0.1 if the seeds are on "
-                       "loopback, else the local address that routes to them"),
-    ("--advertise", "advertise", "name or address (optionally :port) the others reach this node at, compared "
-                                 "with the seed entries (RINGFAST_ADVERTISE); default: --host, or this "
-                                 "machine's entry in --seeds"),
-    ("--port", "port", "cluster port (PORT)"),
-    ("--seeds", "seeds", "host:port,... of the seed nodes (SEED_NODES)"),
-    ("--priority", "priority", "lower leads (PRIORITY); default: position in --seeds"),
-    ("--partitions", "num_partitions", "number of partitions (NUM_PARTITIONS, default 10)"),
-    ("--monitoring-port", "monitoring_port", "HTTP monitoring port (MONITORING_PORT, default 9000; 'off')"),
-    ("--monitoring-host", "monitoring_host", "HTTP monitoring address (MONITORING_HOST, default the cluster port's)"),
-    ("--quorum", "quorum", "majority (default), none (unsafe), or a number (RINGFAST_QUORUM)"),
-    ("--cluster", "cluster_name", "cluster name, checked on every frame (RINGFAST_CLUSTER)"),
-    ("--journal", "journal", "append events as JSON lines to this file (RINGFAST_JOURNAL)"),
-    ("--secret-file", "secret_file", "file holding the shared cluster secret (RINGFAST_SECRET_FILE)"),
-    ("--tls-cert", "tls_cert", "this node's certificate, PEM (RINGFAST_TLS_CERT); with --tls-key and --tls-ca"),
-    ("--tls-key", "tls_key", "its private key, PEM (RINGFAST_TLS_KEY)"),
-    ("--tls-ca", "tls_ca", "the CA that signs every member's certificate (RINGFAST_TLS_CA)"),
-    ("--state-dir", "state_dir", "keep the highest epoch here across restarts (RINGFAST_STATE_DIR)"),
-    ("--log-level", "log_level", "debug, info, warning, error (LOG_LEVEL)"),
-]
-MS_FLAGS = [
-    ("--heartbeat-ms", "heartbeat_interval", "HEART_BEAT_FREQUENCY"),
-    ("--check-ms", "failure_timeout", "HEART_BEAT_CHECK_FREQUENCY"),
-    ("--reconnect-ms", "reconnect_time", "TIME_TO_RECONNECT"),
-]
-
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line and status 2, like a bad setting
@@ -59,13 +29,30 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ringfast", description="ringfast cluster coordination")
     parser.add_argument("--version", action="version", version=f"ringfast {__version__} ({core_summary})")
     sub = parser.add_subparsers(dest="command")
-    node = sub.add_parser("node", help="run one node until SIGTERM/SIGINT")
-    for flag, dest, text in NODE_FLAGS:
-        node.add_argument(flag, dest=dest, help=text)
-    for flag, dest, env in MS_FLAGS:
-        node.add_argument(flag, dest=dest, help=f"milliseconds ({env})")
+    node = sub.add_parser(
+        "node", help="run one node until SIGTERM/SIGINT",
+        description="Run one node until SIGTERM/SIGINT. Every setting is a flag here, an environment "
+                    "variable (named in brackets) and a keyword of ringfast.Node; flags win over the "
+                    "environment.",
+    )
+    # One flag per setting of config.FIELDS, named by config.flag_of, explained by the same rows as
+    # the docs' configuration table (ringfast.settings). Values stay strings: the setting's
+    # parser in FIELDS checks and converts them, and an error names the flag (_node_config).
+    from .config import prefixed
+    from .settings import plain, settings_rows
+
+    for row in settings_rows():
+        env = row["env"] if prefixed(row["env"]) == row["env"] else f"{row['env']} or {prefixed(row['env'])}"
+        text = f"{plain(row['meaning'])} [{env}; default: {plain(row['cli_default'])}]"
+        metavar = {"ms": "MS", "s": "SECONDS", "bytes": "BYTES"}.get(row["unit"], row["keyword"].upper())
+        if row["default"] in ("`true`", "`false`"):
+            metavar = "true|false"
+        node.add_argument(row["flag"], dest=row["keyword"], metavar=metavar, help=text.replace("%", "%%"))
+    # not a setting of the node: what this command does on a signal (an embedded node is told
+    # by its application: Node.stop(restart=...))
     node.add_argument("--exit-mode", choices=["leave", "restart"], default=None,
-                      help="on SIGTERM/SIGINT: hand partitions off (leave, default) or keep them for a return (restart); RINGFAST_EXIT_MODE")
+                      help="on SIGTERM/SIGINT: hand partitions off (leave) or keep them for a return within the "
+                           "rejoin grace (restart) [RINGFAST_EXIT_MODE; default: leave]")
     from . import devcluster
 
     devcluster.add_commands(sub)
@@ -73,26 +60,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _node_config(args):
-    from .config import ENV_NAMES, Config
+    from .config import FIELDS, Config, flag_of
 
-    kwargs = {}
-    for flag, dest, _ in NODE_FLAGS:
-        value = getattr(args, dest)
-        if value is not None:
-            kwargs[dest] = value
-    env = dict(os.environ)
-    for flag, dest, _ in MS_FLAGS:  # flags in ms go through the env parser, which converts
-        value = getattr(args, dest)
-        if value is not None:
-            env[ENV_NAMES[dest]] = value
+    # Flags are keywords of Config.from_env, in the environment's units (the ms flags in
+    # milliseconds): they win over every environment variable.
+    kwargs = {kw: getattr(args, kw) for kw, _, _ in FIELDS if getattr(args, kw, None) is not None}
     try:
-        return Config.from_env(env, **kwargs)
+        return Config.from_env(dict(os.environ), **kwargs)
     except ConfigError as e:
-        flag_of = {dest: flag for flag, dest, _ in NODE_FLAGS}
         msg = str(e)
-        for dest, flag in flag_of.items():  # say the flag's name when a flag was wrong
-            if msg.startswith(f"{dest}="):
-                msg = flag + msg[len(dest):]
+        for kw in kwargs:  # say the flag's name when a flag was wrong
+            if msg.startswith(f"{kw}="):
+                msg = flag_of(kw) + msg[len(kw):]
         raise ConfigError(msg) from None
 
 

@@ -343,9 +343,6 @@ def prefixed(name: str) -> str:
     return name if name.startswith("RINGFAST_") else "RINGFAST_" + name
 
 
-RINGFAST_NAMES = {kw: prefixed(env) for kw, env in ENV_NAMES.items()}
-
-
 def default_priority(address: str, seeds: tuple[str, ...]) -> int:
     """ring-election's order: the position in the seed list; nodes not listed come after."""
     return seeds.index(address) if address in seeds else len(seeds)
@@ -431,6 +428,28 @@ NOT_EMBEDDED = {
 
 # Node keyword -> Config.load keyword (the FIELDS name), in the order of FIELDS.
 NODE_KEYWORDS = {UNIT_NAMES.get(kw, kw): kw for kw, _, _ in FIELDS if kw not in NOT_EMBEDDED}
+
+
+# The flag of `ringfast node` for each setting of FIELDS: "--" and its Node keyword, unit
+# included, with dashes (`--handler-timeout-s`; `--log-level`, which a Node has no keyword
+# for), except these names `ringfast node` has had since its first release. ringfast.cli
+# builds its flags from these (tests/unit/test_cli_flags.py: every setting has one).
+FLAG_NAMES = {
+    "node_id": "--id",
+    "num_partitions": "--partitions",
+    "cluster_name": "--cluster",
+    "heartbeat_interval": "--heartbeat-ms",
+    "failure_timeout": "--check-ms",
+    "reconnect_time": "--reconnect-ms",
+}
+
+
+def flag_of(keyword: str) -> str:
+    """The flag of `ringfast node` for a setting of FIELDS (``failure_timeout``: ``--check-ms``)."""
+    return FLAG_NAMES.get(keyword, "--" + UNIT_NAMES.get(keyword, keyword).replace("_", "-"))
+
+
+FLAGS = {kw: flag_of(kw) for kw, _, _ in FIELDS}
 
 
 def unit_of(keyword: str) -> str | None:

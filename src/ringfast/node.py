@@ -847,9 +847,6 @@ class _Peer:
         if self.connecting is None:
             self.connecting = gevent.spawn(self._connect)
 
-    def idle_since_leave(self) -> bool:
-        return self.conn is None or self.conn.closed or self.conn._queue.qsize() == 0
-
     def _connect(self):
         cfg = self.node.config
         try:

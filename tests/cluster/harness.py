@@ -6,8 +6,9 @@ operator would. The harness is split by what each file holds:
 
 - `harness.py` (this file): `Cluster`: starts, kills, pauses, resumes, stops, restarts and
   adds nodes; reads /status and /partitions; `close()` kills every process it started.
-- `nodes.py`: one node process: free ports, its command and environment, HTTP GET, log tails.
-- `waiting.py`: `wait_for` (a deadline, the only way tests wait) and `stays` (a window).
+- `nodes.py`: one node process: its command and environment, HTTP GET, log tails.
+- tests/support.py (shared by every test): `free_ports`, `wait_for` (a deadline, the only way
+  tests wait) and `stays` (a window).
 - `polling.py`, `ownership.py`, `leadership.py`: background monitors of /partitions (G1 from
   samples, tokens only grow) and /status (G3: one leader per epoch).
 - `convergence.py`: `settled(cluster, expect_members)`: one agreed leader, every partition
@@ -33,8 +34,9 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterable, Sequence
 
-from nodes import HOST, NodeInfo, free_ports, http_get_json, node_command, node_env, tail
+from nodes import HOST, NodeInfo, http_get_json, node_command, node_env, tail
 from ringfast.clock import now
+from support import free_ports
 
 if TYPE_CHECKING:
     from polling import Poller

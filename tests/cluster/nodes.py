@@ -1,6 +1,6 @@
 """One node process, from the outside: how it is run, reached and described.
 
-- `HOST`, `free_ports(n)`: loopback and n distinct free ports (tests/support.py).
+- `HOST`: loopback (ports come from `free_ports` in tests/support.py).
 - `node_command()`, `node_env()`: the command prefix that runs a node and its clean environment.
   RINGFAST_CLUSTER_NODE_CMD overrides the command: a shell-quoted prefix (absolute paths: nodes
   run in the cluster's directory), or the word ``standin`` for tests/cluster/standin_node.py.
@@ -21,8 +21,6 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from support import free_ports  # noqa: F401  (re-exported: one port chooser for every test)
 
 HOST = "127.0.0.1"
 

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
 from polling import Poller, Violation
-from waiting import short
+from support import short
 
 if TYPE_CHECKING:
     from harness import Cluster

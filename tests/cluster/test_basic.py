@@ -18,9 +18,9 @@ import pytest
 
 from convergence import Verdict, settled
 from leadership import LeadershipMonitor
-from nodes import free_ports, node_command, node_env
+from nodes import node_command, node_env
 from ownership import OwnershipMonitor
-from waiting import stays, wait_for
+from support import free_ports, stays, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -44,7 +44,7 @@ class Watched:
         return wait_for(
             lambda: settled(self.c, members),
             DEADLINE,
-            message=f"cluster did not settle ({what}) with members {members}",
+            what=f"the cluster to settle ({what}) with members {members}",
         )
 
     def start_and_settle(self):
@@ -93,7 +93,7 @@ def test_cluster_settles_and_stays_settled(cluster_factory, record_timing, n):
             return Verdict(False, f"changed from {s.details} to {v.details}")
         return v
 
-    stays(unchanged, 3 * CHECK_MS / 1000, message="the settled cluster changed without any failure")
+    stays(unchanged, 3 * CHECK_MS / 1000, what="the settled cluster to stay as it is (no failure happened)")
     w.finish()
 
 
@@ -196,7 +196,7 @@ def test_simultaneous_start_elects_one_leader(cluster_factory, record_timing, at
     lead = LeadershipMonitor(c, interval=0.02).start()
     t0 = time.monotonic()
     c.start()  # all three spawned in a tight loop
-    s = wait_for(lambda: settled(c, 3), DEADLINE, message=f"simultaneous start #{attempt} did not settle")
+    s = wait_for(lambda: settled(c, 3), DEADLINE, what=f"simultaneous start #{attempt} to settle")
     record_timing(f"simultaneous start #{attempt} -> settled", time.monotonic() - t0)
     own.stop()
     lead.stop()

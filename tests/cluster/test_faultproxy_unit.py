@@ -12,7 +12,7 @@ import time
 import pytest
 
 from faultproxy import RESET, FaultProxy
-from waiting import stays, wait_for
+from support import stays, wait_for
 
 
 class Server:
@@ -66,7 +66,7 @@ def net():
         host, port = proxy.address(src, dst).rsplit(":", 1)
         c = socket.create_connection((host, int(port)), timeout=5)
         clients.append(c)
-        wait_for(lambda: servers[dst].conns, 5, message="the proxy did not connect upstream")
+        wait_for(lambda: servers[dst].conns, 5, what="the proxy to connect upstream")
         return c
 
     yield proxy, servers, connect
@@ -113,13 +113,13 @@ def test_cut_one_way_drops_that_direction_only_and_heal_restores_new_data(net):
     c = connect("a", "b")
     proxy.cut_one_way("a", "b")
     c.sendall(b"lost")
-    wait_for(lambda: proxy.dropped[("a", "b")] == 4, 5, message="the bytes were not read and dropped")
+    wait_for(lambda: proxy.dropped[("a", "b")] == 4, 5, what="the bytes to be read and dropped")
     assert servers["b"].received == b""
     servers["b"].conns[0].sendall(b"reply")  # b -> a still passes, on the same connection
     assert recv_exactly(c, 5) == b"reply"
     proxy.heal()
     c.sendall(b"new")
-    wait_for(lambda: bytes(servers["b"].received) == b"new", 5, message="heal did not restore a -> b")
+    wait_for(lambda: bytes(servers["b"].received) == b"new", 5, what="heal to restore a -> b")
     assert proxy.connections() == 1  # the connection stayed open throughout
 
 

@@ -15,9 +15,9 @@ import pytest
 
 from convergence import settled
 from leadership import LeadershipMonitor
-from nodes import free_ports, tail
+from nodes import tail
 from ownership import OwnershipMonitor, parse_partitions_answer
-from waiting import wait_for
+from support import free_ports, wait_for
 
 STANDIN = [sys.executable, str(Path(__file__).with_name("standin_node.py"))]
 DEADLINE = 20.0
@@ -225,14 +225,31 @@ def test_wait_for_returns_the_truthy_value():
     assert wait_for(pred, 5, interval=0.001) == {"ok": 3}
 
 
-def test_wait_for_times_out_with_message_and_last_value():
+def test_wait_for_times_out_naming_what_it_awaited_and_the_last_value():
     start = time.monotonic()
     with pytest.raises(AssertionError) as err:
-        wait_for(lambda: [], 0.2, interval=0.01, message="never happens")
+        wait_for(lambda: [], 0.2, "never happens", interval=0.01)
     assert time.monotonic() - start < 2
-    assert "never happens" in str(err.value) and "last value: []" in str(err.value)
+    assert "waiting for never happens" in str(err.value) and "last value: []" in str(err.value)
     with pytest.raises(AssertionError, match="computed late"):
-        wait_for(lambda: 0, 0.05, message=lambda: "computed late")
+        wait_for(lambda: 0, 0.05, what=lambda: "computed late")
+
+
+def test_wait_for_lets_exceptions_through_unless_told_to_retry_them():
+    calls = []
+
+    def flaky():
+        calls.append(1)
+        if len(calls) < 3:
+            raise ConnectionRefusedError("not yet")
+        return "up"
+
+    with pytest.raises(ConnectionRefusedError):  # a bug, or a deliberate fast failure
+        wait_for(flaky, 5, interval=0.001)
+    assert len(calls) == 1
+    assert wait_for(flaky, 5, interval=0.001, retry_on=(OSError,)) == "up"
+    with pytest.raises(AssertionError, match=r"last value: ConnectionRefusedError\('never'\)"):
+        wait_for(lambda: (_ for _ in ()).throw(ConnectionRefusedError("never")), 0.05, retry_on=(OSError,))
 
 
 def test_free_ports_are_distinct_and_bindable():
@@ -274,7 +291,7 @@ def test_standin_cluster_lifecycle(cluster_factory):
     own = OwnershipMonitor(c).start()
     lead = LeadershipMonitor(c).start()
     assert c.start() == ["n1", "n2", "n3"]
-    s = wait_for(lambda: settled(c, 3), DEADLINE, message="3 stand-ins settle")
+    s = wait_for(lambda: settled(c, 3), DEADLINE, what="3 stand-ins to settle")
     assert s.leader == "n1" and c.leader() == "n1"
     assert s.owned["n1"] == [] and sorted(len(v) for v in s.owned.values()) == [0, 5, 5]
     assert c.status("n2")["node"]["address"] == c.nodes["n2"].address
@@ -284,7 +301,7 @@ def test_standin_cluster_lifecycle(cluster_factory):
     epoch = s.epoch
     c.kill("n1")
     assert c.live() == ["n2", "n3"] and not c.running("n1") and c.status("n1") is None
-    s = wait_for(lambda: settled(c, ["n2", "n3"]), DEADLINE, message="settle after leader kill")
+    s = wait_for(lambda: settled(c, ["n2", "n3"]), DEADLINE, what="a settled ring after the leader kill")
     assert s.leader == "n2" and s.epoch > epoch and s.owned["n3"] == list(range(10))
 
     # pause/resume: a paused node is not live, but still a member for the stand-in
@@ -296,11 +313,11 @@ def test_standin_cluster_lifecycle(cluster_factory):
 
     # restart with the same id and ports, add a node
     c.restart("n1")
-    s = wait_for(lambda: settled(c, 3), DEADLINE, message="settle after restart")
+    s = wait_for(lambda: settled(c, 3), DEADLINE, what="a settled ring after the restart")
     assert s.leader == "n1"
     new = c.add_node()
     assert new == "n4" and c.nodes["n4"].seeds == c.seeds and c.nodes["n4"].address not in c.seeds
-    s = wait_for(lambda: settled(c, 4), DEADLINE, message="settle after add")
+    s = wait_for(lambda: settled(c, 4), DEADLINE, what="a settled ring after the add")
     assert sorted(len(v) for v in s.owned.values()) == [0, 3, 3, 4]
 
     # graceful stop
@@ -367,7 +384,7 @@ def test_failure_report_carries_node_logs(tmp_path):
     for helper in helpers + [here.parent / "support.py"]:
         (work / helper.name).write_text(helper.read_text())
     (work / "test_inner.py").write_text(
-        "from waiting import wait_for\n"
+        "from support import wait_for\n"
         f"STANDIN = {STANDIN!r}\n"
         "def test_fails(cluster_factory):\n"
         "    c = cluster_factory(n=2, command=STANDIN)\n"
@@ -406,7 +423,7 @@ def test_monitor_catches_a_real_overlap_through_polling(cluster_factory):
     found = wait_for(
         lambda: [v for v in own.violations() if "n4#1" in str(v)],
         DEADLINE,
-        message="the overlap with n4 was not detected",
+        what="the overlap with n4 to be detected",
     )
     assert {v.kind for v in own.violations()} == {"double-ownership"}, found
     own.stop()

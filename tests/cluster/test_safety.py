@@ -25,7 +25,7 @@ from convergence import settled
 from journal import ROLES, Journals, read_lines, window_figures
 from leadership import LeadershipMonitor
 from ownership import OwnershipMonitor
-from waiting import stays, wait_for
+from support import stays, wait_for
 from ringfast.clock import now
 
 pytestmark = pytest.mark.cluster
@@ -53,7 +53,7 @@ class Guarded:
         return wait_for(
             lambda: settled(self.c, members, **kwargs),
             DEADLINE,
-            message=f"cluster did not settle ({what}) with members {members}",
+            what=f"the cluster to settle ({what}) with members {members}",
         )
 
     def start_and_settle(self, names=None):
@@ -126,10 +126,10 @@ def test_paused_follower_revokes_itself_and_moves_only_after_its_lease(cluster_f
     t_pause = g.c.pause(victim)
     g.settle(others, f"while {victim} is frozen")
     # an observation window for the rest of the pause: the others stay settled without it
-    stays(lambda: settled(g.c, others), remaining(t_pause + PAUSE), message=f"the cluster changed while {victim} was frozen")
+    stays(lambda: settled(g.c, others), remaining(t_pause + PAUSE), what=f"the others to stay settled while {victim} is frozen")
     t_resume = g.c.resume(victim)
     revokes = wait_for(lambda: g.journal(victim, "revoked", since=t_resume), DEADLINE,
-                       message=f"{victim} did not journal its revoke after waking")
+                       what=f"{victim} to journal its revoke after waking")
     final = g.settle(g.c.names, f"after {victim} resumed")
     j = g.stop()
     record_windows(record_timing, "follower SIGSTOP", j.unowned_windows(t_pause, t_resume, held))
@@ -157,7 +157,7 @@ def test_paused_leader_steps_down_without_evicting_anyone(cluster_factory, recor
     t_pause = g.c.pause(old)
     during = g.settle(others, f"while leader {old} is frozen")
     g.check(during.leader != old and during.epoch > before.epoch, f"no new leader with a higher epoch: {before} -> {during}")
-    stays(lambda: settled(g.c, others), remaining(t_pause + PAUSE), message=f"the cluster changed while {old} was frozen")
+    stays(lambda: settled(g.c, others), remaining(t_pause + PAUSE), what=f"the others to stay settled while {old} is frozen")
     t_resume = g.c.resume(old)
     after = g.settle(g.c.names, f"after the old leader {old} resumed")
     g.check(after.leader == during.leader and after.epoch == during.epoch, f"leadership changed again on the resume: {during} -> {after}")
@@ -205,14 +205,14 @@ def test_network_partition_2_3(cluster_factory, proxy_for, record_timing, leader
 
     t_cut = now()
     proxy.partition(minority, majority)
-    wait_for(minority_idle, DEADLINE, message=f"the 2 side {minority} still holds partitions or leads")
+    wait_for(minority_idle, DEADLINE, what=f"the 2 side {minority} to hold no partitions and not lead")
     side = g.settle(majority, f"the 3 side {majority} alone", among=majority)
     if leader_side == "minority":
         g.check(side.leader in majority and side.epoch > before.epoch, f"no new leader on the 3 side: {before} -> {side}")
     else:
         g.check(side.leader == before.leader and side.epoch == before.epoch, f"the 3 side changed leader: {before} -> {side}")
     stays(lambda: minority_idle() and settled(g.c, majority, among=majority), 2 * LEASE,
-          message="the partitioned cluster changed")
+          what="the partitioned cluster to stay as it is")
     t_heal = now()
     proxy.heal()
     g.settle(g.c.names, "after heal")
@@ -250,12 +250,12 @@ def test_kill_during_handoff(cluster_factory, proxy_for, record_timing):
     before = g.start_and_settle(["n1", "n2", "n3"])
     victim = followers(before)[0]
     proxy.delay(victim, before.leader, ACK_DELAY)
-    stays(lambda: settled(g.c, 3), 3 * ACK_DELAY / 1000, message="a delay below the lease unsettled the cluster")
+    stays(lambda: settled(g.c, 3), 3 * ACK_DELAY / 1000, what="the cluster to stay settled with a delay below the lease")
 
     t0 = now()
     g.c.start(newcomer)
     revoke = wait_for(lambda: g.journal(victim, "revoked", since=t0), DEADLINE, interval=0.002,
-                      message=f"{victim} was not asked to revoke")[0]
+                      what=f"{victim} to be asked to revoke")[0]
     t_kill = g.c.kill(victim)
     g.check(revoke["reason"] == "rebalance", f"not a rebalance: {revoke}")
     g.check(t_kill - revoke["t"] < ACK_DELAY / 1000, f"killed {t_kill - revoke['t']:.3f}s after the revoke: its ack may have arrived")

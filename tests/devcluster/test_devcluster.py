@@ -26,14 +26,13 @@ import sys
 import tempfile
 import termios
 import threading
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
 from ringfast.devcluster.processes import port_free
-from support import ephemeral_low
+from support import ephemeral_low, wait_for
 
 pytestmark = pytest.mark.cluster
 
@@ -49,18 +48,6 @@ RINGFAST = [sys.executable, "-m", "ringfast"]
 
 
 # ---------------------------------------------------------------------------- helpers
-
-
-def wait_for(predicate, timeout=TIMEOUT, interval=0.05, what="condition"):
-    """Poll until predicate() is truthy and return it; AssertionError with the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}; last value: {value!r}"[:3000])
-        time.sleep(interval)
 
 
 def pick_base_port(n: int = NODES) -> int:
@@ -311,7 +298,7 @@ def launch(tmp_path, runtime_dir):
             assert dc.proc.poll() is None, f"dev-cluster exited {dc.proc.returncode}:\n{dc.text()}"
             # every node up (its /status answers), or one died: a port taken after the dev-cluster's check
             wait_for(lambda: any(n["state"] == "dead" for n in dc.nodes()["nodes"])
-                     or all(get_status(dc.mport(f"n{i}")) for i in range(1, NODES + 1)), what="every node up")
+                     or all(get_status(dc.mport(f"n{i}")) for i in range(1, NODES + 1)), TIMEOUT, what="every node up")
             if any(n["state"] == "dead" for n in dc.nodes()["nodes"]) and "in use" in dc.text():
                 dc.close()
                 continue
@@ -385,7 +372,7 @@ def test_driven_from_another_terminal(launch):
                    what=f"{victim} restarted")
     # (a rejoining member is listed before the others have handed partitions over: wait for them)
     wait_for(lambda: (d := dc.ring(everyone)) and next(m for m in d["members"] if m["id"] == victim)["partitions"],
-             what=f"{victim} back with partitions")
+             TIMEOUT, what=f"{victim} back with partitions")
     assert get_status(dc.mport(victim))["node"]["id"] == victim
     assert not pid_gone(new["pid"])
 

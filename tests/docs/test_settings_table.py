@@ -1,4 +1,5 @@
-"""The configuration page's table is built from the code (docs/_hooks/settings_table.py):
+"""The configuration page's table is built from the code (docs/_hooks/settings_table.py, from
+the rows of ringfast.settings, which `ringfast node --help` shows too):
 every setting of ringfast.config.FIELDS appears, with the keyword, unit and default the
 code has, and ringfast.Node and ringfast.aio.Node take (and document) a typed keyword for
 each (tests/unit/test_node_keywords.py: the same for both)."""
@@ -14,6 +15,7 @@ import pytest
 import ringfast
 import ringfast.aio
 from ringfast.config import FIELDS, UNIT_NAMES
+from ringfast.settings import NOT_EMBEDDED
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "docs" / "_hooks"))
 import settings_table  # noqa: E402
@@ -39,7 +41,7 @@ def test_every_setting_but_the_cli_only_ones_is_a_typed_keyword(node):
     params = inspect.signature(node).parameters
     for entry in FIELDS:
         kw, env = entry[0], entry[1]
-        if kw in settings_table.NOT_EMBEDDED:
+        if kw in NOT_EMBEDDED:
             continue
         node_kw = UNIT_NAMES.get(kw, kw)
         assert node_kw in params, f"{env}: {node.__qualname__} has no keyword for {kw}"

@@ -13,32 +13,14 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ringfast.config import ENV_NAMES
-from support import free_ports
+from support import free_ports, wait_for
 
 HOST = "127.0.0.1"
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    """Call `check` until it returns something truthy (returned) or `timeout` s have passed
-    (AssertionError naming `what` and the last value or exception seen)."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while True:
-        try:
-            last = check()
-            if last:
-                return last
-        except Exception as e:  # noqa: BLE001 - reported at the deadline
-            last = e
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout:g}s waiting for {what}; last: {last!r}")
-        time.sleep(interval)
 
 
 @dataclass
@@ -182,4 +164,5 @@ class LiveRing:
         return leader, status
 
     def wait_settled(self, timeout: float = 60.0) -> tuple[str, dict]:
-        return wait_for(self.settled, timeout, "the ring to settle")
+        # (a node not listening yet, or being killed, raises: that is a poll that failed)
+        return wait_for(self.settled, timeout, "the ring to settle", interval=0.1, retry_on=(Exception,))

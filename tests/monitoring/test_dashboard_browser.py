@@ -21,7 +21,7 @@ from importlib import resources
 import pytest
 
 from headless import Chromium, find_chromium
-from livering import wait_for
+from support import wait_for
 
 # What the page shows, read through its stable DOM hooks (see the comment in dashboard.html).
 SNAPSHOT_JS = """JSON.stringify((() => {
@@ -82,7 +82,9 @@ def test_dashboard_follows_the_live_ring(live_ring, browser, tmp_path):
         view = read(page)
         return view if view["state"] == "ok" and {p: o for p, o, _ in view["partitions"]} == expected else None
 
-    view = wait_for(shows_settled_ring, 30, "the dashboard to draw the settled ring")
+    # (a page still loading, or a node being killed, may raise: that is a poll that failed)
+    view = wait_for(shows_settled_ring, 30, "the dashboard to draw the settled ring",
+                    interval=0.1, retry_on=(Exception,))
     (tmp_path / "dashboard.png").write_bytes(page.screenshot())
 
     assert [p for p, _, _ in view["partitions"]] == list(range(10)), "one segment per partition, in order"
@@ -111,7 +113,8 @@ def test_dashboard_follows_the_live_ring(live_ring, browser, tmp_path):
         )
         return view if done else None
 
-    view = wait_for(shows_failover, 40, f"the same page to show {victim}'s partitions moved to {viewer}")
+    view = wait_for(shows_failover, 40, f"the same page to show {victim}'s partitions moved to {viewer}",
+                    interval=0.1, retry_on=(Exception,))
     assert {fill for _, _, fill in view["partitions"]} == fills[viewer], "the survivor kept its colour"
 
     ring.kill(viewer)
@@ -120,5 +123,6 @@ def test_dashboard_follows_the_live_ring(live_ring, browser, tmp_path):
         view = read(page)
         return view if view["state"] == "unreachable" and view["banner"] != "none" else None
 
-    view = wait_for(shows_unreachable, 20, "the page to say its node is unreachable")
+    view = wait_for(shows_unreachable, 20, "the page to say its node is unreachable",
+                    interval=0.1, retry_on=(Exception,))
     assert {p: o for p, o, _ in view["partitions"]} == {p: viewer for p in range(10)}, "the last view stays drawn"
