@@ -9,7 +9,8 @@ Two ways to run: inside a gevent application (the greenlets join the caller's hu
 is picked when the ``threading`` module is monkey-patched), or in a plain threaded
 program (``mode="thread"``, the default there): the node then runs its own hub in a
 background thread, so a busy main thread cannot starve the heartbeats, and callbacks run
-on a worker thread so a slow callback cannot either.
+on a worker thread so a slow callback cannot either. Each mode is a handler object
+(``handlers/``); the node picks one and otherwise never asks which it has.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast, overload
 
 import gevent
-import gevent.event
-import gevent.monkey
 import gevent.queue
 
 from . import events as ev
@@ -36,14 +35,11 @@ from .assumptions import epoch_cap
 from .clock import now as lease_clock
 from .config import Config, format_address, node_config, parse_address, refuse_old_keywords
 from .errors import ConfigError, NotRunningError, RingfastError
+from .handlers import CallbackTimeout, for_mode
 from .ring import Ring
 from .transport import Connection, Listener, connect, resolve
 
 if TYPE_CHECKING:
-    import threading
-
-    from gevent.hub import Hub
-
     from ._impl import Key
     from .disk import Journal, StateFile
     from .monitoring import MonitoringServer
@@ -52,9 +48,6 @@ log = logging.getLogger(__name__)
 
 MAX_SILENT = 128  # inbound connections that have not sent a valid frame yet
 UNRESOLVED_LOG_EVERY = 30.0  # seconds between two warnings about the same peer name
-# the real ones even where gevent has monkey-patched `threading`
-_RealThread: type[threading.Thread] = gevent.monkey.get_original("threading", "Thread")
-_RealEvent: type[threading.Event] = gevent.monkey.get_original("threading", "Event")
 _Role = Literal["leader", "follower", "candidate"]  # a running node's (Ring.role)
 
 
@@ -169,11 +162,8 @@ class Node:
     ) -> None:
         self.config: Config = node_config(config, locals())
         """The node's settings (host names resolved and the port fixed once started)."""
-        if mode == "auto":
-            mode = "gevent" if gevent.monkey.is_module_patched("threading") else "thread"
-        if mode not in ("gevent", "thread"):
-            raise ConfigError(f"mode={mode!r}: expected 'auto', 'gevent' or 'thread'")
-        self.mode: Literal["gevent", "thread"] = mode
+        self._handler = for_mode(mode)  # where the loop runs (handlers/): the only use of `mode`
+        self.mode: Literal["gevent", "thread"] = self._handler.name
         """How the node runs (`"auto"` resolved): on the caller's hub, or on its own hub thread."""
         self._clock = clock
         self._callbacks: dict[str, list[Callable[..., None]]] = {name: [] for name in ev.EVENTS}
@@ -187,12 +177,8 @@ class Node:
         self._inbound: set[Connection] = set()
         self._listener: Listener | None = None
         self._monitor: MonitoringServer | None = None
-        self._greenlets: list[gevent.Greenlet[[], None]] = []
-        self._thread: threading.Thread | None = None
-        self._hub: Hub | None = None
-        self._ready = _RealEvent()
-        self._started = _RealEvent()
-        self._start_error: BaseException | None = None
+        self._greenlets: list[gevent.Greenlet[..., Any]] = []
+        self._ready = self._handler.event()  # the loop sets it; the application waits on it
         self._running = False
         self._snapshot = _Snapshot()
         self._journal: Journal | None = None
@@ -346,14 +332,7 @@ class Node:
         Returns False on timeout; raises NotRunningError if the node is not running."""
         if not self._running:
             raise NotRunningError(f"node {self.id} is not running: call start() first")
-        if self.mode == "gevent":
-            deadline = None if timeout is None else time.monotonic() + timeout
-            while not self._ready.is_set():
-                if deadline is not None and time.monotonic() >= deadline:
-                    return False
-                gevent.sleep(0.01)
-            return True
-        return self._ready.wait(timeout)
+        return self._ready.wait(timeout)  # cooperatively in mode "gevent"
 
     def start(self) -> Node:
         """Bind the cluster port (and the monitoring port) and join the ring; returns the node.
@@ -363,14 +342,7 @@ class Node:
         [`RingfastError`][ringfast.errors.RingfastError] if the node is already started."""
         if self._running:
             raise RingfastError("node already started")
-        if self.mode == "gevent":
-            self._start_in_hub()
-        else:
-            self._thread = _RealThread(target=self._thread_main, name=f"ringfast-{self.config.node_id or 'node'}", daemon=True)
-            self._thread.start()
-            self._started.wait()
-            if self._start_error is not None:
-                raise self._start_error
+        self._handler.start(self._start_in_loop, name=f"ringfast-{self.config.node_id or 'node'}")
         return self
 
     def stop(self, restart: bool = False, timeout: float | None = None) -> None:
@@ -380,21 +352,7 @@ class Node:
             return
         if timeout is None:
             timeout = self.config.failure_timeout + self.config.handler_timeout
-        if self.mode == "gevent":
-            self._stop_in_hub(restart, timeout)
-        else:
-            done = _RealEvent()
-
-            def run() -> None:
-                try:
-                    self._stop_in_hub(restart, timeout)
-                finally:
-                    done.set()
-
-            assert self._hub is not None and self._thread is not None  # set by start() in thread mode
-            self._hub.loop.run_callback_threadsafe(lambda: gevent.spawn(run))
-            done.wait(timeout + 5)
-            self._thread.join(timeout + 5)
+        self._handler.stop(lambda: self._stop_in_loop(restart, timeout), timeout)
 
     def __enter__(self) -> Node:
         return self.start()
@@ -404,24 +362,12 @@ class Node:
 
     # ------------------------------------------------------------------ running
 
-    def _thread_main(self) -> None:
-        self._hub = gevent.get_hub()
-        try:
-            self._start_in_hub()
-        except BaseException as e:  # reported to start() in the caller's thread
-            self._start_error = e
-            self._started.set()
-            return
-        self._started.set()
-        while self._running:
-            gevent.sleep(0.05)
-        gevent.sleep(0)  # let closing greenlets finish
+    # Everything below runs in the loop (the handler's), never in the application's thread.
 
-    def _start_in_hub(self) -> None:
+    def _start_in_loop(self) -> None:
         from . import addresses
 
         cfg = self.config
-        self._hub = gevent.get_hub()
         names = (cfg.host, cfg.monitoring_host)  # as configured: /status answers to these names (monitoring.py)
         bound = addresses.bind_host(cfg)
         self._secret = _read_secret(cfg.secret_file) if cfg.secret_file else None
@@ -455,7 +401,7 @@ class Node:
         self._listener.start()
         if self._monitor is not None:
             self._monitor.start()
-        self._greenlets = [gevent.spawn(self._tick_loop), gevent.spawn(self._event_loop)]
+        self._greenlets = [self._handler.spawn(self._tick_loop), self._handler.spawn(self._event_loop)]
         log.info("node %s listening on %s as %s (seeds: %s)", cfg.node_id, format_address(cfg.host, cfg.port),
                  cfg.address, ", ".join(cfg.seeds) or "none")
         if cfg.seeds and cfg.address not in cfg.seeds:
@@ -514,7 +460,7 @@ class Node:
                 log.exception("error in the node's tick (continuing)")
             self._snapshot.update(self._ring)
             self._update_ready()
-            gevent.sleep(period)
+            self._handler.sleep(period)
 
     def _update_ready(self):
         r = self._ring
@@ -524,7 +470,7 @@ class Node:
         elif not ok and self._ready.is_set():
             self._ready.clear()
 
-    def _stop_in_hub(self, restart: bool, timeout: float):
+    def _stop_in_loop(self, restart: bool, timeout: float):
         ring = self._ring
         deadline = time.monotonic() + timeout
         peer = self._peers.get(ring.leader_addr) if ring.role == "follower" and ring.leader_addr else None
@@ -535,11 +481,11 @@ class Node:
         # Handlers first (the revoke runs them), then our "revoked" and "leave" go out, and
         # the leader, having freed our partitions, closes the connection: that is the ack.
         while time.monotonic() < deadline and (not self._event_queue.empty() or self._busy):
-            gevent.sleep(0.005)
+            self._handler.sleep(0.005)
         while peer is not None and not peer.closed_since_leave and time.monotonic() < deadline:
-            gevent.sleep(0.005)
+            self._handler.sleep(0.005)
         if was_leader:
-            gevent.sleep(0.05)  # let the leave frames reach the followers
+            self._handler.sleep(0.05)  # let the leave frames reach the followers
         self._running = False
         for peer in list(self._peers.values()):
             peer.close()
@@ -571,7 +517,7 @@ class Node:
             self._count_reject("too_many_pending")
             conn.close()
         else:
-            gevent.spawn_later(self.config.failure_timeout, self._drop_if_silent, conn)
+            self._handler.spawn_later(self.config.failure_timeout, self._drop_if_silent, conn)
         return conn
 
     def _admit(self) -> bool:
@@ -686,17 +632,9 @@ class Node:
     def _run_callback(self, cb, name, payload) -> bool:
         timeout = self.config.handler_timeout
         try:
-            if self.mode == "thread":
-                result = self._hub.threadpool.spawn(cb, payload)
-                result.get(timeout=timeout)
-            else:
-                g = gevent.spawn(cb, payload)
-                g.join(timeout)
-                if not g.ready():
-                    raise gevent.Timeout(timeout)
-                g.get()
+            self._handler.run_callback(cb, payload, timeout)
             return True
-        except gevent.Timeout:
+        except (CallbackTimeout, gevent.Timeout):  # (a gevent.Timeout of the callback's own too, as always)
             log.error("%s callback %r did not return within %.1fs", name, cb, timeout)
             return False
         except Exception:
@@ -839,13 +777,13 @@ class _Peer:
             now = time.monotonic()
             if now - self.checked_at >= self.node.config.reconnect_time:
                 self.checked_at = now
-                gevent.spawn(self._still_there, self.conn)
+                self.node._handler.spawn(self._still_there, self.conn)
             self.conn.send(kind, body)
             return
         if len(self.backlog) < 64:
             self.backlog.append((kind, body))
         if self.connecting is None:
-            self.connecting = gevent.spawn(self._connect)
+            self.connecting = self.node._handler.spawn(self._connect)
 
     def idle_since_leave(self) -> bool:
         return self.conn is None or self.conn.closed or self.conn._queue.qsize() == 0
