@@ -11,6 +11,9 @@ program (``mode="thread"``, the default there): the node then runs its own hub i
 background thread, so a busy main thread cannot starve the heartbeats, and callbacks run
 on a worker thread so a slow callback cannot either. Each mode is a handler object
 (``handlers/``); the node picks one and otherwise never asks which it has.
+
+What the API reports is one frozen `Snapshot` (``snapshot.py``), rebuilt by the loop after
+every change and swapped in whole.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
 import gevent
 import gevent.queue
@@ -37,6 +40,7 @@ from .config import Config, format_address, node_config, parse_address, refuse_o
 from .errors import ConfigError, NotRunningError, RingfastError
 from .handlers import CallbackTimeout, for_mode
 from .ring import Ring
+from .snapshot import Snapshot, SnapshotMaker
 from .transport import Connection, Listener, connect, resolve
 
 if TYPE_CHECKING:
@@ -48,7 +52,6 @@ log = logging.getLogger(__name__)
 
 MAX_SILENT = 128  # inbound connections that have not sent a valid frame yet
 UNRESOLVED_LOG_EVERY = 30.0  # seconds between two warnings about the same peer name
-_Role = Literal["leader", "follower", "candidate"]  # a running node's (Ring.role)
 
 
 class RingMember(TypedDict):
@@ -178,9 +181,10 @@ class Node:
         self._listener: Listener | None = None
         self._monitor: MonitoringServer | None = None
         self._greenlets: list[gevent.Greenlet[..., Any]] = []
-        self._ready = self._handler.event()  # the loop sets it; the application waits on it
+        self._ready = self._handler.event()  # follows the snapshot's `ready`; the application waits on it
         self._running = False
-        self._snapshot = _Snapshot()
+        self._snapshot = Snapshot()  # replaced whole (_publish), never changed: any thread may read it
+        self._snapshots = SnapshotMaker()
         self._journal: Journal | None = None
         self._state: StateFile | None = None
         self._event_queue: gevent.queue.Queue[tuple[str, Payload, Callable[[bool], None] | None]] | None = None
@@ -266,6 +270,13 @@ class Node:
         if event in self._callbacks and callback in self._callbacks[event]:
             self._callbacks[event].remove(callback)
 
+    def snapshot(self) -> Snapshot:
+        """Everything this node reports, as one frozen [`Snapshot`][ringfast.snapshot.Snapshot]
+        taken at one instant (the properties below each read the latest, so two of them may
+        straddle an update; the fields of one snapshot never do). Cheap, and safe from any
+        thread: the node swaps in a new snapshot after each change, never edits one."""
+        return self._snapshot
+
     @property
     def id(self) -> str:
         """This node's id (`node_id`, else its advertised `host:port`)."""
@@ -319,7 +330,16 @@ class Node:
         """Members as last described by the leader (copies), as
         [`RingMember`][ringfast.node.RingMember] dicts: `id`, `addr`, `priority`, `role`,
         `partitions`."""
-        return [m.copy() for m in self._snapshot.members]
+        return [m.as_dict() for m in self._snapshot.members]
+
+    def unowned_partitions(self) -> int:
+        """On the leader, how many partitions its table gives no owner right now (a lost
+        member's, waiting for its lease to surely end; a restarting member's, kept for its
+        return; new ones not handed out yet); 0 on any other node. Counted when called, in
+        O(partitions): not part of the [`snapshot`][ringfast.Node.snapshot], which the node
+        takes after every message."""
+        ring = self._ring
+        return ring.table.unowned() if ring is not None and ring.role == "leader" else 0
 
     @property
     def monitoring_address(self) -> tuple[str, int] | None:
@@ -395,7 +415,7 @@ class Node:
                 ) from None
         self._ring = Ring(cfg, _IO(self), self._clock, max(int(time.time()), persisted or 0), metrics=self.metrics,
                           fresh=bool(cfg.state_dir) and persisted is None)
-        self._snapshot.update(self._ring)
+        self._publish()
         self._event_queue = gevent.queue.Queue()
         self._running = True
         self._listener.start()
@@ -458,17 +478,16 @@ class Node:
                 self._ring.tick()
             except Exception:
                 log.exception("error in the node's tick (continuing)")
-            self._snapshot.update(self._ring)
-            self._update_ready()
+            self._publish()
             self._handler.sleep(period)
 
-    def _update_ready(self):
-        r = self._ring
-        ok = r.role == "leader" or (r.leader is not None and r.lease_expiry > self._clock())
-        if ok and not self._ready.is_set():
-            self._ready.set()
-        elif not ok and self._ready.is_set():
-            self._ready.clear()
+    def _publish(self, stopped: bool = False) -> None:
+        """A new snapshot of the ring, swapped in whole (one reference assignment: a reader
+        on another thread has the old one or the new one, never a mix); the readiness flag
+        follows it."""
+        snap = self._snapshot = self._snapshots.take(self._ring, self._clock(), stopped)
+        if snap.ready != self._ready.is_set():
+            (self._ready.set if snap.ready else self._ready.clear)()
 
     def _stop_in_loop(self, restart: bool, timeout: float):
         ring = self._ring
@@ -496,8 +515,7 @@ class Node:
             self._monitor.stop()
         gevent.killall(self._greenlets, block=False)
         self._close_journal()
-        self._snapshot.update(ring, stopped=True)
-        self._ready.clear()
+        self._publish(stopped=True)
         log.info("node %s stopped", self.id)
 
     # ------------------------------------------------------------------ connections
@@ -583,12 +601,6 @@ class Node:
     def _auth(self, initiator: bool):
         return None if self._secret is None else protocol.Auth(self._secret, initiator)
 
-    def _unowned_count(self) -> int:
-        ring = self._ring
-        if ring is None or ring.role != "leader":
-            return 0
-        return ring.table.unowned()
-
     def _on_message(self, conn, kind, body):
         conn.silent = False
         if not self._running:
@@ -599,8 +611,7 @@ class Node:
             self._ring.receive(conn, kind, body, conn.peer_addr)
         except Exception:
             log.exception("error handling %s from %s (continuing)", kind, body.get("from"))
-        self._snapshot.update(self._ring)
-        self._update_ready()
+        self._publish()
 
     def _peer(self, addr: str) -> _Peer:
         peer = self._peers.get(addr)
@@ -626,7 +637,7 @@ class Node:
                     done(ok)
                 except Exception:
                     log.exception("error after %s", name)
-                self._snapshot.update(self._ring)
+                self._publish()
             self._busy = False
 
     def _run_callback(self, cb, name, payload) -> bool:
@@ -722,7 +733,7 @@ class _IO:
         n._journal_write("assigned", partitions=change.partitions, epoch=change.epoch,
                          tokens={str(p): t for p, t in change.tokens.items()})
         log.info("assigned %s (epoch %d)", change.partitions, change.epoch)
-        n._snapshot.update(n._ring)
+        n._publish()
         n._emit(ev.PARTITIONS_ASSIGNED, change)
 
     def revoke(self, change: ev.PartitionsChanged, request: int):
@@ -839,34 +850,3 @@ class _Peer:
             self.conn.close()
         if self.connecting is not None:
             self.connecting.kill(block=False)
-
-
-class _Snapshot:
-    """Immutable copies of what the API reports, replaced whole so any thread can read them."""
-
-    def __init__(self) -> None:
-        self.id: str | None = None
-        self.address: str | None = None
-        self.role: _Role | Literal["stopped"] = "follower"
-        self.leader: str | None = None
-        self.epoch = 0
-        self.partitions: tuple[int, ...] = ()
-        self.tokens: dict[int, int] = {}
-        self.valid_until = 0.0
-        self.members: tuple[RingMember, ...] = ()
-
-    def update(self, ring: Ring, stopped: bool = False) -> None:
-        self.id, self.address = ring.id, ring.addr
-        self.role = "stopped" if stopped else cast("_Role", ring.role)
-        self.leader = None if stopped else ring.leader
-        self.epoch = ring.epoch
-        held = dict(ring.held)
-        self.tokens = held
-        # a follower holds on its lease, a leader (owning partitions) on its quorum
-        self.valid_until = ring.holding_deadline()
-        self.partitions = tuple(sorted(held))
-        # the wire format checked every field of a member (protocol._MEMBER_FIELDS)
-        if ring.role == "leader":
-            self.members = tuple(cast("list[RingMember]", ring.describe()))
-        else:
-            self.members = tuple(cast("list[RingMember]", ring.view))
