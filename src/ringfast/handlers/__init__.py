@@ -28,8 +28,7 @@ __all__ = ["CallbackTimeout", "EventLike", "GeventHandler", "Handler", "ThreadHa
 
 def for_mode(mode: Literal["auto", "gevent", "thread"]) -> Handler:
     """A new handler for `mode`: `"auto"` is `"gevent"` when `threading` is
-    monkey-patched, else `"thread"`. Raises `ConfigError`
-    for any other mode."""
+    monkey-patched, else `"thread"`. Raises `ConfigError` for any other mode."""
     if mode == "auto":
         mode = "gevent" if gevent.monkey.is_module_patched("threading") else "thread"
     if mode == "gevent":

@@ -31,9 +31,9 @@ T = TypeVar("T")
 
 
 class CallbackTimeout(Exception):
-    """`Handler.run_callback`: the callback did not
-    return within its timeout (it may still be running: a thread cannot be killed, and a
-    greenlet is left to finish alike)."""
+    """Raised by `Handler.run_callback`: the callback did not return within its timeout
+    (it may still be running: a thread cannot be killed, and a greenlet is left to finish
+    alike)."""
 
 
 class EventLike(Protocol):
@@ -85,8 +85,8 @@ class Handler(Protocol):
     def run_callback(self, fn: Callable[[T], object], arg: T, timeout: float) -> None:
         """In the loop: run the application's `fn(arg)` where application code runs (a
         greenlet, or a worker thread), the loop running on meanwhile; return when it
-        returned, re-raise what it raised, or raise
-        `CallbackTimeout` after `timeout` seconds."""
+        returned, re-raise what it raised, or raise `CallbackTimeout` after `timeout`
+        seconds."""
         ...
 
     def event(self) -> EventLike:
