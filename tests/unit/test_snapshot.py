@@ -104,7 +104,7 @@ def test_a_reader_never_sees_two_updates_mixed():
     finally:
         sys.setswitchinterval(interval)
     assert not problems, problems[:5]
-    assert reads[0] > 1000 and ring.k > 100, (reads[0], ring.k)
+    assert reads[0] > 1000 and ring.k > 20, (reads[0], ring.k)  # (about 500,000 and 300 on an idle machine)
 
 
 def test_a_snapshot_is_frozen_all_the_way_down():
