@@ -41,6 +41,7 @@ from .events import Change, Event, EventName, LeaderChanged, MemberChanged, Payl
 from .events import _LeaderEvent, _MemberEvent, _PartitionEvent
 from .node import Node as _ThreadNode
 from .node import RingMember
+from .snapshot import Snapshot
 
 if TYPE_CHECKING:
     from ._impl import Key, Partitioner
@@ -252,6 +253,16 @@ class Node:
         return Change.of(Event.PARTITIONS_ASSIGNED, payload)
 
     # ------------------------------------------------------------------ state
+
+    def snapshot(self) -> Snapshot:
+        """Everything this node reports, as one frozen [`Snapshot`][ringfast.snapshot.Snapshot]
+        taken at one instant (see [`ringfast.Node.snapshot`][ringfast.Node.snapshot])."""
+        return self._node.snapshot()
+
+    def unowned_partitions(self) -> int:
+        """On the leader, how many partitions its table gives no owner right now; 0 on any
+        other node (see [`ringfast.Node.unowned_partitions`][ringfast.Node.unowned_partitions])."""
+        return self._node.unowned_partitions()
 
     @property
     def config(self) -> Config:

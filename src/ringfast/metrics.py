@@ -1,5 +1,6 @@
 """Prometheus metrics of one node, in a registry of its own (several nodes may share a
-process). Gauges are read from the node when scraped; counters are bumped by the protocol.
+process). Gauges are read from the node's public API when scraped (its snapshot, mostly:
+never its private state); counters are bumped by the protocol.
 
 | metric | type | meaning |
 |---|---|---|
@@ -48,11 +49,11 @@ class Metrics:
             lambda: 1.0 if node.is_leader else 0.0)
         Gauge("ringfast_epoch", "Current epoch (leadership term)", registry=r).set_function(lambda: node.epoch)
         Gauge("ringfast_members", "Members in the ring as this node knows it", registry=r).set_function(
-            lambda: len(node.ring()))
+            lambda: len(node.snapshot().members))
         Gauge("ringfast_partitions_owned", "Partitions this node holds", registry=r).set_function(
             lambda: len(node.partitions()))
         Gauge("ringfast_partitions_unowned", "Partitions with no owner (leader's view)", registry=r).set_function(
-            node._unowned_count)
+            node.unowned_partitions)
         self.rebalances = Counter("ringfast_rebalances", "Rebalances that moved partitions", registry=r)
         self.rebalance_seconds = Histogram(
             "ringfast_rebalance_duration_seconds", "Duration of a rebalance computation", registry=r,

@@ -11,6 +11,10 @@ JSON field names are part of the API (see docs/monitoring.md):
 
 Errors are JSON too (``{"title", "description"}``), never HTML or a traceback.
 
+Each answer reads one snapshot of the node (`ringfast.snapshot.Snapshot`,
+``node.snapshot()``) and its public API, never its private state: what it says was true
+at one instant.
+
 The port is bounded so that nothing sent to it can take the node out of the ring (the
 cluster port shares the process's file descriptors and its hub): at most
 ``MAX_CONNECTIONS`` open at once (when full, the connection that has waited longest for
@@ -28,10 +32,14 @@ import logging
 import socket
 import time
 from importlib import resources
+from typing import TYPE_CHECKING
 
 import falcon
 import gevent
 from gevent.pywsgi import WSGIHandler, WSGIServer
+
+if TYPE_CHECKING:
+    from .snapshot import Member
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +47,8 @@ MAX_CONNECTIONS = 64
 REQUEST_TIMEOUT = 5.0  # seconds, from the first byte of a request to the end of its answer
 
 
-def _member(m: dict) -> dict:
-    return {"id": m["id"], "address": m["addr"], "priority": m["priority"], "role": m["role"], "partitions": list(m["partitions"])}
+def _member(m: Member) -> dict:
+    return {"id": m.id, "address": m.addr, "priority": m.priority, "role": m.role, "partitions": list(m.partitions)}
 
 
 class _Status:
@@ -49,12 +57,13 @@ class _Status:
 
     def on_get(self, req, resp):
         n = self.node
+        snap = n.snapshot()
         resp.media = {
-            "node": {"id": n.id, "address": n.address, "priority": n.config.priority, "role": n.role},
-            "leader": n.leader,
-            "epoch": n.epoch,
+            "node": {"id": n.id, "address": n.address, "priority": n.config.priority, "role": snap.role},
+            "leader": snap.leader,
+            "epoch": snap.epoch,
             "num_partitions": n.config.num_partitions,
-            "members": [_member(m) for m in n.ring()],
+            "members": [_member(m) for m in snap.members],
         }
 
 
@@ -64,7 +73,7 @@ class _Partitions:
 
     def on_get(self, req, resp):
         n = self.node
-        snap = n._snapshot
+        snap = n.snapshot()
         # As Node.partitions() says it: nothing once the lease (or, on a leader, the quorum)
         # ran out, even before the node has run again after a freeze.
         valid = snap.valid_until > n._clock()
@@ -81,13 +90,13 @@ class _Health:
         self.node = node
 
     def on_get(self, req, resp):
-        n = self.node
-        if n.role == "leader" or (n.leader is not None and n._ready.is_set()):
-            resp.media = {"status": "ok", "role": n.role, "epoch": n.epoch}
+        snap = self.node.snapshot()
+        if snap.role == "leader" or (snap.leader is not None and snap.ready):
+            resp.media = {"status": "ok", "role": snap.role, "epoch": snap.epoch}
             return
-        reason = "stopped" if n.role == "stopped" else "no leader" if n.leader is None else "no lease from the leader yet"
+        reason = "stopped" if snap.role == "stopped" else "no leader" if snap.leader is None else "no lease from the leader yet"
         resp.status = falcon.HTTP_503
-        resp.media = {"status": "unavailable", "role": n.role, "epoch": n.epoch, "reason": reason}
+        resp.media = {"status": "unavailable", "role": snap.role, "epoch": snap.epoch, "reason": reason}
 
 
 class _Metrics:

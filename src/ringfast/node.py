@@ -9,7 +9,11 @@ Two ways to run: inside a gevent application (the greenlets join the caller's hu
 is picked when the ``threading`` module is monkey-patched), or in a plain threaded
 program (``mode="thread"``, the default there): the node then runs its own hub in a
 background thread, so a busy main thread cannot starve the heartbeats, and callbacks run
-on a worker thread so a slow callback cannot either.
+on a worker thread so a slow callback cannot either. Each mode is a handler object
+(``handlers/``); the node picks one and otherwise never asks which it has.
+
+What the API reports is one frozen `Snapshot` (``snapshot.py``), rebuilt by the loop after
+every change and swapped in whole.
 """
 
 from __future__ import annotations
@@ -19,11 +23,9 @@ import os
 import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, TypedDict, cast, overload
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
 
 import gevent
-import gevent.event
-import gevent.monkey
 import gevent.queue
 
 from . import events as ev
@@ -36,14 +38,12 @@ from .assumptions import epoch_cap
 from .clock import now as lease_clock
 from .config import Config, format_address, node_config, parse_address, refuse_old_keywords
 from .errors import ConfigError, NotRunningError, RingfastError
+from .handlers import CallbackTimeout, for_mode
 from .ring import Ring
+from .snapshot import Snapshot, SnapshotMaker
 from .transport import Connection, Listener, connect, resolve
 
 if TYPE_CHECKING:
-    import threading
-
-    from gevent.hub import Hub
-
     from ._impl import Key
     from .disk import Journal, StateFile
     from .monitoring import MonitoringServer
@@ -52,10 +52,6 @@ log = logging.getLogger(__name__)
 
 MAX_SILENT = 128  # inbound connections that have not sent a valid frame yet
 UNRESOLVED_LOG_EVERY = 30.0  # seconds between two warnings about the same peer name
-# the real ones even where gevent has monkey-patched `threading`
-_RealThread: type[threading.Thread] = gevent.monkey.get_original("threading", "Thread")
-_RealEvent: type[threading.Event] = gevent.monkey.get_original("threading", "Event")
-_Role = Literal["leader", "follower", "candidate"]  # a running node's (Ring.role)
 
 
 class RingMember(TypedDict):
@@ -169,11 +165,8 @@ class Node:
     ) -> None:
         self.config: Config = node_config(config, locals())
         """The node's settings (host names resolved and the port fixed once started)."""
-        if mode == "auto":
-            mode = "gevent" if gevent.monkey.is_module_patched("threading") else "thread"
-        if mode not in ("gevent", "thread"):
-            raise ConfigError(f"mode={mode!r}: expected 'auto', 'gevent' or 'thread'")
-        self.mode: Literal["gevent", "thread"] = mode
+        self._handler = for_mode(mode)  # where the loop runs (handlers/): the only use of `mode`
+        self.mode: Literal["gevent", "thread"] = self._handler.name
         """How the node runs (`"auto"` resolved): on the caller's hub, or on its own hub thread."""
         self._clock = clock
         self._callbacks: dict[str, list[Callable[..., None]]] = {name: [] for name in ev.EVENTS}
@@ -187,14 +180,11 @@ class Node:
         self._inbound: set[Connection] = set()
         self._listener: Listener | None = None
         self._monitor: MonitoringServer | None = None
-        self._greenlets: list[gevent.Greenlet[[], None]] = []
-        self._thread: threading.Thread | None = None
-        self._hub: Hub | None = None
-        self._ready = _RealEvent()
-        self._started = _RealEvent()
-        self._start_error: BaseException | None = None
+        self._greenlets: list[gevent.Greenlet[..., Any]] = []
+        self._ready = self._handler.event()  # follows the snapshot's `ready`; the application waits on it
         self._running = False
-        self._snapshot = _Snapshot()
+        self._snapshot = Snapshot()  # replaced whole (_publish), never changed: any thread may read it
+        self._snapshots = SnapshotMaker()
         self._journal: Journal | None = None
         self._state: StateFile | None = None
         self._event_queue: gevent.queue.Queue[tuple[str, Payload, Callable[[bool], None] | None]] | None = None
@@ -280,6 +270,13 @@ class Node:
         if event in self._callbacks and callback in self._callbacks[event]:
             self._callbacks[event].remove(callback)
 
+    def snapshot(self) -> Snapshot:
+        """Everything this node reports, as one frozen [`Snapshot`][ringfast.snapshot.Snapshot]
+        taken at one instant (the properties below each read the latest, so two of them may
+        straddle an update; the fields of one snapshot never do). Cheap, and safe from any
+        thread: the node swaps in a new snapshot after each change, never edits one."""
+        return self._snapshot
+
     @property
     def id(self) -> str:
         """This node's id (`node_id`, else its advertised `host:port`)."""
@@ -333,7 +330,16 @@ class Node:
         """Members as last described by the leader (copies), as
         [`RingMember`][ringfast.node.RingMember] dicts: `id`, `addr`, `priority`, `role`,
         `partitions`."""
-        return [m.copy() for m in self._snapshot.members]
+        return [m.as_dict() for m in self._snapshot.members]
+
+    def unowned_partitions(self) -> int:
+        """On the leader, how many partitions its table gives no owner right now (a lost
+        member's, waiting for its lease to surely end; a restarting member's, kept for its
+        return; new ones not handed out yet); 0 on any other node. Counted when called, in
+        O(partitions): not part of the [`snapshot`][ringfast.Node.snapshot], which the node
+        takes after every message."""
+        ring = self._ring
+        return ring.table.unowned() if ring is not None and ring.role == "leader" else 0
 
     @property
     def monitoring_address(self) -> tuple[str, int] | None:
@@ -346,14 +352,7 @@ class Node:
         Returns False on timeout; raises NotRunningError if the node is not running."""
         if not self._running:
             raise NotRunningError(f"node {self.id} is not running: call start() first")
-        if self.mode == "gevent":
-            deadline = None if timeout is None else time.monotonic() + timeout
-            while not self._ready.is_set():
-                if deadline is not None and time.monotonic() >= deadline:
-                    return False
-                gevent.sleep(0.01)
-            return True
-        return self._ready.wait(timeout)
+        return self._ready.wait(timeout)  # cooperatively in mode "gevent"
 
     def start(self) -> Node:
         """Bind the cluster port (and the monitoring port) and join the ring; returns the node.
@@ -363,14 +362,7 @@ class Node:
         [`RingfastError`][ringfast.errors.RingfastError] if the node is already started."""
         if self._running:
             raise RingfastError("node already started")
-        if self.mode == "gevent":
-            self._start_in_hub()
-        else:
-            self._thread = _RealThread(target=self._thread_main, name=f"ringfast-{self.config.node_id or 'node'}", daemon=True)
-            self._thread.start()
-            self._started.wait()
-            if self._start_error is not None:
-                raise self._start_error
+        self._handler.start(self._start_in_loop, name=f"ringfast-{self.config.node_id or 'node'}")
         return self
 
     def stop(self, restart: bool = False, timeout: float | None = None) -> None:
@@ -380,21 +372,7 @@ class Node:
             return
         if timeout is None:
             timeout = self.config.failure_timeout + self.config.handler_timeout
-        if self.mode == "gevent":
-            self._stop_in_hub(restart, timeout)
-        else:
-            done = _RealEvent()
-
-            def run() -> None:
-                try:
-                    self._stop_in_hub(restart, timeout)
-                finally:
-                    done.set()
-
-            assert self._hub is not None and self._thread is not None  # set by start() in thread mode
-            self._hub.loop.run_callback_threadsafe(lambda: gevent.spawn(run))
-            done.wait(timeout + 5)
-            self._thread.join(timeout + 5)
+        self._handler.stop(lambda: self._stop_in_loop(restart, timeout), timeout)
 
     def __enter__(self) -> Node:
         return self.start()
@@ -404,24 +382,12 @@ class Node:
 
     # ------------------------------------------------------------------ running
 
-    def _thread_main(self) -> None:
-        self._hub = gevent.get_hub()
-        try:
-            self._start_in_hub()
-        except BaseException as e:  # reported to start() in the caller's thread
-            self._start_error = e
-            self._started.set()
-            return
-        self._started.set()
-        while self._running:
-            gevent.sleep(0.05)
-        gevent.sleep(0)  # let closing greenlets finish
+    # Everything below runs in the loop (the handler's), never in the application's thread.
 
-    def _start_in_hub(self) -> None:
+    def _start_in_loop(self) -> None:
         from . import addresses
 
         cfg = self.config
-        self._hub = gevent.get_hub()
         names = (cfg.host, cfg.monitoring_host)  # as configured: /status answers to these names (monitoring.py)
         bound = addresses.bind_host(cfg)
         self._secret = _read_secret(cfg.secret_file) if cfg.secret_file else None
@@ -449,13 +415,13 @@ class Node:
                 ) from None
         self._ring = Ring(cfg, _IO(self), self._clock, max(int(time.time()), persisted or 0), metrics=self.metrics,
                           fresh=bool(cfg.state_dir) and persisted is None)
-        self._snapshot.update(self._ring)
+        self._publish()
         self._event_queue = gevent.queue.Queue()
         self._running = True
         self._listener.start()
         if self._monitor is not None:
             self._monitor.start()
-        self._greenlets = [gevent.spawn(self._tick_loop), gevent.spawn(self._event_loop)]
+        self._greenlets = [self._handler.spawn(self._tick_loop), self._handler.spawn(self._event_loop)]
         log.info("node %s listening on %s as %s (seeds: %s)", cfg.node_id, format_address(cfg.host, cfg.port),
                  cfg.address, ", ".join(cfg.seeds) or "none")
         if cfg.seeds and cfg.address not in cfg.seeds:
@@ -512,19 +478,18 @@ class Node:
                 self._ring.tick()
             except Exception:
                 log.exception("error in the node's tick (continuing)")
-            self._snapshot.update(self._ring)
-            self._update_ready()
-            gevent.sleep(period)
+            self._publish()
+            self._handler.sleep(period)
 
-    def _update_ready(self):
-        r = self._ring
-        ok = r.role == "leader" or (r.leader is not None and r.lease_expiry > self._clock())
-        if ok and not self._ready.is_set():
-            self._ready.set()
-        elif not ok and self._ready.is_set():
-            self._ready.clear()
+    def _publish(self, stopped: bool = False) -> None:
+        """A new snapshot of the ring, swapped in whole (one reference assignment: a reader
+        on another thread has the old one or the new one, never a mix); the readiness flag
+        follows it."""
+        snap = self._snapshot = self._snapshots.take(self._ring, self._clock(), stopped)
+        if snap.ready != self._ready.is_set():
+            (self._ready.set if snap.ready else self._ready.clear)()
 
-    def _stop_in_hub(self, restart: bool, timeout: float):
+    def _stop_in_loop(self, restart: bool, timeout: float):
         ring = self._ring
         deadline = time.monotonic() + timeout
         peer = self._peers.get(ring.leader_addr) if ring.role == "follower" and ring.leader_addr else None
@@ -535,11 +500,11 @@ class Node:
         # Handlers first (the revoke runs them), then our "revoked" and "leave" go out, and
         # the leader, having freed our partitions, closes the connection: that is the ack.
         while time.monotonic() < deadline and (not self._event_queue.empty() or self._busy):
-            gevent.sleep(0.005)
+            self._handler.sleep(0.005)
         while peer is not None and not peer.closed_since_leave and time.monotonic() < deadline:
-            gevent.sleep(0.005)
+            self._handler.sleep(0.005)
         if was_leader:
-            gevent.sleep(0.05)  # let the leave frames reach the followers
+            self._handler.sleep(0.05)  # let the leave frames reach the followers
         self._running = False
         for peer in list(self._peers.values()):
             peer.close()
@@ -550,8 +515,7 @@ class Node:
             self._monitor.stop()
         gevent.killall(self._greenlets, block=False)
         self._close_journal()
-        self._snapshot.update(ring, stopped=True)
-        self._ready.clear()
+        self._publish(stopped=True)
         log.info("node %s stopped", self.id)
 
     # ------------------------------------------------------------------ connections
@@ -571,7 +535,7 @@ class Node:
             self._count_reject("too_many_pending")
             conn.close()
         else:
-            gevent.spawn_later(self.config.failure_timeout, self._drop_if_silent, conn)
+            self._handler.spawn_later(self.config.failure_timeout, self._drop_if_silent, conn)
         return conn
 
     def _admit(self) -> bool:
@@ -637,12 +601,6 @@ class Node:
     def _auth(self, initiator: bool):
         return None if self._secret is None else protocol.Auth(self._secret, initiator)
 
-    def _unowned_count(self) -> int:
-        ring = self._ring
-        if ring is None or ring.role != "leader":
-            return 0
-        return ring.table.unowned()
-
     def _on_message(self, conn, kind, body):
         conn.silent = False
         if not self._running:
@@ -653,8 +611,7 @@ class Node:
             self._ring.receive(conn, kind, body, conn.peer_addr)
         except Exception:
             log.exception("error handling %s from %s (continuing)", kind, body.get("from"))
-        self._snapshot.update(self._ring)
-        self._update_ready()
+        self._publish()
 
     def _peer(self, addr: str) -> _Peer:
         peer = self._peers.get(addr)
@@ -680,23 +637,15 @@ class Node:
                     done(ok)
                 except Exception:
                     log.exception("error after %s", name)
-                self._snapshot.update(self._ring)
+                self._publish()
             self._busy = False
 
     def _run_callback(self, cb, name, payload) -> bool:
         timeout = self.config.handler_timeout
         try:
-            if self.mode == "thread":
-                result = self._hub.threadpool.spawn(cb, payload)
-                result.get(timeout=timeout)
-            else:
-                g = gevent.spawn(cb, payload)
-                g.join(timeout)
-                if not g.ready():
-                    raise gevent.Timeout(timeout)
-                g.get()
+            self._handler.run_callback(cb, payload, timeout)
             return True
-        except gevent.Timeout:
+        except (CallbackTimeout, gevent.Timeout):  # (a gevent.Timeout of the callback's own too, as always)
             log.error("%s callback %r did not return within %.1fs", name, cb, timeout)
             return False
         except Exception:
@@ -784,7 +733,7 @@ class _IO:
         n._journal_write("assigned", partitions=change.partitions, epoch=change.epoch,
                          tokens={str(p): t for p, t in change.tokens.items()})
         log.info("assigned %s (epoch %d)", change.partitions, change.epoch)
-        n._snapshot.update(n._ring)
+        n._publish()
         n._emit(ev.PARTITIONS_ASSIGNED, change)
 
     def revoke(self, change: ev.PartitionsChanged, request: int):
@@ -839,13 +788,13 @@ class _Peer:
             now = time.monotonic()
             if now - self.checked_at >= self.node.config.reconnect_time:
                 self.checked_at = now
-                gevent.spawn(self._still_there, self.conn)
+                self.node._handler.spawn(self._still_there, self.conn)
             self.conn.send(kind, body)
             return
         if len(self.backlog) < 64:
             self.backlog.append((kind, body))
         if self.connecting is None:
-            self.connecting = gevent.spawn(self._connect)
+            self.connecting = self.node._handler.spawn(self._connect)
 
     def _connect(self):
         cfg = self.node.config
@@ -898,34 +847,3 @@ class _Peer:
             self.conn.close()
         if self.connecting is not None:
             self.connecting.kill(block=False)
-
-
-class _Snapshot:
-    """Immutable copies of what the API reports, replaced whole so any thread can read them."""
-
-    def __init__(self) -> None:
-        self.id: str | None = None
-        self.address: str | None = None
-        self.role: _Role | Literal["stopped"] = "follower"
-        self.leader: str | None = None
-        self.epoch = 0
-        self.partitions: tuple[int, ...] = ()
-        self.tokens: dict[int, int] = {}
-        self.valid_until = 0.0
-        self.members: tuple[RingMember, ...] = ()
-
-    def update(self, ring: Ring, stopped: bool = False) -> None:
-        self.id, self.address = ring.id, ring.addr
-        self.role = "stopped" if stopped else cast("_Role", ring.role)
-        self.leader = None if stopped else ring.leader
-        self.epoch = ring.epoch
-        held = dict(ring.held)
-        self.tokens = held
-        # a follower holds on its lease, a leader (owning partitions) on its quorum
-        self.valid_until = ring.holding_deadline()
-        self.partitions = tuple(sorted(held))
-        # the wire format checked every field of a member (protocol._MEMBER_FIELDS)
-        if ring.role == "leader":
-            self.members = tuple(cast("list[RingMember]", ring.describe()))
-        else:
-            self.members = tuple(cast("list[RingMember]", ring.view))

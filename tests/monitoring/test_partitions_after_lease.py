@@ -9,7 +9,7 @@ from ringfast.monitoring import _Partitions
 
 def answer(valid_until: float, now: float) -> dict:
     snap = SimpleNamespace(epoch=7, partitions=(1, 2), tokens={1: 11, 2: 12}, valid_until=valid_until)
-    node = SimpleNamespace(id="n3", _snapshot=snap, _clock=lambda: now)
+    node = SimpleNamespace(id="n3", snapshot=lambda: snap, _clock=lambda: now)
     resp = SimpleNamespace(media=None)
     _Partitions(node).on_get(None, resp)
     return resp.media

@@ -15,6 +15,7 @@ import ringfast
 import ringfast.aio
 from ringfast.events import Change, Event, EventName, LeaderChanged, MemberChanged, PartitionsChanged, Payload
 from ringfast.node import RingMember
+from ringfast.snapshot import Member, Snapshot
 
 # --------------------------------------------------------------------- the core
 
@@ -96,6 +97,21 @@ for member in node.ring():
     assert_type(member["priority"], int)
     assert_type(member["partitions"], list[int])
     member["address"]  # type: ignore[typeddict-item]
+snap = node.snapshot()  # one frozen value: its fields agree with each other
+assert_type(snap, Snapshot)
+assert_type(snap.role, Literal["leader", "follower", "candidate", "stopped"])
+assert_type(snap.leader, str | None)
+assert_type(snap.epoch, int)
+assert_type(snap.partitions, tuple[int, ...])
+assert_type(snap.tokens[3], int)
+assert_type(snap.valid_until, float)
+assert_type(snap.ready, bool)
+assert_type(snap.members, tuple[Member, ...])
+assert_type(snap.members[0].partitions, tuple[int, ...])
+assert_type(snap.members[0].as_dict(), RingMember)
+snap.epoch = 3  # type: ignore[misc]
+snap.tokens[3] = 1  # type: ignore[index]
+assert_type(node.unowned_partitions(), int)
 assert_type(node.id, str)
 assert_type(node.address, str)
 assert_type(node.leader, str | None)
@@ -162,6 +178,8 @@ async def main() -> None:
         assert_type(anode.partition("order-42"), int)
         assert_type(anode.partitions(), list[int])
         assert_type(anode.leader, str | None)
+        assert_type(anode.snapshot(), Snapshot)
+        assert_type(anode.unowned_partitions(), int)
         async for change in anode.changes():
             assert_type(change, Change)
             describe(change)

@@ -133,12 +133,11 @@ def test_the_lease_margin_covers_a_follower_clock_slower_by_the_whole_drift():
 
 
 def test_a_leaders_own_partitions_are_reported_only_until_its_quorum_deadline():
-    from ringfast.node import _Snapshot
+    from ringfast.snapshot import SnapshotMaker
 
     ring, clock, io = make(0, leader_owns_partitions=True)
     elect(ring, clock, io)
-    snap = _Snapshot()
-    snap.update(ring)
+    snap = SnapshotMaker().take(ring, clock.now)
     deadline = ring._quorum_until(clock.now)
     assert snap.valid_until == deadline < clock.now + 2  # not forever: a frozen leader's lapse
 
