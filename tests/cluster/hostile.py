@@ -58,7 +58,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterable
 
 from journal import Journals, read_lines
-from nodes import HOST, free_ports, http_get_json, node_env, tail
+from nodes import HOST, http_get_json, node_env, tail
+from support import free_ports
+
 from ringfast import protocol
 from ringfast.assumptions import MAX_EPOCH, epoch_cap, fingerprint
 from ringfast.clock import now

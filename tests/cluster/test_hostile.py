@@ -24,7 +24,7 @@ import hostile
 import pytest
 from convergence import settled
 from journal import read_lines
-from waiting import wait_for
+from support import wait_for
 
 # About 25 s of real processes: opt-in in the default run (its 5-minute budget), run by
 # .ci/hardening.sh in CI, and drawn at random by the soak (benchmarks/soak.py).
@@ -43,7 +43,7 @@ def _started(cluster_factory):
 
 
 def _settle(cluster, what):
-    return wait_for(lambda: settled(cluster, 3), DEADLINE, message=f"cluster did not settle ({what})")
+    return wait_for(lambda: settled(cluster, 3), DEADLINE, what=f"the cluster to settle ({what})")
 
 
 def test_impostor_is_refused_and_the_member_keeps_what_it_has(cluster_factory):
