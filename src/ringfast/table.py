@@ -123,6 +123,9 @@ class PartitionTable:
             for e in self.slots:
                 e.state = F
         self._of: dict[str, dict[int, None]] = {}  # member -> its held slots, in order taken
+        # member -> its slots ASSIGNING or REVOKING: the leader asks about these on every tick
+        # for every member, and in a settled ring there are none (no scan of what it holds)
+        self._moving: dict[str, set[int]] = {}
 
     # ------------------------------------------------------------------ reading
 
@@ -148,11 +151,11 @@ class PartitionTable:
 
     def revoking(self, mid: str) -> dict[int, float]:
         """partition -> when it was first asked back, for `mid`'s slots being revoked."""
-        return {p: self.slots[p].revoke_sent for p in self._of.get(mid, ()) if self.slots[p].state is V}
+        return {p: self.slots[p].revoke_sent for p in self._moving.get(mid, ()) if self.slots[p].state is V}
 
     def pending(self, mid: str) -> dict[int, int]:
         """partition -> assign number, for what `mid` was given and has not confirmed."""
-        return {p: e.assign_mseq for p in self._of.get(mid, ()) if (e := self.slots[p]).assign_mseq}
+        return {p: e.assign_mseq for p in self._moving.get(mid, ()) if (e := self.slots[p]).assign_mseq}
 
     def unowned(self) -> int:
         return sum(1 for e in self.slots if e.holder is None)
@@ -192,6 +195,11 @@ class PartitionTable:
         if to is None:
             raise InvariantError(f"partition {p}: no transition {event!r} from {e.state.value} "
                                  f"(holder {e.holder!r})")
+        if e.holder is not None:
+            if to in (A, V):
+                self._moving.setdefault(e.holder, set()).add(p)
+            else:
+                self._moving.get(e.holder, set()).discard(p)
         if to in HELD:
             pass
         elif e.holder is not None:  # leaving the held states
@@ -206,6 +214,8 @@ class PartitionTable:
     def _take(self, p: int, e: Entry, mid: str) -> None:
         e.holder = mid
         self._of.setdefault(mid, {})[p] = None
+        if e.state in (A, V):
+            self._moving.setdefault(mid, set()).add(p)
 
     def assign(self, p: int, mid: str, now: float, proven: float = float("inf")) -> int:
         """Give `p` to `mid`; its new fencing token. Only when `assignable(p, now, mid, proven)`."""
@@ -293,6 +303,9 @@ class PartitionTable:
                 raise InvariantError(f"partition {p}: revoking without a revoke number")
             if e.state is R and e.reserved_for is None:
                 raise InvariantError(f"partition {p}: reserved for nobody")
+        moving = {(mid, p) for mid, parts in self._moving.items() for p in parts}
+        if moving != {(e.holder, p) for p, e in enumerate(self.slots) if e.state in (A, V)}:
+            raise InvariantError("the index of slots assigning or revoking disagrees with the slots")
         for mid, p in index:
             if self.slots[p].holder != mid:
                 raise InvariantError(f"partition {p}: in {mid!r}'s index, held by {self.slots[p].holder!r}")
