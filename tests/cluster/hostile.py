@@ -318,7 +318,6 @@ def impostor(cluster: Cluster, victim: str, seconds: float = 3.0, how: str = "ki
             out.problems.append(f"the impostor exited by itself with {exited} (log {imp.log_path}):\n{tail(imp.log_path, 15)}")
     finally:
         rc = imp.stop(signal.SIGKILL if how == "kill" else signal.SIGTERM)
-    t1 = now()
     if how != "kill" and rc != 0:
         out.problems.append(f"the impostor exited with {rc} after SIGTERM, expected 0:\n{tail(imp.log_path, 15)}")
     watch(time.monotonic() + 2 * lease)  # what its end could cause (a member dropped with its connection)
