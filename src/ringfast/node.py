@@ -19,8 +19,6 @@ every change and swapped in whole.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, overload
@@ -33,15 +31,16 @@ from . import protocol
 from ._impl import Partitioner
 from .events import Event, EventName, LeaderChanged, MemberChanged, PartitionsChanged, Payload
 from .events import _LeaderEvent, _MemberEvent, _PartitionEvent
-from .addresses import is_ip
 from .assumptions import epoch_cap
 from .clock import now as lease_clock
-from .config import Config, format_address, node_config, parse_address, refuse_old_keywords
+from .config import Config, format_address, node_config, refuse_old_keywords
 from .errors import ConfigError, NotRunningError, RingfastError
 from .handlers import CallbackTimeout, for_mode
 from .ring import Ring
+from .peer_io import NodeIO, Peer
+from .security import certificate_names, read_secret, tls_contexts
 from .snapshot import Snapshot, SnapshotMaker
-from .transport import Connection, Listener, connect, resolve
+from .transport import Connection, Listener
 
 if TYPE_CHECKING:
     from ._impl import Key
@@ -176,7 +175,7 @@ class Node:
         # (The same signature as the method below, which documents it.)
         self.partition = self._partitioner.partition  # type: ignore[method-assign]
         self._ring: Ring | None = None
-        self._peers: dict[str, _Peer] = {}
+        self._peers: dict[str, Peer] = {}
         self._inbound: set[Connection] = set()
         self._listener: Listener | None = None
         self._monitor: MonitoringServer | None = None
@@ -390,8 +389,8 @@ class Node:
         cfg = self.config
         names = (cfg.host, cfg.monitoring_host)  # as configured: /status answers to these names (monitoring.py)
         bound = addresses.bind_host(cfg)
-        self._secret = _read_secret(cfg.secret_file) if cfg.secret_file else None
-        self._tls_server, self._tls_client = _tls_contexts(cfg)
+        self._secret = read_secret(cfg.secret_file) if cfg.secret_file else None
+        self._tls_server, self._tls_client = tls_contexts(cfg)
         persisted = self._open_disk(cfg)  # before binding anything: a bad path is a ConfigError
         try:
             self._listener = Listener(bound, cfg.port, make_connection=self._accept, tls=self._tls_server,
@@ -413,7 +412,7 @@ class Node:
                 raise ConfigError(
                     f"MONITORING_PORT={cfg.monitoring_port}: cannot listen on {cfg.monitoring_host or bound}: {e.strerror or e}"
                 ) from None
-        self._ring = Ring(cfg, _IO(self), self._clock, max(int(time.time()), persisted or 0), metrics=self.metrics,
+        self._ring = Ring(cfg, NodeIO(self), self._clock, max(int(time.time()), persisted or 0), metrics=self.metrics,
                           fresh=bool(cfg.state_dir) and persisted is None)
         self._publish()
         self._event_queue = gevent.queue.Queue()
@@ -613,10 +612,10 @@ class Node:
             log.exception("error handling %s from %s (continuing)", kind, body.get("from"))
         self._publish()
 
-    def _peer(self, addr: str) -> _Peer:
+    def _peer(self, addr: str) -> Peer:
         peer = self._peers.get(addr)
         if peer is None:
-            peer = self._peers[addr] = _Peer(self, addr)
+            peer = self._peers[addr] = Peer(self, addr)
         return peer
 
     # ------------------------------------------------------------------ events
@@ -656,194 +655,3 @@ class Node:
         if self._journal is None:
             return
         self._journal.write({"t": self._clock(), "node": self.id, "event": event, **fields})
-
-
-def certificate_names(sock) -> frozenset:
-    """The names a TLS peer's (verified) certificate holds: subject alternative names of
-    type DNS or URI, and the subject's common name."""
-    try:
-        cert = sock.getpeercert() or {}
-    except (AttributeError, ValueError, OSError):
-        return frozenset()
-    names = {value for kind, value in cert.get("subjectAltName", ()) if kind in ("DNS", "URI")}
-    names.update(value for rdn in cert.get("subject", ()) for key, value in rdn if key == "commonName")
-    return frozenset(names)
-
-
-def _tls_contexts(cfg: Config):
-    """(server, client) contexts for mutual TLS, or (None, None). Members are whoever holds a
-    certificate signed by the CA: seed entries may be names or IPs, and pods change IPs, so
-    certificate names are not checked against addresses (they are against the node id a
-    peer speaks as: _tls_names_ok)."""
-    if not cfg.tls_cert:
-        return None, None
-    from gevent import ssl
-
-    contexts = []
-    for purpose in (ssl.PROTOCOL_TLS_SERVER, ssl.PROTOCOL_TLS_CLIENT):
-        ctx = ssl.SSLContext(purpose)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        try:
-            ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
-            ctx.load_verify_locations(cfg.tls_ca)
-        except (OSError, ssl.SSLError) as e:
-            raise ConfigError(
-                f"RINGFAST_TLS_CERT={cfg.tls_cert!r}, RINGFAST_TLS_KEY={cfg.tls_key!r}, RINGFAST_TLS_CA={cfg.tls_ca!r}: {e}"
-            ) from None
-        contexts.append(ctx)
-    return tuple(contexts)
-
-
-def _read_secret(path: str) -> bytes:
-    try:
-        with open(path, "rb") as f:
-            mode = os.fstat(f.fileno()).st_mode
-            secret = f.read().strip()
-    except OSError as e:
-        raise ConfigError(f"RINGFAST_SECRET_FILE={path!r}: cannot read it: {e.strerror or e}") from None
-    if mode & 0o077:  # like ssh with a private key: a secret others can read is no secret
-        raise ConfigError(
-            f"RINGFAST_SECRET_FILE={path!r}: permissions {mode & 0o777:04o} are too open: group and others must have "
-            f"no access (chmod 600 {path})"
-        )
-    if len(secret) < 16:
-        raise ConfigError(f"RINGFAST_SECRET_FILE={path!r}: the secret must be at least 16 bytes")
-    return secret
-
-
-class _IO:
-    """What the protocol state machine asks the node to do."""
-
-    def __init__(self, node: Node):
-        self.node = node
-
-    def send(self, addr, kind, body):
-        self.node._peer(addr).send(kind, body)
-
-    def reply(self, conn, kind, body):
-        conn.send(kind, body)
-
-    def close(self, conn):
-        conn.close()
-
-    def assigned(self, change: ev.PartitionsChanged):
-        n = self.node
-        n._journal_write("assigned", partitions=change.partitions, epoch=change.epoch,
-                         tokens={str(p): t for p, t in change.tokens.items()})
-        log.info("assigned %s (epoch %d)", change.partitions, change.epoch)
-        n._publish()
-        n._emit(ev.PARTITIONS_ASSIGNED, change)
-
-    def revoke(self, change: ev.PartitionsChanged, request: int):
-        n = self.node
-        ring = n._ring
-
-        def finished(ok):
-            # the protocol says whether the lease ran out while the handler ran
-            ended = ring.revoke_finished(request, ok)
-            expired_at = change.expired_at if change.expired_at is not None else ended
-            extra = {"expired_at": expired_at} if expired_at is not None else {}
-            n._journal_write("revoked", partitions=change.partitions, epoch=change.epoch, reason=change.reason,
-                             tokens={str(p): t for p, t in change.tokens.items()}, **extra)
-            log.info("revoked %s (%s, epoch %d)", change.partitions, change.reason, change.epoch)
-
-        n._emit(ev.PARTITIONS_REVOKED, change, finished)
-
-    def role_changed(self, role, leader, epoch):
-        n = self.node
-        n._journal_write(role, leader=leader, epoch=epoch)
-        if role == "leader":
-            log.info("became leader (epoch %d)", epoch)
-            n._emit(ev.BECOME_LEADER, ev.LeaderChanged(leader, epoch))
-        if role != "candidate":
-            n._emit(ev.LEADER_CHANGED, ev.LeaderChanged(leader, epoch))
-
-    def member_changed(self, joined, m):
-        self.node._emit(ev.MEMBER_JOINED if joined else ev.MEMBER_LEFT, ev.MemberChanged(m.id, m.addr, m.priority))
-
-    def persist(self, epoch, voted):
-        return self.node._persist(epoch, voted)  # False: not recorded, so the ring neither votes nor runs
-
-
-class _Peer:
-    """Our outbound connection to one address, (re)opened on demand."""
-
-    def __init__(self, node: Node, addr: str):
-        self.node = node
-        self.addr = addr
-        self.host, self.port = parse_address(node.config.routes.get(addr, addr), "peer")
-        self.conn: Connection | None = None
-        self.connecting = None
-        self.backlog: list = []
-        self.closed_since_leave = False
-        self.checked_at = 0.0  # when the name was last looked up again for an open connection
-        self._stopped = False
-
-    def send(self, kind, body):
-        if self._stopped:
-            return
-        if self.conn is not None and not self.conn.closed:
-            now = time.monotonic()
-            if now - self.checked_at >= self.node.config.reconnect_time:
-                self.checked_at = now
-                self.node._handler.spawn(self._still_there, self.conn)
-            self.conn.send(kind, body)
-            return
-        if len(self.backlog) < 64:
-            self.backlog.append((kind, body))
-        if self.connecting is None:
-            self.connecting = self.node._handler.spawn(self._connect)
-
-    def _connect(self):
-        cfg = self.node.config
-        try:
-            conn = connect(
-                (self.host, self.port), timeout=min(cfg.failure_timeout, cfg.reconnect_time),
-                cluster=cfg.cluster_name, max_frame=cfg.max_frame_size, user_timeout=cfg.failure_timeout,
-                on_message=self.node._on_message, on_close=self._on_close, on_reject=self.node._count_reject,
-                auth=self.node._auth(initiator=True), node_id=cfg.node_id, tls=self.node._tls_client,
-            )
-        except OSError as e:
-            if isinstance(e, socket.gaierror):  # not fatal: retried at the next send (pod still starting)
-                self.node._unresolved(self.addr, self.host, e)
-            self.backlog.clear()
-            self.connecting = None
-            if self.node._running:
-                self.node._ring.on_connection_lost(self.addr)
-            return
-        self.checked_at = time.monotonic()
-        conn.peer_addr = self.addr
-        self.conn = conn
-        self.connecting = None
-        backlog, self.backlog = self.backlog, []
-        for kind, body in backlog:
-            conn.send(kind, body)
-
-    def _still_there(self, conn):
-        """Close `conn` if the peer's name now points elsewhere (it moved: its old address
-        may never answer, not even with a reset); the next send reconnects to the new one."""
-        if is_ip(self.host):
-            return
-        try:
-            ips = resolve(self.host, self.port)
-        except OSError:
-            return  # a name briefly missing (a pod being replaced) says nothing about this connection
-        if conn.remote_ip not in ips and not conn.closed:
-            log.info("%s now resolves to %s, not %s: reconnecting", self.addr, ", ".join(ips), conn.remote_ip)
-            conn.close()
-
-    def _on_close(self, conn):
-        if conn is self.conn:
-            self.conn = None
-            self.closed_since_leave = True
-            if self.node._running and not self._stopped:
-                self.node._ring.on_connection_lost(self.addr)
-
-    def close(self):
-        self._stopped = True
-        if self.conn is not None:
-            self.conn.close()
-        if self.connecting is not None:
-            self.connecting.kill(block=False)

@@ -10,7 +10,7 @@ import pytest
 
 from support import free_ports, wait_for
 
-import ringfast.node
+import ringfast.peer_io
 import ringfast.transport
 from ringfast import Node
 
@@ -28,7 +28,7 @@ def names(monkeypatch):
         return real(host, port)
 
     monkeypatch.setattr(ringfast.transport, "resolve", resolve)
-    monkeypatch.setattr(ringfast.node, "resolve", resolve)
+    monkeypatch.setattr(ringfast.peer_io, "resolve", resolve)
     return table
 
 
