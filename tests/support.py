@@ -9,7 +9,9 @@
 from __future__ import annotations
 
 import random
+import signal
 import socket
+import subprocess
 import time
 from typing import Any, Callable, TypeVar
 
@@ -173,3 +175,18 @@ def _counter(mport, family, reason):
             if line.startswith(f'{family}{{reason="{reason}"}}'):
                 return float(line.split()[-1])
     raise AssertionError(f"no {family} counter for reason {reason!r}")
+
+
+def kill_and_wait(proc: subprocess.Popen, timeout: float = 10.0) -> None:
+    """Stop a process we started for good: SIGCONT first (a SIGSTOPped process cannot die
+    of SIGKILL until it runs), then SIGKILL, and reap it."""
+    if proc.poll() is None:
+        for sig in (signal.SIGCONT, signal.SIGKILL):
+            try:
+                proc.send_signal(sig)
+            except ProcessLookupError:
+                pass
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:  # pragma: no cover - a process stuck in D state
+        pass

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Iterable, Sequence
 
 from nodes import HOST, NodeInfo, http_get_json, node_command, node_env, tail
 from ringfast.clock import now
-from support import free_ports
+from support import free_ports, kill_and_wait
 
 if TYPE_CHECKING:
     from polling import Poller
@@ -337,16 +337,7 @@ class Cluster:
         for node in self.nodes.values():
             node.exit_expected = True
             for proc in node.procs:
-                if proc.poll() is None:
-                    for sig in (signal.SIGCONT, signal.SIGKILL):
-                        try:
-                            proc.send_signal(sig)
-                        except ProcessLookupError:
-                            pass
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:  # pragma: no cover - a D-state process
-                    pass
+                kill_and_wait(proc)
             node.paused = False
         _ALL_CLUSTERS.discard(self)
 

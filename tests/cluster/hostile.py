@@ -59,7 +59,7 @@ from typing import TYPE_CHECKING, Iterable
 
 from journal import Journals, read_lines
 from nodes import HOST, http_get_json, node_env, tail
-from support import free_ports
+from support import free_ports, kill_and_wait
 
 from ringfast import protocol
 from ringfast.assumptions import MAX_EPOCH, epoch_cap, fingerprint
@@ -248,15 +248,7 @@ class Impostor:
         proc = self.proc
         if proc is not None and proc.poll() is None:
             t = now()
-            for sig in (signal.SIGCONT, signal.SIGKILL):
-                try:
-                    proc.send_signal(sig)
-                except ProcessLookupError:
-                    pass
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:  # pragma: no cover
-                pass
+            kill_and_wait(proc)
             _mark(self.journal_path, self.victim, "kill", t)
         _LIVE_IMPOSTORS.discard(self)
 
