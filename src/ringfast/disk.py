@@ -96,10 +96,11 @@ def _line(record: dict) -> bytes:
 class StateFile:
     """``<state dir>/ringfast-state.json``, replaced atomically (write, fsync, rename)."""
 
-    def __init__(self, directory: str):
+    def __init__(self, directory: str, on_failure=None):
         self.directory = directory
         self.path = os.path.join(directory, STATE_FILE)
         self.failing = False  # the last write failed (logged once per outage)
+        self._on_failure = on_failure or (lambda: None)  # counted at every failed write
 
     def check(self) -> int | None:
         """At start: the directory exists (made if missing) and takes a write; returns the
@@ -139,6 +140,7 @@ class StateFile:
                           "leader until it can (counted in ringfast_state_write_failures_total)",
                           self.directory, epoch, e.strerror or e)
             self.failing = True
+            self._on_failure()
             return False
         if self.failing:
             log.warning("state dir %s: writes work again (epoch %d recorded)", self.directory, epoch)

@@ -37,7 +37,8 @@ from .config import Config, format_address, node_config, refuse_old_keywords
 from .errors import ConfigError, NotRunningError, RingfastError
 from .handlers import CallbackTimeout, for_mode
 from .ring import Ring
-from .peer_io import NodeIO, Peer
+from .driver import Driver
+from .peer_io import NodeWorld, Peer
 from .security import certificate_names, read_secret, tls_contexts
 from .snapshot import Snapshot, SnapshotMaker
 from .transport import Connection, Listener
@@ -175,6 +176,7 @@ class Node:
         # (The same signature as the method below, which documents it.)
         self.partition = self._partitioner.partition  # type: ignore[method-assign]
         self._ring: Ring | None = None
+        self._driver: Driver | None = None  # feeds the ring and carries out what it decides
         self._peers: dict[str, Peer] = {}
         self._inbound: set[Connection] = set()
         self._listener: Listener | None = None
@@ -412,8 +414,9 @@ class Node:
                 raise ConfigError(
                     f"MONITORING_PORT={cfg.monitoring_port}: cannot listen on {cfg.monitoring_host or bound}: {e.strerror or e}"
                 ) from None
-        self._ring = Ring(cfg, NodeIO(self), self._clock, max(int(time.time()), persisted or 0), metrics=self.metrics,
+        self._ring = Ring(cfg, self._state, self._clock, max(int(time.time()), persisted or 0), metrics=self.metrics,
                           fresh=bool(cfg.state_dir) and persisted is None)
+        self._driver = Driver(self._ring, NodeWorld(self), contain=True)
         self._publish()
         self._event_queue = gevent.queue.Queue()
         self._running = True
@@ -444,7 +447,7 @@ class Node:
 
         persisted = None
         if cfg.state_dir:
-            self._state = StateFile(cfg.state_dir)
+            self._state = StateFile(cfg.state_dir, on_failure=self.metrics.state_failures.inc)
             persisted = self._state.check()
             cap = epoch_cap(time.time())
             if persisted is not None and persisted > cap:
@@ -462,21 +465,10 @@ class Node:
             self._journal.close()
             self._journal = None
 
-    def _persist(self, epoch, voted) -> bool:
-        if self._state is None:
-            return True
-        ok = self._state.save(max(epoch, self._ring.vote_floor if self._ring else 0), voted)
-        if not ok:
-            self.metrics.state_failures.inc()
-        return ok
-
     def _tick_loop(self):
         period = min(self.config.heartbeat_interval / 2, self.config.failure_timeout / 10, 0.05)
         while self._running:
-            try:
-                self._ring.tick()
-            except Exception:
-                log.exception("error in the node's tick (continuing)")
+            self._driver.tick()
             self._publish()
             self._handler.sleep(period)
 
@@ -495,7 +487,7 @@ class Node:
         if peer is not None:
             peer.closed_since_leave = False
         was_leader = ring.role == "leader"
-        ring.leave(restart)
+        self._driver.leave(restart)
         # Handlers first (the revoke runs them), then our "revoked" and "leave" go out, and
         # the leader, having freed our partitions, closes the connection: that is the ack.
         while time.monotonic() < deadline and (not self._event_queue.empty() or self._busy):
@@ -553,7 +545,7 @@ class Node:
     def _on_inbound_close(self, conn):
         self._inbound.discard(conn)
         if self._running:
-            self._ring.on_inbound_closed(conn)
+            self._driver.inbound_closed(conn)
 
     def _count_reject(self, reason, peer=None):
         self.metrics.rejected.labels(reason=reason).inc()
@@ -606,10 +598,7 @@ class Node:
             return
         if self._tls_server is not None and not self._tls_names_ok(conn, body["from"]):
             return
-        try:
-            self._ring.receive(conn, kind, body, conn.peer_addr)
-        except Exception:
-            log.exception("error handling %s from %s (continuing)", kind, body.get("from"))
+        self._driver.receive(conn, kind, body, conn.peer_addr)
         self._publish()
 
     def _peer(self, addr: str) -> Peer:

@@ -1,5 +1,5 @@
-"""The node's side of its Ring: the `RingIO` it hands the Ring (NodeIO: messages, events,
-the journal, the state file) and its outbound connections (Peer: one per address,
+"""The node's side of its Ring: the `World` it gives the driver (NodeWorld: messages,
+events, the journal) and its outbound connections (Peer: one per address,
 reopened on demand, following the address's name to new IPs)."""
 
 from __future__ import annotations
@@ -20,58 +20,30 @@ if TYPE_CHECKING:
 log = logging.getLogger("ringfast.node")  # these lines have always been the node's
 
 
-class NodeIO:
-    """What the protocol state machine asks the node to do."""
+class NodeWorld:
+    """The node as the driver's `World` (ringfast/driver.py): real connections, the
+    application's callbacks on the node's event queue, the journal file."""
 
     def __init__(self, node: Node):
         self.node = node
 
-    def send(self, addr, kind, body):
-        self.node._peer(addr).send(kind, body)
+    def send(self, to, kind, body):
+        self.node._peer(to).send(kind, body)
 
-    def reply(self, conn, kind, body):
-        conn.send(kind, body)
+    def reply(self, link, kind, body):
+        link.send(kind, body)
 
-    def close(self, conn):
-        conn.close()
+    def close(self, link):
+        link.close()
 
-    def assigned(self, change: ev.PartitionsChanged):
-        n = self.node
-        n._journal_write("assigned", partitions=change.partitions, epoch=change.epoch,
-                         tokens={str(p): t for p, t in change.tokens.items()})
-        log.info("assigned %s (epoch %d)", change.partitions, change.epoch)
-        n._publish()
-        n._emit(ev.PARTITIONS_ASSIGNED, change)
+    def run_revoke(self, change: ev.PartitionsChanged, done):
+        self.node._emit(ev.PARTITIONS_REVOKED, change, done)
 
-    def revoke(self, change: ev.PartitionsChanged, request: int):
-        n = self.node
-        ring = n._ring
+    def notify(self, event, payload):
+        self.node._emit(event, payload)
 
-        def finished(ok):
-            # the protocol says whether the lease ran out while the handler ran
-            ended = ring.revoke_finished(request, ok)
-            expired_at = change.expired_at if change.expired_at is not None else ended
-            extra = {"expired_at": expired_at} if expired_at is not None else {}
-            n._journal_write("revoked", partitions=change.partitions, epoch=change.epoch, reason=change.reason,
-                             tokens={str(p): t for p, t in change.tokens.items()}, **extra)
-            log.info("revoked %s (%s, epoch %d)", change.partitions, change.reason, change.epoch)
-
-        n._emit(ev.PARTITIONS_REVOKED, change, finished)
-
-    def role_changed(self, role, leader, epoch):
-        n = self.node
-        n._journal_write(role, leader=leader, epoch=epoch)
-        if role == "leader":
-            log.info("became leader (epoch %d)", epoch)
-            n._emit(ev.BECOME_LEADER, ev.LeaderChanged(leader, epoch))
-        if role != "candidate":
-            n._emit(ev.LEADER_CHANGED, ev.LeaderChanged(leader, epoch))
-
-    def member_changed(self, joined, m):
-        self.node._emit(ev.MEMBER_JOINED if joined else ev.MEMBER_LEFT, ev.MemberChanged(m.id, m.addr, m.priority))
-
-    def persist(self, epoch, voted):
-        return self.node._persist(epoch, voted)  # False: not recorded, so the ring neither votes nor runs
+    def record(self, event, fields):
+        self.node._journal_write(event, **fields)
 
 
 class Peer:
@@ -118,7 +90,7 @@ class Peer:
             self.backlog.clear()
             self.connecting = None
             if self.node._running:
-                self.node._ring.on_connection_lost(self.addr)
+                self.node._driver.connection_lost(self.addr)
             return
         self.checked_at = time.monotonic()
         conn.peer_addr = self.addr
@@ -146,7 +118,7 @@ class Peer:
             self.conn = None
             self.closed_since_leave = True
             if self.node._running and not self._stopped:
-                self.node._ring.on_connection_lost(self.addr)
+                self.node._driver.connection_lost(self.addr)
 
     def close(self):
         self._stopped = True

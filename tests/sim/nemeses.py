@@ -106,7 +106,7 @@ def bogus_epoch(sim: Sim):
                 "leader": "intruder", "leader_addr": "10.66.0.1:7000"}
         conn = _NullConn()
         if not node.paused:
-            node.ring.receive(conn, kind, body)
+            node.driver.receive(conn, kind, body)
 
 
 class _NullConn:

@@ -29,6 +29,7 @@ import os
 
 from ringfast import protocol
 from ringfast.config import Config
+from ringfast.driver import Driver
 from ringfast.ring import Ring
 
 # Messages go through protocol.py's framing and validation, as between real nodes. Wide
@@ -265,9 +266,10 @@ class SimNode:
         self.backlog: list = []
         self.conns: dict[int, SimConn] = {}  # by id: iteration order must not depend on addresses
         self.outbound: dict[str, SimConn] = {}
-        self.ring = Ring(cfg, _IO(self), lambda: rate * sim.now, epoch=epoch,
+        self.ring = Ring(cfg, _Storage(self) if sim.state_dirs else None, lambda: rate * sim.now, epoch=epoch,
                          rng=random.Random(sim.rng.random()), wall=wall,
                          fresh=sim.state_dirs and addr not in sim.state)
+        self.driver = Driver(self.ring, _World(self))  # the node's own driver (ringfast/driver.py)
         self.name = name or f"{self.ring.id}#{incarnation}"
 
     def true_time(self, local: float) -> float:
@@ -278,7 +280,7 @@ class SimNode:
         if self.down:
             return
         if not self.paused:
-            self.ring.tick()
+            self.driver.tick()
             self.sim.log.observe(self)
         self.sim.at(self.sim.now + TICK * self.sim.rng.uniform(0.9, 1.1), self.tick)
 
@@ -303,7 +305,7 @@ class SimNode:
         if self.paused:
             self.backlog.append((conn, kind, body))
             return
-        self.ring.receive(conn, kind, body, conn.peer_addr)
+        self.driver.receive(conn, kind, body, conn.peer_addr)
         self.sim.log.observe(self)
 
     def resume(self):
@@ -313,7 +315,7 @@ class SimNode:
         backlog, self.backlog = self.backlog, []
         for conn, kind, body in backlog:  # frames that waited in the socket buffers
             if not self.down and not conn.closed:
-                self.ring.receive(conn, kind, body, conn.peer_addr)
+                self.driver.receive(conn, kind, body, conn.peer_addr)
         self.sim.log.observe(self)
 
     def crash(self):
@@ -328,9 +330,9 @@ class SimNode:
         if conn.peer_addr is not None:
             if self.outbound.get(conn.peer_addr) is conn:
                 del self.outbound[conn.peer_addr]
-                self.ring.on_connection_lost(conn.peer_addr)
+                self.driver.connection_lost(conn.peer_addr)
         else:
-            self.ring.on_inbound_closed(conn)
+            self.driver.inbound_closed(conn)
 
     def send(self, addr: str, kind: str, body: dict):
         conn = self.outbound.get(addr)
@@ -344,15 +346,18 @@ class SimNode:
 
     def _connect_failed(self, addr):
         if not self.down and not self.paused:
-            self.ring.on_connection_lost(addr)
+            self.driver.connection_lost(addr)
 
 
-class _IO:
+class _World:
+    """A simulated process as the driver's `World`: the virtual network, revoke handlers
+    that take a random while, and a journal that the checker reads."""
+
     def __init__(self, node: SimNode):
         self.node = node
 
-    def send(self, addr, kind, body):
-        self.node.send(addr, kind, body)
+    def send(self, to, kind, body):
+        self.node.send(to, kind, body)
 
     def reply(self, conn, kind, body):
         sim, ring = self.node.sim, self.node.ring
@@ -364,14 +369,8 @@ class _IO:
     def close(self, conn):
         conn.close()
 
-    def assigned(self, change):
-        self.node.sim.log.assigned(self.node, change)
-
-    def revoke(self, change, request):
+    def run_revoke(self, change, done):
         node, sim = self.node, self.node.sim
-        ring = node.ring
-        if change.expired_at is not None:  # the right ended when the lease did
-            sim.log.revoked(node, change, node.true_time(change.expired_at))
 
         def finish():
             if node.down:
@@ -379,24 +378,27 @@ class _IO:
             if node.paused:  # a frozen handler finishes after the thaw
                 sim.at(sim.now + TICK, finish)
                 return
-            ended = ring.revoke_finished(request, True)
-            if change.expired_at is None:
-                sim.log.revoked(node, change, sim.now if ended is None else node.true_time(ended))
+            done(True)
 
         sim.at(sim.now + sim.rng.uniform(*sim.handler), finish)
 
-    def role_changed(self, role, leader, epoch):
-        if role == "leader":
-            self.node.sim.log.leader(self.node, epoch)
+    def notify(self, event, payload):
+        pass  # no application here: the checker reads the journal
 
-    def member_changed(self, joined, m):
-        pass
+    def record(self, event, fields):
+        self.node.sim.log.record(self.node, event, fields)
 
-    def persist(self, epoch, voted):
-        sim = self.node.sim
-        if sim.state_dirs:
-            floor = max(epoch, self.node.ring.vote_floor, sim.state.get(self.node.addr, 0))
-            sim.state[self.node.addr] = floor
+
+class _Storage:
+    """A state dir that survives the process (kept by the Sim, by address)."""
+
+    def __init__(self, node: SimNode):
+        self.node = node
+
+    def save(self, epoch, voted):
+        state = self.node.sim.state
+        state[self.node.addr] = max(epoch, state.get(self.node.addr, 0))
+        return True
 
 
 @dataclass
@@ -418,9 +420,21 @@ class Log:
     violations: list = field(default_factory=list)
     refused_frames: list = field(default_factory=list)  # frames a node's decoder refused
 
-    def assigned(self, node, change):
-        for p in change.partitions:
-            iv = Interval(node.name, node.sim.now, None, change.tokens[p])
+    def record(self, node, event, fields):
+        """A journal line of `node` (what ringfast.driver writes for a real node): the
+        intervals are built from these alone, as tests/cluster/journal.py builds them from
+        real journals."""
+        if event == "assigned":
+            self.assigned(node, {int(p): t for p, t in fields["tokens"].items()})
+        elif event == "revoked":
+            at = fields.get("expired_at")
+            self.revoked(node, fields["partitions"], node.sim.now if at is None else node.true_time(at))
+        elif event == "leader":
+            self.leader(node, fields["epoch"])
+
+    def assigned(self, node, tokens):
+        for p, token in sorted(tokens.items()):
+            iv = Interval(node.name, node.sim.now, None, token)
             prev = self.intervals.setdefault(p, [])
             held = self.open.pop((node.name, p), None)
             if held is not None:  # held already, now with a newer token: one continuous hold
@@ -430,8 +444,8 @@ class Log:
             prev.append(iv)
             self.open[(node.name, p)] = iv
 
-    def revoked(self, node, change, end):
-        for p in change.partitions:
+    def revoked(self, node, partitions, end):
+        for p in partitions:
             iv = self.open.pop((node.name, p), None)
             if iv is not None:
                 iv.end = end

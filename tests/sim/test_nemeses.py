@@ -34,8 +34,8 @@ def test_a_leader_frozen_past_its_quorum_never_renews_a_lease_on_waking():
     sim.run_until(deadline - 0.03)
     assert old.ring.role == "leader"
     acks = []
-    reply = old.ring.io.reply
-    old.ring.io.reply = lambda conn, kind, body: (acks.append(sim.now) if kind == "heartbeat_ack" else None, reply(conn, kind, body))
+    reply = old.driver.world.reply
+    old.driver.world.reply = lambda conn, kind, body: (acks.append(sim.now) if kind == "heartbeat_ack" else None, reply(conn, kind, body))
     sim.pause(old.addr, 0.9 * sim.lease)
     sim.run_until(sim.now + 4 * sim.lease)
     assert old.backlog == [] and old.ring.role != "leader"

@@ -99,7 +99,9 @@ from pathlib import Path
 
 from ringfast import protocol
 from ringfast.assumptions import fingerprint
+from ringfast import events as ev
 from ringfast.config import Config
+from ringfast.driver import Driver
 from ringfast.ring import Ring
 from ringfast.table import GEN_BITS, HELD, Slot, token_of
 
@@ -220,12 +222,13 @@ class Item:
         return self.link.other(self.src)
 
 
-class IO:
-    """What a Ring calls: everything is shown, and messages go to the world's network."""
+class Shown:
+    """A node's `World` for the driver (ringfast/driver.py): everything is shown, and
+    messages go to the transcript's network."""
 
-    def __init__(self, world: World, name: str, disk: dict | None):
-        self.w, self.name, self.disk = world, name, disk
-        self.handlers: list = []  # (change, request) of revoke handlers still running
+    def __init__(self, world: World, name: str):
+        self.w, self.name = world, name
+        self.handlers: list = []  # (change, done) of revoke handlers still running
 
     def send(self, addr, kind, body):
         self.w.send(self.name, self.w.by_addr.get(addr, addr), kind, body)
@@ -236,24 +239,34 @@ class IO:
     def close(self, conn):
         conn.close()
 
-    def assigned(self, change):
-        self.w.say(f"{self.name}: assigned {holds(change.tokens.items())}")
-
-    def revoke(self, change, request):
+    def run_revoke(self, change, done):
         until = "" if change.expired_at is None else f", expired at {secs(change.expired_at)}"
         self.w.say(f"{self.name}: revoke {plist(change.partitions)} ({change.reason}{until})")
-        self.handlers.append((change, request))
+        self.handlers.append((change, done))
 
-    def role_changed(self, role, leader, epoch):
-        self.w.say(f"{self.name}: role {role}" + (f" leader={leader or '-'}" if role == "follower" else "") + f" e={epoch}")
+    def notify(self, event, payload):
+        if event == ev.PARTITIONS_ASSIGNED:
+            self.w.say(f"{self.name}: assigned {holds(payload.tokens.items())}")
+        elif event in (ev.MEMBER_JOINED, ev.MEMBER_LEFT):
+            self.w.say(f"{self.name}: member {payload.id} {'joined' if event == ev.MEMBER_JOINED else 'left'}")
 
-    def member_changed(self, joined, m):
-        self.w.say(f"{self.name}: member {m.id} {'joined' if joined else 'left'}")
+    def record(self, event, fields):
+        if event in ("follower", "candidate", "leader"):  # the role lines of the journal
+            leader = f" leader={fields['leader'] or '-'}" if event == "follower" else ""
+            self.w.say(f"{self.name}: role {event}{leader} e={fields['epoch']}")
 
-    def persist(self, epoch, vote):
+
+class Disk:
+    """The state dir of a node: shows every write; with `kept`, the epoch survives a restart."""
+
+    def __init__(self, world: World, name: str, kept: dict | None):
+        self.w, self.name, self.kept = world, name, kept
+
+    def save(self, epoch, vote):
         self.w.say(f"{self.name}: persist e={epoch} vote=" + (f"{vote[1]}@{vote[0]}" if vote else "-"))
-        if self.disk is not None:
-            self.disk[self.name] = max(epoch, vote[0] if vote else 0, self.disk.get(self.name, 0))
+        if self.kept is not None:
+            self.kept[self.name] = max(epoch, vote[0] if vote else 0, self.kept.get(self.name, 0))
+        return True
 
 
 # ---------------------------------------------------------------------- the world
@@ -266,6 +279,7 @@ class World:
         self.addr: dict[str, str] = {}
         self.by_addr: dict[str, str] = {}
         self.rings: dict[str, Ring] = {}  # running processes
+        self.drivers: dict[str, Driver] = {}  # their drivers (ringfast/driver.py), by name
         self.started: Counter = Counter()  # name -> processes started so far
         self.disk: dict[str, int] = {}  # what a node with a state dir persisted (its epoch floor)
         self.links: dict[tuple[str, str], Link] = {}  # open connections by (opener, target)
@@ -339,21 +353,21 @@ class World:
             return
         mark = len(self.out)
         self.out.append([self.prefix + "  " * self.depth + text])
-        ring, conn = self.rings[dst], item.link.ends[dst]
+        ring, driver, conn = self.rings[dst], self.drivers[dst], item.link.ends[dst]
         self.depth += 1
         try:
             if kind == "close":
                 item.link.closed.add(dst)
                 if dst == item.link.opener:
-                    ring.on_connection_lost(self.addr[item.src])
+                    driver.connection_lost(self.addr[item.src])
                 else:
-                    ring.on_inbound_closed(conn)
+                    driver.inbound_closed(conn)
             else:
                 # through the wire codec, as a real node reads it: a hand-written message
                 # missing a field fails here, and the Ring sees the types a socket gives it
                 frame = protocol.encode(kind, item.body, ring.cfg.cluster_name)
                 (kind, body), = protocol.Decoder(ring.cfg.cluster_name, 1 << 24).feed(frame)
-                ring.receive(conn, kind, body, conn.peer_addr)
+                driver.receive(conn, kind, body, conn.peer_addr)
         finally:
             self.depth -= 1
         if kind in self.hidden and len(self.out) == mark + 1:
@@ -431,7 +445,7 @@ class World:
         self.step = float(kw.get("step", 0.125))
         cfg = self.config(self.names[0], self.names[0])
         self.fp = fingerprint(cfg.num_partitions, cfg.quorum_size(), cfg.seeds)
-        margin = Ring(cfg, IO(self, "-", None), lambda: 0.0, 0, random.Random(0)).margin
+        margin = Ring(cfg, None, lambda: 0.0, 0, random.Random(0)).margin
         self.say(f"voters {','.join(voters)} (quorum {cfg.quorum_size()}), {cfg.num_partitions} partitions, "
                  f"heartbeat {cfg.heartbeat_interval:g}s, lease {cfg.failure_timeout:g}s (+{margin:.3f}s margin), "
                  f"rejoin grace {cfg.rejoin_grace:g}s, handler timeout {cfg.handler_timeout:g}s"
@@ -453,15 +467,16 @@ class World:
                 floor = max(floor, disk[name])
             seed = int(kw.get("seed", 100 * self.started[name] + self.names.index(name) + 1))
             self.started[name] += 1
-            ring = Ring(self.config(name, kw.get("id", name)), IO(self, name, disk), lambda: self.now, floor,
+            ring = Ring(self.config(name, kw.get("id", name)), Disk(self, name, disk), lambda: self.now, floor,
                         rng=random.Random(seed), wall=lambda: WALL, fresh=fresh)
             self.rings[name] = ring
+            self.drivers[name] = Driver(ring, Shown(self, name))
             self.say(f"{name}: started as {ring.id}, epoch floor {floor}" + (", fresh" if fresh else ""))
 
     def do_stop(self, pos, kw):
         for name in pos:
             self.ring(name)
-            del self.rings[name]
+            del self.rings[name], self.drivers[name]
             for link in [lk for lk in self.links.values() if name in (lk.opener, lk.target)]:
                 self.close(link, name)
             lost = [i for i in self.queue if i.dst == name]
@@ -470,7 +485,8 @@ class World:
             self.say(f"{name}: stopped" + (f" ({len(lost)} in flight to it lost)" if lost else ""))
 
     def do_leave(self, pos, kw):
-        self.ring(pos[0]).leave(restart="restart" in pos[1:])
+        self.ring(pos[0])
+        self.drivers[pos[0]].leave(restart="restart" in pos[1:])
         self.check()
 
     def do_advance(self, pos, kw):
@@ -479,7 +495,8 @@ class World:
 
     def do_tick(self, pos, kw):
         for name in pos or list(self.rings):
-            self.ring(name).tick()
+            self.ring(name)
+            self.drivers[name].tick()
             self.check()
 
     def do_run(self, pos, kw):
@@ -489,7 +506,7 @@ class World:
                 self.now += step
                 self.prefix = f"{secs(self.now)} "
                 for name in [n for n in self.names if n in self.rings]:
-                    self.rings[name].tick()
+                    self.drivers[name].tick()
                     self.check()
                 self.deliver_all(self.matching([]))
         finally:
@@ -557,14 +574,14 @@ class World:
         return body
 
     def do_finish(self, pos, kw):
-        io = self.ring(pos[0]).io
-        n = int(kw.get("n", len(io.handlers)))
-        if not io.handlers:
+        self.ring(pos[0])
+        shown = self.drivers[pos[0]].world
+        n = int(kw.get("n", len(shown.handlers)))
+        if not shown.handlers:
             raise ScriptError(f"{pos[0]} runs no revoke handler")
-        ring = self.ring(pos[0])
-        for change, request in io.handlers[:n]:
-            io.handlers.remove((change, request))
-            ring.revoke_finished(request, "timeout" not in pos[1:])
+        for change, done in shown.handlers[:n]:
+            shown.handlers.remove((change, done))
+            done("timeout" not in pos[1:])
             self.check()
 
     def do_disconnect(self, pos, kw):
@@ -575,9 +592,9 @@ class World:
         link.closed.update((opener, target))
         self.queue = [i for i in self.queue if i.link is not link]
         if opener in self.rings:
-            self.rings[opener].on_connection_lost(self.addr[target])
+            self.drivers[opener].connection_lost(self.addr[target])
         if target in self.rings:
-            self.rings[target].on_inbound_closed(link.ends[target])
+            self.drivers[target].inbound_closed(link.ends[target])
         self.check()
 
     def do_cut(self, pos, kw):
@@ -613,8 +630,8 @@ class World:
             head += f" held={holds(ring.held.items())}"
             if ring.revoke_in_progress:
                 head += f" revoking={plist(ring.revoke_in_progress)}"
-            if ring.io.handlers:
-                head += f" handlers={len(ring.io.handlers)}"
+            if self.drivers[name].world.handlers:
+                head += f" handlers={len(self.drivers[name].world.handlers)}"
             if ring.stopping:
                 head += " stopping"
             self.say(head)

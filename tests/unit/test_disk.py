@@ -96,7 +96,7 @@ class RefusingIO(IO):
 
 def test_no_vote_for_an_epoch_the_state_dir_did_not_take():
     ring, clock, io = make(2)
-    ring.io = refusing = RefusingIO()
+    ring.storage = ring.driver.world = refusing = RefusingIO()
     clock.now += 1.5  # past the start-up vote block
     before = (ring.epoch, ring.vote_floor, ring.voted)
     epoch = ring._next_epoch() + 5
@@ -109,10 +109,11 @@ def test_no_vote_for_an_epoch_the_state_dir_did_not_take():
 
 def test_no_candidacy_for_an_epoch_the_state_dir_did_not_take():
     ring, clock, io = make(0)
-    ring.io = refusing = RefusingIO()
+    ring.storage = ring.driver.world = refusing = RefusingIO()
     before = (ring.epoch, ring.vote_floor, ring.voted)
     clock.now += 5
     ring._start_real_election(clock())
+    ring.flush()
     assert ring.role == "follower"
     assert (ring.epoch, ring.vote_floor, ring.voted) == before
     assert not refusing.of_kind("vote_req")  # asked nobody

@@ -5,7 +5,9 @@ import time
 
 import pytest
 
+from ringfast import events as ev
 from ringfast.config import Config
+from ringfast.driver import Driver
 from ringfast.assumptions import fingerprint
 from ringfast.ring import Ring, token_of
 
@@ -21,10 +23,12 @@ class Clock:
 
 
 class IO:
+    """The driver's World (ringfast/driver.py) and the ring's Storage, recording everything."""
+
     def __init__(self):
         self.sent = []  # (addr or conn, kind, body)
         self.events = []
-        self.pending_revokes = []
+        self.pending_revokes = []  # done(ok) of each revoke whose handlers still run
 
     def send(self, addr, kind, body):
         self.sent.append((addr, kind, body))
@@ -32,25 +36,28 @@ class IO:
     def reply(self, conn, kind, body):
         self.sent.append((conn, kind, body))
 
-    def assigned(self, change):
-        self.events.append(("assigned", change))
-
-    def revoke(self, change, request):
-        self.events.append(("revoked", change))
-        # what the driver calls once the handlers returned: finishing is an event for the Ring
-        self.pending_revokes.append(lambda ok: self.ring.revoke_finished(request, ok))
-
-    def role_changed(self, role, leader, epoch):
-        self.events.append(("role", role, leader, epoch))
-
-    def member_changed(self, joined, m):
-        self.events.append(("member", joined, m.id))
-
-    def persist(self, epoch, voted):
-        pass
-
     def close(self, link):
         link.close()
+
+    def run_revoke(self, change, done):
+        self.events.append(("revoked", change))
+        self.pending_revokes.append(done)  # finishing is an event for the Ring, through the driver
+
+    def notify(self, event, payload):
+        if event == ev.PARTITIONS_ASSIGNED:
+            self.events.append(("assigned", payload))
+        elif event in (ev.MEMBER_JOINED, ev.MEMBER_LEFT):
+            self.events.append(("member", event == ev.MEMBER_JOINED, payload.id))
+
+    def record(self, event, fields):
+        if event in ("follower", "candidate", "leader"):
+            self.events.append(("role", event, fields["leader"], fields["epoch"]))
+
+    def save(self, epoch, voted):  # the state dir
+        return self.persist(epoch, voted)
+
+    def persist(self, epoch, voted):
+        return True
 
     def of_kind(self, kind):
         return [(to, body) for to, k, body in self.sent if k == kind]
@@ -68,10 +75,42 @@ class Conn:
 
 
 class DrivenRing(Ring):
-    """A Ring fed as node.py feeds it: `dialed` is the address of a connection we opened."""
+    """A Ring whose decisions its driver carries out at once, fed as node.py feeds it:
+    `dialed` is the address of a connection we opened."""
+
+    def __init__(self, cfg, io, clock, **kw):
+        super().__init__(cfg, io, clock, **kw)
+        self.driver = Driver(self, io)
+
+    def tick(self):
+        self.driver.apply(super().tick())
+        return []
 
     def receive(self, link, kind, body, dialed=None):
-        return super().receive(link, kind, body, dialed if dialed is not None else getattr(link, "peer_addr", None))
+        dialed = dialed if dialed is not None else getattr(link, "peer_addr", None)
+        self.driver.apply(super().receive(link, kind, body, dialed))
+        return []
+
+    def revoke_finished(self, request, ok):
+        self.driver.apply(super().revoke_finished(request, ok))
+        return []
+
+    def on_connection_lost(self, addr):
+        self.driver.apply(super().on_connection_lost(addr))
+        return []
+
+    def on_inbound_closed(self, link):
+        self.driver.apply(super().on_inbound_closed(link))
+        return []
+
+    def leave(self, restart):
+        self.driver.apply(super().leave(restart))
+        return []
+
+    def flush(self):
+        """Carry out what an internal method a test called directly decided."""
+        out, self.out = self.out, []
+        self.driver.apply(out)
 
 
 def make(i=0, **kw):
@@ -165,10 +204,10 @@ def test_lease_runs_out_from_the_send_time_and_the_follower_revokes_itself():
     assert ring.held == {3: token_of(1500, 1)}
     clock.now = t0 + 0.999
     ring.last_leader_contact = clock.now  # keep the leader "heard" so only the lease matters
-    ring._follower_tick(clock.now)
+    ring.tick()
     assert ring.held
     clock.now = t0 + 1.0
-    ring._follower_tick(clock.now)
+    ring.tick()
     assert ring.held == {}
     kind, change = io.events[-1]
     assert kind == "revoked" and change.reason == "lease_expired" and change.expired_at == pytest.approx(t0 + 1.0)

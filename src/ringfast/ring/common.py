@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 DRIFT = 0.05  # relative clock-rate difference tolerated between nodes, as safety margin
@@ -27,3 +28,16 @@ class Member:
     restarting: bool = False  # left with restart=True: what it revokes waits for it
     probe: tuple[int, float] | None = None  # (mseq, when sent) of our last probe not yet seen
     stale: dict = field(default_factory=dict)  # partition it claims but is not its own -> when asked to let go
+
+
+def step(fn):
+    """Marks an entry point of the Ring: what it decided (`self.out`, ring/actions.py) is
+    returned, in order, and nothing stays behind for the next call."""
+
+    @functools.wraps(fn)
+    def run(self, *args, **kwargs):
+        fn(self, *args, **kwargs)
+        out, self.out = self.out, []
+        return out
+
+    return run

@@ -44,11 +44,11 @@ from ..assumptions import epoch_cap, explain_mismatch, fingerprint, printable
 from ..events import PartitionsChanged
 from ..metrics import NoMetrics
 from ..table import PartitionTable
-from .common import DRIFT, MIN_MARGIN, START_WAIT, Member
+from .actions import Action, Close, Released, Reply, Revoke, RoleChanged, Send, Storage
+from .common import DRIFT, MIN_MARGIN, START_WAIT, Member, step
 from .election import Election
 from .follower import Follower
 from .guard import Guard
-from .io import RingIO
 from .handoff import Handoff
 from .leader import Leader
 
@@ -56,13 +56,17 @@ log = logging.getLogger(__name__)
 
 
 class Ring(Election, Follower, Leader, Handoff, Guard):
-    """Protocol state of one node. `io` (a `RingIO`, ring/io.py) does everything outside:
-    sending, closing, events, journal, persistence; the Ring only decides."""
+    """Protocol state of one node. It only decides: each entry point (`tick`, `receive`,
+    `revoke_finished`, `on_connection_lost`, `on_inbound_closed`, `leave`) returns the
+    actions it decided on (ring/actions.py), which a driver (ringfast/driver.py) carries
+    out. `storage` (None: no state dir) takes the epoch and vote before they are used."""
 
-    def __init__(self, config, io: RingIO, clock, epoch: int, rng=None, metrics=None, wall=time.time, fresh: bool = False):
+    def __init__(self, config, storage: Storage | None, clock, epoch: int, rng=None, metrics=None, wall=time.time,
+                 fresh: bool = False):
         self.cfg = config
         self.metrics = metrics or NoMetrics()
-        self.io = io
+        self.storage = storage
+        self.out: list[Action] = []  # what the running entry point decided so far
         self.clock = clock
         self.rng = rng or random.Random()
         self.id = config.node_id
@@ -169,7 +173,7 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
             self.metrics.leader_changes.inc()
         self.role, self.leader, self.leader_addr = role, leader, leader_addr
         if changed:
-            self.io.role_changed(role, leader, self.epoch)
+            self.out.append(RoleChanged(role, leader, self.epoch))
 
     def _adopt_epoch(self, epoch: int):
         if epoch > self.epoch:
@@ -179,7 +183,25 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
                 self._become_follower(None, None)
             elif self.leader is not None:
                 self._set_role("follower", None)  # our leader belongs to an older epoch
-            self.io.persist(self.epoch, self.voted)
+            self._persist(self.epoch, self.voted)
+
+    # ------------------------------------------------------------------ what we decide
+
+    def _send(self, to: str, kind: str, body: dict) -> None:
+        self.out.append(Send(to, kind, body))
+
+    def _reply(self, link, kind: str, body: dict) -> None:
+        self.out.append(Reply(link, kind, body))
+
+    def _close(self, link) -> None:
+        self.out.append(Close(link))
+
+    def _persist(self, epoch: int, voted: tuple[int, str] | None) -> bool:
+        """Write the highest epoch we have seen or voted in, and our vote; False if the
+        state dir did not take it (the caller then neither votes nor runs)."""
+        if self.storage is None:
+            return True
+        return self.storage.save(max(epoch, self.vote_floor), voted) is not False
 
     def _common(self) -> dict:
         return {"from": self.id, "epoch": self.epoch, "cfg": self.fp, "inc": self.inc}
@@ -192,6 +214,7 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
             return self._quorum_until(self.clock())
         return self.lease_expiry
 
+    @step
     def tick(self):
         now = self.clock()
         if self.role == "leader" and self._leadership_lapsed(now):
@@ -203,9 +226,10 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
         else:
             self._follower_tick(now)
 
+    @step
     def receive(self, link, kind: str, body: dict, dialed: str | None = None):
         """A validated message arrived. `link` is the driver's handle for the connection it
-        came on (opaque here: only handed back to ``io.reply``/``io.close``); `dialed` is the
+        came on (opaque here: only handed back in `Reply` and `Close`); `dialed` is the
         address we connected to if we opened that connection (None if the peer did)."""
         now = self.clock()
         sender, epoch = body["from"], body["epoch"]
@@ -260,14 +284,16 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
         returned the driver calls `revoke_finished` with the request's number, and
         FINISH[purpose] runs with `context`: no closure of ours waits in the driver."""
         self.next_request += 1
-        self.requests[self.next_request] = (purpose, context)
-        self.io.revoke(change, self.next_request)
+        self.requests[self.next_request] = (purpose, context, change)
+        self.out.append(Revoke(change, self.next_request))
 
-    def revoke_finished(self, request: int, ok: bool) -> float | None:
-        """The revoke handlers of `request` returned (`ok`), or timed out (not `ok`). Returns
-        when our right to those partitions ended, if that was before now (for the journal)."""
-        purpose, context = self.requests.pop(request)
-        return FINISH[purpose](self, ok, **context)
+    @step
+    def revoke_finished(self, request: int, ok: bool) -> None:
+        """The revoke handlers of `request` returned (`ok`), or timed out (not `ok`): a
+        `Released` says when our right to those partitions ended (for the journal)."""
+        purpose, context, change = self.requests.pop(request)
+        ended = FINISH[purpose](self, ok, **context)  # set if the right ended before now
+        self.out.append(Released(change, change.expired_at if change.expired_at is not None else ended))
 
     def _on_hello(self, link, body, now, dialed=None):
         sender, epoch = body["from"], body["epoch"]

@@ -67,7 +67,7 @@ class Election:
                "voters": list(self.seeds)}
         for addr in self.seeds:
             if addr != self.addr:
-                self.io.send(addr, "vote_req", req)
+                self._send(addr, "vote_req", req)
 
     def _vote_count(self) -> int:
         """Votes count per voter identity: a relay or a load balancer that maps two seed
@@ -82,7 +82,7 @@ class Election:
         # [harden] recorded before it is used: a candidacy the state dir did not take could be
         # repeated in the same epoch after a restart (two leaders of one epoch). Nothing has
         # changed yet, so giving up here leaves no half-done state; the next try writes again.
-        if self.io.persist(epoch, (epoch, self.id)) is False:
+        if self._persist(epoch, (epoch, self.id)) is False:
             self._set_role("follower", None)
             self.election_at = now + self.rng.uniform(self.L / 4, self.L / 2)
             return
@@ -102,7 +102,7 @@ class Election:
         self.known[cand] = (body["addr"], body["priority"], now)
         self._check_wall(cand, body["wall"])
         granted = self._may_vote(cand, body["priority"], epoch, pre, now)
-        if granted and not pre and self.io.persist(epoch, (epoch, cand)) is False:
+        if granted and not pre and self._persist(epoch, (epoch, cand)) is False:
             granted = False  # [harden] a vote the state dir did not take could be cast twice after a restart
         if granted and not pre:
             self.epoch = epoch
@@ -129,7 +129,7 @@ class Election:
         fresh = self.fresh
         if granted and not pre:
             self.fresh = False  # from now on a leader may hold leases because of us
-        self.io.reply(link, "vote", {**self._common(), "epoch": floor, "granted": granted, "pre": pre, "addr": self.addr,
+        self._reply(link, "vote", {**self._common(), "epoch": floor, "granted": granted, "pre": pre, "addr": self.addr,
                                      "fresh": fresh, "grants": grants})
 
     def _may_vote(self, cand: str, priority: int, epoch: int, pre: bool, now: float) -> bool:
@@ -191,7 +191,7 @@ class Election:
                 if self.role == "leader":
                     self._become_follower(None, None)
                 if epoch > self.epoch:
-                    self.io.persist(epoch, self.voted)  # the highest epoch seen must survive a restart
+                    self._persist(epoch, self.voted)  # the highest epoch seen must survive a restart
                 self.epoch = epoch
                 self._become_follower(leader, addr)
 
@@ -203,4 +203,4 @@ class Election:
     def _reply_leader_is(self, link, now):
         leader = self.leader if self.hears_leader(now) else None
         addr = self.leader_addr if leader else None
-        self.io.reply(link, "leader_is", {**self._common(), "leader": leader, "leader_addr": addr})
+        self._reply(link, "leader_is", {**self._common(), "leader": leader, "leader_addr": addr})

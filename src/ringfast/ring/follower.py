@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 
 from ..events import PartitionsChanged
-from .common import LOST_JITTER
+from .actions import Assigned
+from .common import LOST_JITTER, step
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class Follower:
                  "voters": list(self.seeds)}
         for addr in addrs:
             if addr != self.addr:
-                self.io.send(addr, "hello", hello)
+                self._send(addr, "hello", hello)
 
     def _send_heartbeat(self, now: float):
         self.next_heartbeat = now + self.cfg.heartbeat_interval
@@ -88,7 +89,7 @@ class Follower:
         if len(self.hb_sent) > 64:
             for seq in sorted(self.hb_sent)[:-32]:
                 del self.hb_sent[seq]
-        self.io.send(
+        self._send(
             self.leader_addr,
             "heartbeat",
             {
@@ -156,7 +157,7 @@ class Follower:
         if not new:
             return
         self.held.update(new)
-        self.io.assigned(PartitionsChanged(sorted(new), new, self.epoch))
+        self.out.append(Assigned(PartitionsChanged(sorted(new), new, self.epoch)))
 
     def _apply_revoke(self, body, answer: tuple):
         """A revoke from the leader (or from ourselves, leading and owning partitions).
@@ -205,7 +206,7 @@ class Follower:
         if answer[0] == "leader":
             _, leader, mseq = answer
             if self.leader == leader:
-                self.io.send(self.leader_addr, "revoked", {**self._common(), "partitions": list(parts), "mseq": mseq})
+                self._send(self.leader_addr, "revoked", {**self._common(), "partitions": list(parts), "mseq": mseq})
         else:
             _, m, epoch, mseq = answer
             if self.role == "leader" and self.epoch == epoch and self.members.get(m.id) is m:
@@ -227,6 +228,7 @@ class Follower:
             return
         self._apply_revoke(body, ("leader", body["from"], body["mseq"]))
 
+    @step
     def on_connection_lost(self, addr: str):
         """A hint: the connection to `addr` closed or could not open."""
         if addr == self.leader_addr and self.role == "follower":
@@ -238,6 +240,7 @@ class Follower:
             # its process is gone (or its host): elect now, with only a little jitter
             self.election_at = now + self.rng.uniform(0, min(self.stagger / 4, LOST_JITTER))
 
+    @step
     def leave(self, restart: bool):
         """Hand off at once: revoke locally (handlers run), tell the leader, stop asking for votes."""
         if self.stopping:
@@ -271,7 +274,7 @@ class Follower:
         """Tell the members we leave, then follow nobody (they elect at once)."""
         for m in list(self.members.values()):
             if m.link is not None:
-                self.io.reply(m.link, "leave", {**self._common(), "restart": self.leave_restart})
+                self._reply(m.link, "leave", {**self._common(), "restart": self.leave_restart})
         self._become_follower(None, None)
 
     def _leave_revoked(self, ok, parts, restart):
@@ -283,6 +286,6 @@ class Follower:
         # the leader of now, not of when we began: it may have changed while handlers ran
         leader_addr = self.leader_addr if self.leader is not None else None
         if leader_addr is not None:  # "leave" first: the leader then knows to keep what we revoke for us
-            self.io.send(leader_addr, "leave", {**self._common(), "restart": restart})
-            self.io.send(leader_addr, "revoked", {**self._common(), "partitions": sorted(parts), "mseq": 0})
+            self._send(leader_addr, "leave", {**self._common(), "restart": restart})
+            self._send(leader_addr, "revoked", {**self._common(), "partitions": sorted(parts), "mseq": 0})
         return ended

@@ -26,7 +26,7 @@ class Guard:
         self.metrics.refusals.labels(reason=reason).inc()
         self._log_once(("refuse", peer, reason, detail), logging.ERROR, "refusing node %s: %s: %s",
                        printable(peer), reason, detail)
-        self.io.reply(link, "refused", {**self._common(), "reason": reason, "detail": detail[:300],
+        self._reply(link, "refused", {**self._common(), "reason": reason, "detail": detail[:300],
                                         "voters": list(self.seeds)})
 
     def _check_conflict(self, link, body, now, dialed=None):

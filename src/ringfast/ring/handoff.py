@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 
 from .._impl import assign
+from .actions import Membership
 from .common import Member
 
 log = logging.getLogger(__name__)
@@ -96,7 +97,7 @@ class Handoff:
                 self._apply_revoke(body, ("self", m, self.epoch, body["mseq"]))
             return
         body.setdefault("mseq", m.mseq)
-        self.io.reply(m.link, kind, body)
+        self._reply(m.link, kind, body)
 
     def _resend(self, m: Member, now: float):
         """Ask again for what it has not confirmed: a follower ignores an assign or revoke
@@ -196,7 +197,7 @@ class Handoff:
         log.info("member %s left (%s)", m.id, reason)
         del self.members[m.id]
         if m.link is not None and reason != "connection closed":
-            self.io.close(m.link)
+            self._close(m.link)
         # its lease, renewed at most at last_heard, surely ends by this time
         free = m.last_heard + self.L + self.margin
         for p in self.table.held(m.id):
@@ -204,4 +205,4 @@ class Handoff:
         self.members_version += 1
         self.view_cache = None
         self.dirty = True
-        self.io.member_changed(False, m)
+        self.out.append(Membership(False, m.id, m.addr, m.priority))

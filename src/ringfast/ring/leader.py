@@ -12,7 +12,8 @@ import logging
 
 from ..events import PartitionsChanged
 from ..table import PartitionTable
-from .common import Member
+from .actions import Membership
+from .common import Member, step
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ class Leader:
         targets = {m["addr"] for m in self.view} | set(self.seeds)
         targets.update(addr for addr, _, heard in self.known.values() if now - heard < self.L)
         for addr in sorted(targets - {self.addr}):
-            self.io.send(addr, "leader_is", notice)
+            self._send(addr, "leader_is", notice)
 
     def _start_revoked(self, ok, parts, table, until):
         """What we held as a follower, let go of as we became leader: free at once if we still
@@ -189,7 +190,7 @@ class Leader:
 
     def _on_heartbeat(self, link, body, now, dialed=None):
         if self.role != "leader":
-            self.io.reply(link, "leader_is", {**self._common(), "leader": self.leader, "leader_addr": self.leader_addr})
+            self._reply(link, "leader_is", {**self._common(), "leader": self.leader, "leader_addr": self.leader_addr})
             return
         fid = body["from"]
         m = self.members.get(fid)
@@ -214,7 +215,7 @@ class Leader:
                 self.dirty = True
                 self.members_version += 1
                 self.view_cache = None
-                self.io.member_changed(True, m)
+                self.out.append(Membership(True, m.id, m.addr, m.priority))
                 log.info("member %s joined from %s", fid, body["addr"])
         m.last_heard = now
         confirmed = m.acks.pop(body["acked"], None)
@@ -238,7 +239,7 @@ class Leader:
         ack = {**self._common(), "seq": body["seq"], "mv": self.members_version, "members": None}
         if body["mv"] != self.members_version:
             ack["members"] = self.describe()
-        self.io.reply(link, "heartbeat_ack", ack)
+        self._reply(link, "heartbeat_ack", ack)
         m.acks[body["seq"]] = now
         if len(m.acks) > 64:
             for seq in sorted(m.acks)[:-32]:
@@ -273,6 +274,7 @@ class Leader:
             self.view_cache = view
         return self.view_cache
 
+    @step
     def on_inbound_closed(self, link):
         """A connection a peer opened to us closed: a member heartbeating on it is gone."""
         if self.role == "leader":
