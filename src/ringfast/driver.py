@@ -65,37 +65,59 @@ class Driver:
 
     # ------------------------------------------------------------------ events in
 
+    # (Each builds its error message only when the Ring raised: a leader receives
+    # hundreds of heartbeats a second through here.)
+
     def tick(self) -> None:
-        self._run(self.ring.tick, "in the tick")
+        try:
+            actions = self.ring.tick()
+        except Exception:
+            return self._failed("in the tick")
+        self.apply(actions)
 
     def receive(self, link: Hashable, kind: str, body: dict, dialed: str | None = None) -> None:
         """A validated message on `link`; `dialed`: the address we connected to, if we opened it."""
-        self._run(lambda: self.ring.receive(link, kind, body, dialed), f"handling {kind} from {body.get('from')!r}")
+        try:
+            actions = self.ring.receive(link, kind, body, dialed)
+        except Exception:
+            return self._failed("handling %s from %r", kind, body.get("from"))
+        self.apply(actions)
 
     def connection_lost(self, addr: str) -> None:
         """Our connection to `addr` closed, or could not open."""
-        self._run(lambda: self.ring.on_connection_lost(addr), f"after losing {addr}")
+        try:
+            actions = self.ring.on_connection_lost(addr)
+        except Exception:
+            return self._failed("after losing the connection to %s", addr)
+        self.apply(actions)
 
     def inbound_closed(self, link: Hashable) -> None:
         """A connection a peer opened to us closed."""
-        self._run(lambda: self.ring.on_inbound_closed(link), "after a connection closed")
+        try:
+            actions = self.ring.on_inbound_closed(link)
+        except Exception:
+            return self._failed("after an inbound connection closed")
+        self.apply(actions)
 
     def leave(self, restart: bool) -> None:
-        self._run(lambda: self.ring.leave(restart), "leaving")
+        try:
+            actions = self.ring.leave(restart)
+        except Exception:
+            return self._failed("while leaving")
+        self.apply(actions)
 
     def revoke_finished(self, request: int, ok: bool) -> None:
-        self._run(lambda: self.ring.revoke_finished(request, ok), "after revoke handlers")
-
-    def _run(self, step: Callable[[], list[Action]], what: str) -> None:
-        if not self.contain:
-            self.apply(step())
-            return
         try:
-            actions = step()
+            actions = self.ring.revoke_finished(request, ok)
         except Exception:
-            log.exception("error %s (continuing)", what)
-            return
+            return self._failed("after the revoke handlers of request %d", request)
         self.apply(actions)
+
+    def _failed(self, what: str, *args: object) -> None:
+        """Called from an `except` block: re-raises unless errors are contained."""
+        if not self.contain:
+            raise  # noqa: PLE0704 (the exception being handled by our caller)
+        log.exception("error " + what + " (continuing)", *args)
 
     # ------------------------------------------------------------------ actions out
 

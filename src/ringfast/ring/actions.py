@@ -9,6 +9,9 @@ Peers are addressed by their advertised address (`Send.to`), or, for an answer, 
 `link` the message came in on: an opaque handle the driver gave the Ring with the message
 (hashable; the Ring never looks inside it).
 
+Actions are plain records, read-only by convention (not frozen: a frozen dataclass costs
+three times as much to build, and a leader builds one per heartbeat it answers).
+
 One thing is not an action: the state file (`Storage`). A vote or a candidacy must be on
 disk before it is cast, and a failed write changes what the Ring does next (it neither
 votes nor runs), so the Ring asks for that write synchronously and reads the answer.
@@ -23,7 +26,7 @@ from typing import Protocol, Union
 from ..events import PartitionsChanged
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Send:
     """Send a message to the node at address `to`, over our own connection to it (opened if need be)."""
 
@@ -32,7 +35,7 @@ class Send:
     body: dict
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reply:
     """Send a message back on the connection `link` (the one a message came in on)."""
 
@@ -41,21 +44,21 @@ class Reply:
     body: dict
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Close:
     """Close the connection `link` (a member dropped for silence)."""
 
     link: Hashable
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Assigned:
     """Partitions are ours now, with these fencing tokens: tell the application (and the journal)."""
 
     change: PartitionsChanged
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Revoke:
     """Run the application's revoke handlers for `change`; when they have returned (or timed
     out) feed ``Ring.revoke_finished(request, ok)`` back, as a new event."""
@@ -64,7 +67,7 @@ class Revoke:
     request: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Released:
     """The revoke handlers of `change` returned: our right to those partitions ended at
     `ended` (on our lease clock), or now if None. For the journal."""
@@ -73,7 +76,7 @@ class Released:
     ended: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RoleChanged:
     """We became follower, candidate or leader (of `epoch`, led by `leader`)."""
 
@@ -82,7 +85,7 @@ class RoleChanged:
     epoch: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Membership:
     """On the leader: a member joined (or left)."""
 
