@@ -65,59 +65,40 @@ class Driver:
 
     # ------------------------------------------------------------------ events in
 
-    # (Each builds its error message only when the Ring raised: a leader receives
-    # hundreds of heartbeats a second through here.)
-
     def tick(self) -> None:
-        try:
-            actions = self.ring.tick()
-        except Exception:
-            return self._failed("in the tick")
-        self.apply(actions)
+        self._run(self.ring.tick)
 
     def receive(self, link: Hashable, kind: str, body: dict, dialed: str | None = None) -> None:
         """A validated message on `link`; `dialed`: the address we connected to, if we opened it."""
-        try:
-            actions = self.ring.receive(link, kind, body, dialed)
-        except Exception:
-            return self._failed("handling %s from %r", kind, body.get("from"))
-        self.apply(actions)
+        self._run(self.ring.receive, link, kind, body, dialed)
 
     def connection_lost(self, addr: str) -> None:
         """Our connection to `addr` closed, or could not open."""
-        try:
-            actions = self.ring.on_connection_lost(addr)
-        except Exception:
-            return self._failed("after losing the connection to %s", addr)
-        self.apply(actions)
+        self._run(self.ring.on_connection_lost, addr)
 
     def inbound_closed(self, link: Hashable) -> None:
         """A connection a peer opened to us closed."""
-        try:
-            actions = self.ring.on_inbound_closed(link)
-        except Exception:
-            return self._failed("after an inbound connection closed")
-        self.apply(actions)
+        self._run(self.ring.on_inbound_closed, link)
 
     def leave(self, restart: bool) -> None:
-        try:
-            actions = self.ring.leave(restart)
-        except Exception:
-            return self._failed("while leaving")
-        self.apply(actions)
+        self._run(self.ring.leave, restart)
 
     def revoke_finished(self, request: int, ok: bool) -> None:
-        try:
-            actions = self.ring.revoke_finished(request, ok)
-        except Exception:
-            return self._failed("after the revoke handlers of request %d", request)
-        self.apply(actions)
+        self._run(self.ring.revoke_finished, request, ok)
 
-    def _failed(self, what: str, *args: object) -> None:
-        """Called from an `except` block: re-raises unless errors are contained."""
-        if not self.contain:
-            raise  # noqa: PLE0704 (the exception being handled by our caller)
-        log.exception("error " + what + " (continuing)", *args)
+    def _run(self, entry: Callable[..., list[Action]], *args: Any) -> None:
+        try:
+            actions = entry(*args)
+        except Exception:
+            if not self.contain:
+                raise
+            # (said only when it happens: a leader receives hundreds of heartbeats a second)
+            if entry.__name__ == "receive":
+                log.exception("error handling %s from %r (continuing)", args[1], args[2].get("from"))
+            else:
+                log.exception("error in Ring.%s (continuing)", entry.__name__)
+            return
+        self.apply(actions)
 
     # ------------------------------------------------------------------ actions out
 

@@ -132,10 +132,10 @@ def test_a_role_is_journaled_and_leadership_is_told_to_the_application():
 def test_a_node_survives_an_error_in_the_ring_and_the_simulation_does_not(caplog):
     ring, _, world, _ = ring_and_driver()
 
-    def broken(*args):
+    def receive(*args):  # a Ring with a bug
         raise RuntimeError("a bug")
 
-    ring.receive = broken
+    ring.receive = receive
     with caplog.at_level(logging.ERROR, logger="ringfast.driver"):
         Driver(ring, world, contain=True).receive(Conn(), "hello", {"from": "n9"})
     assert "error handling hello from 'n9' (continuing)" in caplog.text
