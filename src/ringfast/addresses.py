@@ -3,7 +3,7 @@
 Two addresses, as Kafka's ``listeners``/``advertised.listeners``: the bind address
 (``HOST``) and the advertised one (``RINGFAST_ADVERTISE``), which is the node's address in
 the protocol. Voters are the seed entries as the operator wrote them (``ringfast-0.ringfast:7001``):
-names are resolved at every connect attempt (``peer_io.Peer``), never here once for good, so
+names are resolved at every connect attempt (``connections.Peer``), never here once for good, so
 a node that comes back with a new IP under the same name keeps its vote.
 
 At start (:func:`settle`) the node's own advertised address is made comparable with the seed

@@ -27,7 +27,6 @@ import gevent
 import gevent.queue
 
 from . import events as ev
-from . import protocol
 from ._impl import Partitioner
 from .events import Event, EventName, LeaderChanged, MemberChanged, PartitionsChanged, Payload
 from .events import _LeaderEvent, _MemberEvent, _PartitionEvent
@@ -38,10 +37,8 @@ from .errors import ConfigError, NotRunningError, RingfastError
 from .handlers import CallbackTimeout, for_mode
 from .ring import Ring
 from .driver import Driver
-from .peer_io import NodeWorld, Peer
-from .security import certificate_names, read_secret, tls_contexts
+from .connections import Connections, NodeWorld
 from .snapshot import Snapshot, SnapshotMaker
-from .transport import Connection, Listener
 
 if TYPE_CHECKING:
     from ._impl import Key
@@ -49,9 +46,6 @@ if TYPE_CHECKING:
     from .monitoring import MonitoringServer
 
 log = logging.getLogger(__name__)
-
-MAX_SILENT = 128  # inbound connections that have not sent a valid frame yet
-UNRESOLVED_LOG_EVERY = 30.0  # seconds between two warnings about the same peer name
 
 
 class RingMember(TypedDict):
@@ -177,9 +171,7 @@ class Node:
         self.partition = self._partitioner.partition  # type: ignore[method-assign]
         self._ring: Ring | None = None
         self._driver: Driver | None = None  # feeds the ring and carries out what it decides
-        self._peers: dict[str, Peer] = {}
-        self._inbound: set[Connection] = set()
-        self._listener: Listener | None = None
+        self._conns = Connections(self)  # the cluster port, and every connection both ways
         self._monitor: MonitoringServer | None = None
         self._greenlets: list[gevent.Greenlet[..., Any]] = []
         self._ready = self._handler.event()  # follows the snapshot's `ready`; the application waits on it
@@ -193,10 +185,6 @@ class Node:
         from .metrics import Metrics
 
         self.metrics = Metrics(self)
-        self._secret: bytes | None = None
-        self._tls_server = self._tls_client = None
-        self._unauthenticated_logged: set[str] = set()
-        self._unresolved_logged: dict[str, tuple[float, int]] = {}  # peer -> (last said, failures since)
 
     @classmethod
     @refuse_old_keywords
@@ -391,25 +379,22 @@ class Node:
         cfg = self.config
         names = (cfg.host, cfg.monitoring_host)  # as configured: /status answers to these names (monitoring.py)
         bound = addresses.bind_host(cfg)
-        self._secret = read_secret(cfg.secret_file) if cfg.secret_file else None
-        self._tls_server, self._tls_client = tls_contexts(cfg)
+        self._conns.load_keys()
         persisted = self._open_disk(cfg)  # before binding anything: a bad path is a ConfigError
         try:
-            self._listener = Listener(bound, cfg.port, make_connection=self._accept, tls=self._tls_server,
-                                      handshake_timeout=cfg.failure_timeout, on_tls_error=self._tls_refused,
-                                      admit=self._admit)
+            listener = self._conns.listen(bound)
         except OSError as e:
             self._close_journal()
             what = "HOST" if cfg.host is not None else "HOST (not set, chosen)"
             raise ConfigError(f"PORT={cfg.port}: cannot listen on {what} {bound}:{cfg.port}: {e.strerror or e}") from None
-        cfg = self.config = addresses.settle(cfg, bound, self._listener.port)
+        cfg = self.config = addresses.settle(cfg, bound, listener.port)
         if cfg.monitoring_port is not None:
             from .monitoring import MonitoringServer
 
             try:
                 self._monitor = MonitoringServer(self, cfg.monitoring_host or bound, cfg.monitoring_port, names)
             except OSError as e:
-                self._listener.stop()
+                listener.stop()
                 self._close_journal()
                 raise ConfigError(
                     f"MONITORING_PORT={cfg.monitoring_port}: cannot listen on {cfg.monitoring_host or bound}: {e.strerror or e}"
@@ -420,7 +405,7 @@ class Node:
         self._publish()
         self._event_queue = gevent.queue.Queue()
         self._running = True
-        self._listener.start()
+        listener.start()
         if self._monitor is not None:
             self._monitor.start()
         self._greenlets = [self._handler.spawn(self._tick_loop), self._handler.spawn(self._event_loop)]
@@ -483,7 +468,7 @@ class Node:
     def _stop_in_loop(self, restart: bool, timeout: float):
         ring = self._ring
         deadline = time.monotonic() + timeout
-        peer = self._peers.get(ring.leader_addr) if ring.role == "follower" and ring.leader_addr else None
+        peer = self._conns.peers.get(ring.leader_addr) if ring.role == "follower" and ring.leader_addr else None
         if peer is not None:
             peer.closed_since_leave = False
         was_leader = ring.role == "leader"
@@ -497,115 +482,13 @@ class Node:
         if was_leader:
             self._handler.sleep(0.05)  # let the leave frames reach the followers
         self._running = False
-        for peer in list(self._peers.values()):
-            peer.close()
-        for conn in list(self._inbound):
-            conn.close()
-        self._listener.stop(timeout=1.0)
+        self._conns.close()
         if self._monitor is not None:
             self._monitor.stop()
         gevent.killall(self._greenlets, block=False)
         self._close_journal()
         self._publish(stopped=True)
         log.info("node %s stopped", self.id)
-
-    # ------------------------------------------------------------------ connections
-
-    def _accept(self, sock, peer):
-        conn = Connection(
-            sock, peer, cluster=self.config.cluster_name, max_frame=self.config.max_frame_size,
-            on_message=self._on_message, on_close=self._on_inbound_close, on_reject=self._count_reject,
-            auth=self._auth(initiator=False), node_id=self.config.node_id,
-        )
-        conn.peer_addr = None
-        conn.silent = True  # until its first valid frame
-        self._inbound.add(conn)
-        # A connection that never says anything valid only holds a socket: it gets one
-        # failure timeout to speak, and only so many may wait at once.
-        if sum(1 for c in self._inbound if c.silent) + self._listener.handshaking > MAX_SILENT:
-            self._count_reject("too_many_pending")
-            conn.close()
-        else:
-            self._handler.spawn_later(self.config.failure_timeout, self._drop_if_silent, conn)
-        return conn
-
-    def _admit(self) -> bool:
-        """A TLS connection may start its handshake only while the cap has room (counted as pending)."""
-        if sum(1 for c in self._inbound if c.silent) + self._listener.handshaking >= MAX_SILENT:
-            self._count_reject("too_many_pending")
-            return False
-        return True
-
-    def _drop_if_silent(self, conn):
-        if conn.silent and not conn.closed:
-            log.info("closing connection from %s: nothing valid within %.1fs", conn.peer, self.config.failure_timeout)
-            self._count_reject("idle")
-            conn.close()
-
-    def _on_inbound_close(self, conn):
-        self._inbound.discard(conn)
-        if self._running:
-            self._driver.inbound_closed(conn)
-
-    def _count_reject(self, reason, peer=None):
-        self.metrics.rejected.labels(reason=reason).inc()
-        if reason == "unauthenticated" and peer is not None:
-            host = peer.rsplit(":", 1)[0]
-            if host not in self._unauthenticated_logged:  # once per address, not per attempt
-                self._unauthenticated_logged.add(host)
-                log.warning("refused a connection from %s: it does not know the cluster's secret", host)
-
-    def _tls_names_ok(self, conn, sender: str) -> bool:
-        """With TLS, a peer speaks only for the node id its certificate names (a DNS or URI
-        subject alternative name, or the common name): a member's certificate cannot vote
-        or hold partitions under another member's id."""
-        names = getattr(conn, "tls_names", None)
-        if names is None:
-            names = conn.tls_names = certificate_names(conn.sock)
-        if sender in names:
-            return True
-        self.metrics.refusals.labels(reason="tls_identity").inc()
-        key = (conn.peer, sender)
-        if key not in self._unauthenticated_logged:
-            self._unauthenticated_logged.add(key)
-            log.error("closing connection from %s: it speaks as node %r but its certificate names %s",
-                      conn.peer, sender, sorted(names) or "nothing")
-        conn.close()
-        return False
-    def _unresolved(self, addr, host, error):
-        """Counted every time; said at WARNING once per UNRESOLVED_LOG_EVERY per peer (a pod
-        that is still starting fails every attempt for a while)."""
-        self.metrics.unresolved.labels(peer=addr).inc()
-        now = time.monotonic()
-        last, failures = self._unresolved_logged.get(addr, (None, 0))
-        failures += 1
-        if last is None or now - last >= UNRESOLVED_LOG_EVERY:
-            log.warning("cannot resolve %r (peer %s): %s; retrying at every attempt (%d failed so far)",
-                        host, addr, getattr(error, "strerror", None) or error, failures)
-            last = now
-        self._unresolved_logged[addr] = (last, failures)
-
-    def _tls_refused(self, peer, error):
-        self._count_reject("unauthenticated", peer)
-        log.debug("TLS handshake with %s failed: %s", peer, error)
-
-    def _auth(self, initiator: bool):
-        return None if self._secret is None else protocol.Auth(self._secret, initiator)
-
-    def _on_message(self, conn, kind, body):
-        conn.silent = False
-        if not self._running:
-            return
-        if self._tls_server is not None and not self._tls_names_ok(conn, body["from"]):
-            return
-        self._driver.receive(conn, kind, body, conn.peer_addr)
-        self._publish()
-
-    def _peer(self, addr: str) -> Peer:
-        peer = self._peers.get(addr)
-        if peer is None:
-            peer = self._peers[addr] = Peer(self, addr)
-        return peer
 
     # ------------------------------------------------------------------ events
 

@@ -25,7 +25,7 @@ def tls_contexts(cfg: Config):
     """(server, client) contexts for mutual TLS, or (None, None). Members are whoever holds a
     certificate signed by the CA: seed entries may be names or IPs, and pods change IPs, so
     certificate names are not checked against addresses (they are against the node id a
-    peer speaks as: Node._tls_names_ok)."""
+    peer speaks as: Connections._tls_names_ok in connections.py)."""
     if not cfg.tls_cert:
         return None, None
     from gevent import ssl

@@ -10,7 +10,7 @@ import pytest
 
 from support import free_ports, wait_for
 
-import ringfast.peer_io
+import ringfast.connections
 import ringfast.transport
 from ringfast import Node
 
@@ -28,7 +28,7 @@ def names(monkeypatch):
         return real(host, port)
 
     monkeypatch.setattr(ringfast.transport, "resolve", resolve)
-    monkeypatch.setattr(ringfast.peer_io, "resolve", resolve)
+    monkeypatch.setattr(ringfast.connections, "resolve", resolve)
     return table
 
 
@@ -44,7 +44,7 @@ def test_a_connection_follows_its_peers_name_to_a_new_address(names):
         a.start()
         b.start()
         wait_for(lambda: a.is_leader and b.partitions() == [0, 1, 2, 3], what="b to follow a")
-        peer = b._peers[f"a.test:{pa}"]
+        peer = b._conns.peers[f"a.test:{pa}"]
         assert peer.conn.remote_ip == "127.0.0.1"
         if hasattr(socket, "TCP_USER_TIMEOUT"):
             assert peer.conn.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 400

@@ -13,7 +13,7 @@ import sys
 import pytest
 from support import free_ports, rejected, wait_for
 
-import ringfast.node
+import ringfast.connections
 from ringfast import ConfigError, Node, protocol
 
 pytestmark = pytest.mark.cluster
@@ -128,7 +128,7 @@ def test_tls_handshakes_count_against_the_pending_cap(tmp_path, monkeypatch):
         pytest.skip("openssl is needed to make test certificates")
     from test_tls_live import make_pki
 
-    monkeypatch.setattr(ringfast.node, "MAX_SILENT", 4)
+    monkeypatch.setattr(ringfast.connections, "MAX_SILENT", 4)
     port, mport = free_ports(2)
     node = Node(node_id="t0", port=port, monitoring_port=mport, mode="thread", heartbeat_interval_ms=100,
                 failure_timeout_ms=5000, **make_pki(tmp_path, "c", ["t0"])["t0"])
