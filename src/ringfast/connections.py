@@ -219,7 +219,7 @@ class Peer:
             self.backlog.clear()
             self.connecting = None
             if self.node._running:
-                self.node._driver.connection_lost(self.addr)
+                self.node._connection_lost(self.addr)
             return
         self.checked_at = time.monotonic()
         conn.peer_addr = self.addr
@@ -247,7 +247,7 @@ class Peer:
             self.conn = None
             self.closed_since_leave = True
             if self.node._running and not self._stopped:
-                self.node._driver.connection_lost(self.addr)
+                self.node._connection_lost(self.addr)
 
     def close(self):
         self._stopped = True

@@ -457,6 +457,20 @@ class Node:
             self._publish()
             self._handler.sleep(period)
 
+    def _connection_lost(self, addr: str) -> None:
+        """Our connection to `addr` closed or could not open. If it was the leader's, the ring
+        elects at `election_at`, a few milliseconds from now: tick then, not at the next
+        period of the loop (up to 50 ms later), which is most of a failover's time."""
+        self._driver.connection_lost(addr)
+        ring = self._ring
+        if ring.role == "follower" and ring.leader is None:
+            self._handler.spawn_later(max(0.0, ring.election_at - self._clock()), self._tick_once)
+
+    def _tick_once(self) -> None:
+        if self._running:
+            self._driver.tick()
+            self._publish()
+
     def _publish(self, stopped: bool = False) -> None:
         """A new snapshot of the ring, swapped in whole (one reference assignment: a reader
         on another thread has the old one or the new one, never a mix); the readiness flag
