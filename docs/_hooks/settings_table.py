@@ -2,9 +2,9 @@
 
 The rows come from ``ringfast.settings.settings_rows()``: one per setting of the settings
 table ``ringfast.config.FIELDS`` (keyword, environment variable), with defaults from
-:class:`ringfast.Config`, flags from ``ringfast.config.flag_of``, the typed keyword of
+:class:`ringfast.Config`, flags from ``ringfast.keywords.flag_of``, the typed keyword of
 ``ringfast.Node`` and ``ringfast.aio.Node`` with its unit from
-``ringfast.config.NODE_KEYWORDS``, and its meaning from the docstring of
+``ringfast.keywords.NODE_KEYWORDS``, and its meaning from the docstring of
 :class:`ringfast.Node`. ``ringfast node --help`` is made from the same rows. A setting
 added to FIELDS without a documented keyword fails the build (and
 tests/docs/test_settings_table.py), so the page cannot fall behind the code.

@@ -35,7 +35,8 @@ import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, Union, overload
 
-from .config import Config, node_config, refuse_old_keywords
+from .config import Config
+from .keywords import node_config, refuse_old_keywords
 from .errors import ConfigError
 from .events import Change, Event, EventName, LeaderChanged, MemberChanged, Payload, PartitionsChanged
 from .events import _LeaderEvent, _MemberEvent, _PartitionEvent

@@ -35,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "variable (named in brackets) and a keyword of ringfast.Node; flags win over the "
                     "environment.",
     )
-    # One flag per setting of config.FIELDS, named by config.flag_of, explained by the same rows as
+    # One flag per setting of config.FIELDS, named by keywords.flag_of, explained by the same rows as
     # the docs' configuration table (ringfast.settings). Values stay strings: the setting's
     # parser in FIELDS checks and converts them, and an error names the flag (_node_config).
     from .config import prefixed
@@ -60,7 +60,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _node_config(args):
-    from .config import FIELDS, Config, flag_of
+    from .config import FIELDS, Config
+    from .keywords import flag_of
 
     # Flags are keywords of Config.from_env, in the environment's units (the ms flags in
     # milliseconds): they win over every environment variable.

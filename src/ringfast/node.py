@@ -32,7 +32,8 @@ from .events import Event, EventName, LeaderChanged, MemberChanged, PartitionsCh
 from .events import _LeaderEvent, _MemberEvent, _PartitionEvent
 from .assumptions import epoch_cap
 from .clock import now as lease_clock
-from .config import Config, format_address, node_config, refuse_old_keywords
+from .config import Config, format_address
+from .keywords import node_config, refuse_old_keywords
 from .errors import ConfigError, NotRunningError, RingfastError
 from .handlers import CallbackTimeout, for_mode
 from .ring import Ring

@@ -1,8 +1,8 @@
 """The settings in words, built from the code: one row per setting of ``config.FIELDS``.
 
 Each row gives the setting's keyword, the keyword of ``ringfast.Node`` and
-``ringfast.aio.Node`` (with its unit, ``config.NODE_KEYWORDS``), its environment
-variable, the flag of ``ringfast node`` (``config.flag_of``), its default (from
+``ringfast.aio.Node`` (with its unit, ``keywords.NODE_KEYWORDS``), its environment
+variable, the flag of ``ringfast node`` (``keywords.flag_of``), its default (from
 :class:`ringfast.Config`) and its meaning (from the Args of :class:`ringfast.Node`'s
 docstring; tests/unit/test_node_keywords.py holds ``aio.Node``'s to the same text).
 
@@ -29,7 +29,7 @@ DERIVED = {
     "rejoin_grace": "3 x failure timeout",
     "port": "`0` (any free port)",
 }
-# The meaning of the settings an embedded node has no use for (config.NOT_EMBEDDED): a
+# The meaning of the settings an embedded node has no use for (keywords.NOT_EMBEDDED): a
 # Node refuses them as keywords, so its docstring does not say them.
 NOT_EMBEDDED = {
     "log_level": "`ringfast node`'s log level: debug, info, warning, error or critical "
@@ -41,7 +41,7 @@ UNITS = {"_ms": "ms", "_s": "s", "_bytes": "bytes"}
 def _node_keywords() -> dict[str, str]:
     """Config keyword -> the keyword of Node(...) and aio.Node(...) (it carries the unit in
     its name), for the keywords ringfast.Node takes."""
-    from .config import NODE_KEYWORDS
+    from .keywords import NODE_KEYWORDS
     from .node import Node
 
     params = inspect.signature(Node).parameters
@@ -100,8 +100,9 @@ def settings_rows() -> list[dict[str, str]]:
     env_names (every name it is read under, Markdown), flag, unit, default and
     cli_default (Markdown; they differ where `ringfast node` has its own default) and
     meaning (Markdown)."""
-    from . import config
-    from .config import DEFAULT_MONITORING_PORT, FIELDS, Config, flag_of
+    from . import keywords
+    from .config import DEFAULT_MONITORING_PORT, FIELDS, Config
+    from .keywords import flag_of
 
     defaults = {}
     for f in dataclasses.fields(Config):
@@ -109,8 +110,8 @@ def settings_rows() -> list[dict[str, str]]:
             defaults[f.name] = f.default
         elif f.default_factory is not dataclasses.MISSING:
             defaults[f.name] = f.default_factory()
-    if set(NOT_EMBEDDED) != set(config.NOT_EMBEDDED):
-        raise ValueError(f"NOT_EMBEDDED says {sorted(NOT_EMBEDDED)}, ringfast.config {sorted(config.NOT_EMBEDDED)}")
+    if set(NOT_EMBEDDED) != set(keywords.NOT_EMBEDDED):
+        raise ValueError(f"NOT_EMBEDDED says {sorted(NOT_EMBEDDED)}, ringfast.keywords {sorted(keywords.NOT_EMBEDDED)}")
     node_of, meanings = _node_keywords(), _meanings()
     rows = []
     for keyword, env, *_ in FIELDS:  # (keyword, environment variable, parser)

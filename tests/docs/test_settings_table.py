@@ -14,7 +14,8 @@ import pytest
 
 import ringfast
 import ringfast.aio
-from ringfast.config import FIELDS, UNIT_NAMES
+from ringfast.config import FIELDS
+from ringfast.keywords import UNIT_NAMES
 from ringfast.settings import NOT_EMBEDDED
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "docs" / "_hooks"))

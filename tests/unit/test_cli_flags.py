@@ -9,7 +9,8 @@ import argparse
 import pytest
 
 from ringfast import cli, settings
-from ringfast.config import FIELDS, FLAGS, Config
+from ringfast.config import FIELDS, Config
+from ringfast.keywords import FLAGS
 from ringfast.errors import ConfigError
 
 COMMAND_ONLY = {"--exit-mode"}  # not a node setting: leave or restart on SIGTERM/SIGINT

@@ -1,5 +1,5 @@
 """ringfast.Node(...), ringfast.Node.from_env(...) and ringfast.aio.Node(...) take the same
-settings keywords (ringfast.config.NODE_KEYWORDS): same names, order, types, defaults and
+settings keywords (ringfast.keywords.NODE_KEYWORDS): same names, order, types, defaults and
 documentation, the unit in the name where there is one. The names without their unit that
 Node(...) used to take are refused with the keyword to write instead."""
 
@@ -12,7 +12,8 @@ import pytest
 
 import ringfast
 import ringfast.aio
-from ringfast.config import FIELDS, NODE_KEYWORDS, NOT_EMBEDDED, UNIT_NAMES, Config
+from ringfast.config import FIELDS, Config
+from ringfast.keywords import NODE_KEYWORDS, NOT_EMBEDDED, UNIT_NAMES
 from ringfast.errors import ConfigError
 
 NODES = {"ringfast.Node": ringfast.Node, "ringfast.Node.from_env": ringfast.Node.from_env,

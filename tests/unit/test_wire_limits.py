@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from ringfast import Node, protocol
-from ringfast.config import UNIT_NAMES, Config
+from ringfast.config import Config
+from ringfast.keywords import UNIT_NAMES
 from ringfast.errors import ConfigError
 
 # Real processes (seconds each): opt-in, run by .ci/hardening.sh after the main test command
@@ -46,7 +47,7 @@ def test_the_limits_themselves_are_allowed():
 
 
 def test_the_largest_frame_estimate_covers_the_real_frames():
-    from ringfast.config import largest_frame
+    from ringfast.limits import largest_frame
 
     for P in (1, 10, 11, 1000, 54321):
         cfg = Config.load({}, num_partitions=P, node_id="é" * 256, cluster_name="c" * 255, max_frame_size=1 << 30)
