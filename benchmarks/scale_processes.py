@@ -45,10 +45,13 @@ def balanced(s, members, partitions):
 
 
 def leader_view(mports, members, partitions):
-    """The leader's /status once it shows every partition owned, balanced, else None."""
+    """A voter's /status once the ring it shows (its own, if it leads, else as the leader
+    described it) has every partition owned and balanced, else None. Only the voters serve
+    /status here, and any node may win the first election: on a loaded machine the voters,
+    started first, may still be blocking votes when a later node's election comes."""
     for port in mports:
         s = status(port)
-        if s and s["node"]["role"] == "leader" and balanced(s, members, partitions):
+        if s and s["leader"] is not None and balanced(s, members, partitions):
             return s
     return None
 
