@@ -72,3 +72,30 @@ def test_a_leader_that_left_does_not_join_its_successor_as_a_member():
         clock.now += ring.cfg.heartbeat_interval
         ring.tick()
     assert io.of_kind("heartbeat") == []
+
+
+def _hello_from(ring, i):
+    addr = SEEDS[i]
+    ring.receive(Conn(addr), "hello", msg(f"n{i + 1}", 1000, addr=addr, priority=i))
+
+
+def test_a_fresh_node_that_heard_every_seed_runs_its_first_election_at_once():
+    ring, clock, io = make(0)
+    ring.fresh = True
+    start_wait_ends = ring.election_at  # START_WAIT plus jitter after the start
+    assert start_wait_ends > clock.now
+    for i in range(1, len(SEEDS) - 1):
+        _hello_from(ring, i)
+    assert ring.election_at == start_wait_ends  # one seed not heard yet: it keeps waiting
+    _hello_from(ring, len(SEEDS) - 1)
+    assert ring.election_at == clock.now
+    ring.tick()
+    assert ring.role == "candidate"  # the best-placed node asks without waiting longer
+
+
+def test_a_node_that_is_not_fresh_keeps_its_start_wait_whoever_it_heard():
+    ring, clock, io = make(0)
+    waits_until = ring.election_at
+    for i in range(1, len(SEEDS)):
+        _hello_from(ring, i)
+    assert ring.election_at == waits_until

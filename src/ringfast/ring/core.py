@@ -306,6 +306,7 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
             log.info("%s took part in epoch %d: stepping down from %d", sender, epoch, self.epoch)
             self._become_follower(None, None)
         self._reply_leader_is(link, now)
+        self._maybe_start_early(now)
 
 
 # Every message kind a ring message can be (protocol.MESSAGES, "refused" aside: receive()

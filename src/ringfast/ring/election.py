@@ -38,6 +38,18 @@ class Election:
         out when the time comes, so the best live node usually asks first."""
         self.election_at = base + self.rng.uniform(0, self.stagger / 4)
 
+    def _maybe_start_early(self, now: float) -> None:
+        """A fresh node (one that has never voted nor run) that has heard a hello from every
+        other seed knows every voter and so its exact rank: it need not wait out the rest of
+        START_WAIT and its jitter before its first election (the best-placed node asks at
+        once, the others still wait a stagger per better-placed node). Only liveness hangs on
+        this: a voter that hears a live leader refuses the pre-vote anyway."""
+        if not self.fresh or self.role != "follower" or self.leader is not None:
+            return
+        heard = {addr for addr, _, at in self.known.values() if now - at < self.L}
+        if all(addr in heard for addr in self.seeds if addr != self.addr):
+            self.election_at = min(self.election_at, now)
+
     def hears_leader(self, now: float) -> bool:
         if self.role == "leader":
             return True
