@@ -1,5 +1,5 @@
 """Prometheus metrics of one node, in a registry of its own (several nodes may share a
-process). Gauges are read from the node's public API when scraped (its snapshot, mostly:
+process), rendered by exposition.py. Gauges are read from the node's public API when scraped (its snapshot, mostly:
 never its private state); counters are bumped by the protocol.
 
 | metric | type | meaning |
@@ -28,14 +28,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from .assumptions import REFUSAL_REASONS
+from .exposition import CONTENT_TYPE, Counter, Gauge, Histogram, Registry
 
 if TYPE_CHECKING:
     from .node import Node
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+__all__ = ["CONTENT_TYPE", "Metrics", "NoMetrics", "REJECT_REASONS"]
 # protocol.ProtocolError reasons, plus connections dropped for saying nothing valid in time
 # ("idle") or for arriving while too many such were open ("too_many_pending")
 REJECT_REASONS = ("oversized", "truncated", "bad_magic", "version", "cluster", "type", "malformed", "field",
@@ -44,52 +44,46 @@ REJECT_REASONS = ("oversized", "truncated", "bad_magic", "version", "cluster", "
 
 class Metrics:
     def __init__(self, node: Node) -> None:
-        self.registry = r = CollectorRegistry(auto_describe=True)
-        Gauge("ringfast_is_leader", "1 if this node is the leader", registry=r).set_function(
-            lambda: 1.0 if node.is_leader else 0.0)
-        Gauge("ringfast_epoch", "Current epoch (leadership term)", registry=r).set_function(lambda: node.epoch)
-        Gauge("ringfast_members", "Members in the ring as this node knows it", registry=r).set_function(
-            lambda: len(node.snapshot().members))
-        Gauge("ringfast_partitions_owned", "Partitions this node holds", registry=r).set_function(
-            lambda: len(node.partitions()))
-        Gauge("ringfast_partitions_unowned", "Partitions with no owner (leader's view)", registry=r).set_function(
-            node.unowned_partitions)
-        self.rebalances = Counter("ringfast_rebalances", "Rebalances that moved partitions", registry=r)
+        self.registry = r = Registry()
+        Gauge("ringfast_is_leader", "1 if this node is the leader", r, lambda: 1.0 if node.is_leader else 0.0)
+        Gauge("ringfast_epoch", "Current epoch (leadership term)", r, lambda: node.epoch)
+        Gauge("ringfast_members", "Members in the ring as this node knows it", r, lambda: len(node.snapshot().members))
+        Gauge("ringfast_partitions_owned", "Partitions this node holds", r, lambda: len(node.partitions()))
+        Gauge("ringfast_partitions_unowned", "Partitions with no owner (leader's view)", r, node.unowned_partitions)
+        self.rebalances = Counter("ringfast_rebalances", "Rebalances that moved partitions", r)
         self.rebalance_seconds = Histogram(
-            "ringfast_rebalance_duration_seconds", "Duration of a rebalance computation", registry=r,
+            "ringfast_rebalance_duration_seconds", "Duration of a rebalance computation", r,
             buckets=(0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0))
-        self.moved = Counter("ringfast_partitions_moved", "Partitions given to a new owner", registry=r)
-        self.heartbeats = Counter("ringfast_heartbeats_received", "Follower heartbeats answered", registry=r)
-        self.rtt = Histogram("ringfast_heartbeat_rtt_seconds", "Heartbeat round trip time", registry=r,
+        self.moved = Counter("ringfast_partitions_moved", "Partitions given to a new owner", r)
+        self.heartbeats = Counter("ringfast_heartbeats_received", "Follower heartbeats answered", r)
+        self.rtt = Histogram("ringfast_heartbeat_rtt_seconds", "Heartbeat round trip time", r,
                              buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0))
-        self.leader_changes = Counter("ringfast_leader_changes", "Leader changes seen by this node", registry=r)
-        self.rejected = Counter("ringfast_frames_rejected", "Frames refused by the wire protocol", ["reason"], registry=r)
-        self.journal_failures = Counter("ringfast_journal_write_failures", "Journal records lost to a failing disk",
-                                        registry=r)
+        self.leader_changes = Counter("ringfast_leader_changes", "Leader changes seen by this node", r)
+        self.rejected = Counter("ringfast_frames_rejected", "Frames refused by the wire protocol", r, ["reason"])
+        self.journal_failures = Counter("ringfast_journal_write_failures", "Journal records lost to a failing disk", r)
         self.state_failures = Counter("ringfast_state_write_failures",
-                                      "State-dir writes that failed (the node then neither votes nor runs)", registry=r)
+                                      "State-dir writes that failed (the node then neither votes nor runs)", r)
         # full: no room and nobody to evict; evicted: closed for a newcomer while still waiting
         # for its request; timeout: a request not done in time; idle: no request line in time
         # (a keep-alive connection between requests, say); host: Host header not allowed
         self.monitoring_refused = Counter("ringfast_monitoring_refused", "Monitoring connections or requests refused",
-                                          ["reason"], registry=r)
+                                          r, ["reason"])
         for reason in ("full", "evicted", "timeout", "idle", "host"):
             self.monitoring_refused.labels(reason=reason)
         for reason in REJECT_REASONS:  # present from the start, so rates work from zero
             self.rejected.labels(reason=reason)
         self.refusals = Counter("ringfast_peers_refused", "Peer messages refused for breaking an assumption",
-                                ["reason"], registry=r)
+                                r, ["reason"])
         for reason in REFUSAL_REASONS:
             self.refusals.labels(reason=reason)
-        self.clock_skew = Gauge("ringfast_clock_skew_seconds", "Wall-clock difference to the last peer heard",
-                                registry=r)
+        self.clock_skew = Gauge("ringfast_clock_skew_seconds", "Wall-clock difference to the last peer heard", r)
         # labelled by the peer as configured (a seed entry or a member's advertised address:
         # a bounded set), so an operator sees which name is missing from DNS
         self.unresolved = Counter("ringfast_peer_resolve_failures",
-                                  "Connect attempts to a peer whose name did not resolve", ["peer"], registry=r)
+                                  "Connect attempts to a peer whose name did not resolve", r, ["peer"])
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        return self.registry.render()
 
 
 class NoMetrics:

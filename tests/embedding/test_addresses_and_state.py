@@ -65,7 +65,7 @@ def test_a_seed_name_that_does_not_resolve_is_retried_counted_and_said_once(capl
             wait_for(lambda: settled(nodes), what="two of three voters to form a ring")
 
             def failures(n):
-                return n.metrics.unresolved.labels(peer=missing)._value.get()
+                return n.metrics.unresolved.labels(peer=missing).value
 
             wait_for(lambda: all(failures(n) >= 3 for n in nodes), what="several failed lookups on each node")
         finally:
