@@ -27,6 +27,14 @@ from ringfast import LEADER_CHANGED, PARTITIONS_ASSIGNED, PARTITIONS_REVOKED
 from _common import free_ports  # examples/_common.py: copy it along with this file
 
 
+def balanced(nodes: list[ringfast.Node], num_partitions: int) -> bool:
+    """Every partition held, by followers whose loads differ by at most one."""
+    followers = [n for n in nodes if not n.is_leader]
+    loads = [len(n.partitions()) for n in followers]
+    held = sorted(p for n in nodes for p in n.partitions())
+    return held == list(range(num_partitions)) and bool(loads) and max(loads) - min(loads) <= 1
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--nodes", type=int, default=3)
@@ -71,10 +79,13 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         # Ready means: a leader is known and, for a follower, a lease is held.
-        # Then partitions arrive (at once here: every voter was fresh, see above).
+        # Then partitions arrive (at once here: every voter was fresh, see above). Wait for
+        # the ring to be balanced, not only owned: a follower that joins the leader a moment
+        # after the others first finds every partition with them, and the rebalance that
+        # follows revokes some (a move, not a lost lease).
         ready = all(n.wait_until_ready(timeout=60) for n in nodes)
         deadline = time.monotonic() + 60
-        while ready and sum(len(n.partitions()) for n in nodes) != 12:
+        while ready and not balanced(nodes, 12):
             if time.monotonic() > deadline:
                 ready = False
             time.sleep(0.02)
