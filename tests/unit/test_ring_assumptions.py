@@ -79,11 +79,36 @@ def test_the_same_process_on_a_new_connection_is_a_reconnect():
     assert ring.members["n2"].link is second and not refusals(io)
 
 
-def test_a_node_hearing_its_own_id_from_another_process_says_so(caplog):
+def test_a_node_hearing_its_own_id_from_another_process_says_so_and_tells_it(caplog):
+    # an impostor of the leader (or of any node) is told why it is refused, not only the
+    # node it impersonates: its operator sees it in its own log
     ring, clock, io = make(0)
+    elect(ring, clock, io)
+    io.sent.clear()
+    impostor = Conn()
     with caplog.at_level(logging.ERROR, logger="ringfast.ring"):
-        ring.receive(Conn(), "hello", msg("n1", 0, inc=ring.inc + 1, addr="127.0.0.1:9", priority=0))
-    assert any("another process uses this node's id" in r.getMessage() for r in caplog.records)
+        ring.receive(impostor, "hello", msg("n1", 0, inc=ring.inc + 1, addr="127.0.0.1:9", priority=0))
+    assert [(to, b["reason"]) for to, b in io.of_kind("refused")] == [(impostor, "duplicate_id")]
+    assert "is live at " + ring.addr in io.of_kind("refused")[0][1]["detail"]
+    assert any("refusing node 'n1': duplicate_id" in r.getMessage() for r in caplog.records)
+    assert not io.of_kind("leader_is")  # not answered as a peer
+    assert ring.role == "leader"
+
+
+def test_a_second_process_with_a_live_nodes_id_does_not_take_its_place_among_the_known():
+    ring, clock, io = make(1)  # n2, a follower: the leader's membership check does not apply
+    ring.receive(Conn(), "hello", msg("n1", 1000, inc=1, addr=SEEDS[0], priority=0))
+    assert ring.known["n1"][0] == SEEDS[0]
+    clock.now += ring.L / 2
+    impostor = {"inc": 2, "addr": "127.0.0.1:9", "priority": 0}
+    ring.receive(Conn(), "hello", msg("n1", 1000, **impostor))
+    ring.receive(Conn(), "vote_req", msg("n1", 1001, **impostor, pre=True))
+    assert ring.known["n1"][0] == SEEDS[0]  # not the impostor's address
+    assert ring.known["n1"][2] == clock.now - ring.L / 2  # nor does it keep the real one's entry fresh
+    assert not [b for _, b in io.of_kind("vote") if b["granted"]]
+    clock.now += ring.L  # the first one silent for a failure timeout: a restart elsewhere, say
+    ring.receive(Conn(), "hello", msg("n1", 1000, **impostor))
+    assert ring.known["n1"][0] == "127.0.0.1:9"
 
 
 def test_two_seed_addresses_answered_by_one_process_count_as_one_vote():

@@ -129,7 +129,7 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
         self.failed_elections = 0
         self.next_heartbeat = now
         self.next_discovery = now
-        self.known: dict[str, tuple[str, int, float]] = {}  # id -> (addr, priority, heard)
+        self.known: dict[str, tuple[str, int, float, int]] = {}  # id -> (addr, priority, heard, incarnation)
         self.view: list[dict] = []  # members as the leader last described them
         self.mv = 0  # version of that view
         self.stopping = False
@@ -257,14 +257,15 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
             return
         if sender == self.id:
             if body["inc"] != self.inc:
-                self.metrics.refusals.labels(reason="duplicate_id").inc()
-                self._log_once(("self_dup", body.get("inc")), logging.ERROR,
-                               "another process uses this node's id %s: give every process its own NODE_ID",
-                               printable(self.id))
+                # another process with our id (ours is live: we are running this): tell it,
+                # so that its operator sees why it is refused everywhere
+                self._refuse(link, sender, "duplicate_id",
+                             f"node id {sender!r} is live at {self.addr} (another process); "
+                             f"give every process its own NODE_ID")
             return
-        if sender in self.known:
-            addr, prio, _ = self.known[sender]
-            self.known[sender] = (addr, prio, now)
+        entry = self.known.get(sender)
+        if entry is not None and entry[3] == body["inc"]:  # only the process we know keeps its entry fresh
+            self.known[sender] = (entry[0], entry[1], now, entry[3])
         if self.role == "leader":
             self._leadership_lapsed(now)  # steps down first if it must: then answers as a follower
         handler, any_epoch = DISPATCH[kind]
@@ -297,7 +298,7 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
 
     def _on_hello(self, link, body, now, dialed=None):
         sender, epoch = body["from"], body["epoch"]
-        self.known[sender] = (body["addr"], body["priority"], now)
+        self._note_known(body, now)
         self._check_wall(sender, body["wall"])
         self.epoch_floor = max(self.epoch_floor, epoch)
         if self.role == "leader" and epoch > self.epoch:

@@ -27,7 +27,7 @@ class Election:
         those we heard from lately (at a cold start, that is all we know)."""
         me = (self.priority, self.id)
         better = {m["id"] for m in self.view if m["role"] != "leader" and (m["priority"], m["id"]) < me}
-        better.update(i for i, (_, prio, heard) in self.known.items() if now - heard < self.L and (prio, i) < me)
+        better.update(i for i, (_, prio, heard, _) in self.known.items() if now - heard < self.L and (prio, i) < me)
         better.discard(self.leader)
         better.discard(self.lost_leader)
         better.discard(self.id)
@@ -46,7 +46,7 @@ class Election:
         this: a voter that hears a live leader refuses the pre-vote anyway."""
         if not self.fresh or self.role != "follower" or self.leader is not None:
             return
-        heard = {addr for addr, _, at in self.known.values() if now - at < self.L}
+        heard = {addr for addr, _, at, _ in self.known.values() if now - at < self.L}
         if all(addr in heard for addr in self.seeds if addr != self.addr):
             self.election_at = min(self.election_at, now)
 
@@ -111,9 +111,9 @@ class Election:
 
     def _on_vote_req(self, link, body, now, dialed=None):
         cand, epoch, pre = body["from"], body["epoch"], body["pre"]
-        self.known[cand] = (body["addr"], body["priority"], now)
+        genuine = self._note_known(body, now)  # not a second process with a live node's id
         self._check_wall(cand, body["wall"])
-        granted = self._may_vote(cand, body["priority"], epoch, pre, now)
+        granted = genuine and self._may_vote(cand, body["priority"], epoch, pre, now)
         if granted and not pre and self._persist(epoch, (epoch, cand)) is False:
             granted = False  # [harden] a vote the state dir did not take could be cast twice after a restart
         if granted and not pre:

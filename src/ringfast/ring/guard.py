@@ -29,6 +29,25 @@ class Guard:
         self._reply(link, "refused", {**self._common(), "reason": reason, "detail": detail[:300],
                                         "voters": list(self.seeds)})
 
+    def _note_known(self, body, now) -> bool:
+        """Remember where the sender of a hello or vote request is. A second process with
+        the id of one heard from lately at another address (another incarnation) is not
+        taken for it: its address would replace the live one's (for ranks, early elections
+        and whom a new leader tells), and it would keep the live one's entry fresh. The first
+        stays until it has been silent for a failure timeout; False for the second (the
+        leader refuses it outright: Ring.receive)."""
+        sender = body["from"]
+        old = self.known.get(sender)
+        if old is not None and old[0] != body["addr"] and old[3] != body["inc"] and now - old[2] < self.L:
+            self.metrics.refusals.labels(reason="duplicate_id").inc()
+            self._log_once(("dup_known", sender, body["addr"]), logging.ERROR,
+                           "node id %s heard from two processes, at %s and at %s: keeping %s until it has been "
+                           "silent for a failure timeout; give every process its own NODE_ID",
+                           printable(sender), old[0], printable(body["addr"]), old[0])
+            return False
+        self.known[sender] = (body["addr"], body["priority"], now, body["inc"])
+        return True
+
     def _check_conflict(self, link, body, now, dialed=None):
         """A voter of ours (by the address it says it has, or the one we reached it at) whose
         settings make two rings possible stops every election for a failure timeout."""

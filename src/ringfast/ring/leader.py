@@ -73,7 +73,7 @@ class Leader:
         # heartbeat, up to a heartbeat interval later (the bulk of a failover).
         notice = {**self._common(), "leader": self.id, "leader_addr": self.addr}
         targets = {m["addr"] for m in self.view} | set(self.seeds)
-        targets.update(addr for addr, _, heard in self.known.values() if now - heard < self.L)
+        targets.update(addr for addr, _, heard, _ in self.known.values() if now - heard < self.L)
         for addr in sorted(targets - {self.addr}):
             self._send(addr, "leader_is", notice)
 
