@@ -26,7 +26,7 @@ import pytest
 
 import ringfast
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]  # building the sdist takes ~10 s: .ci/run's long run has these
 
 REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 600
