@@ -56,31 +56,68 @@ def explain_mismatch(ours: str, theirs: str, us: str = "here", them: str = "ther
     return "; ".join(diffs) or "settings differ"
 
 
+def two_quorums_possible(voters_a, quorum_a: int, voters_b, quorum_b: int) -> bool:
+    """Whether a quorum of `voters_a` and one of `voters_b` can be disjoint: two groups of
+    nodes, each running one of the two settings (and voting only for its own), could then
+    elect a leader each. Each side fills its quorum with voters the other does not have
+    first, then needs shared ones; disjoint quorums exist when the shared voters suffice
+    for both. Majorities of two sets that differ by one voter never can; a swap, a quorum
+    below a majority, or a wider change can."""
+    a, b = set(voters_a), set(voters_b)
+    if quorum_a > len(a) or quorum_b > len(b):
+        return False  # that side can never elect
+    need_a = max(0, quorum_a - len(a - b))
+    need_b = max(0, quorum_b - len(b - a))
+    return need_a + need_b <= len(a & b)
+
+
 def conflicts(ours: str, our_voters, theirs: str, their_voters) -> str | None:
-    """Why a voter of ours running other settings makes electing unsafe, or None.
+    """Why a peer of ours running other settings makes electing unsafe, or None.
 
     Nodes with different settings never vote for each other, so each group can only elect
-    with a quorum of its own voter set. With the same voter set and quorum (another
-    partition count, say) two groups cannot both have a majority: the odd ones are refused
-    and that is all. Two voter sets that differ by one voter (one added or one removed)
-    always need overlapping majorities, so a change made one voter at a time is safe; a
-    wider difference (a swap, a botched rollout), or another quorum over the same voters,
-    lets each group reach a quorum of its own: two rings owning the same partitions. Then
-    nobody may elect until the settings agree again (a visible stop, not two owners)."""
-    _, q1, v1 = ours.split("/")
+    with a quorum of its own voter set. When two disjoint quorums are possible (see
+    `two_quorums_possible`: a botched rollout, a swap of voters, another quorum size) each
+    group could elect: two rings owning the same partitions. Then nobody may elect until the
+    settings agree again (a visible stop, not two owners). Another partition count over the
+    same voters and quorum, or a voter set changed by one voter, cannot: those peers are
+    refused and that is all. A voter list that does not match its fingerprint's digest is
+    taken as unknown, and unknown voters as the worst case."""
     try:
+        _, q1, v1 = ours.split("/")
         _, q2, v2 = theirs.split("/")
+        q_ours, q_theirs = int(q1), int(q2)
     except ValueError:
         return "unreadable settings fingerprint"
-    if v1 == v2 and q1 != q2:
-        return f"quorum {q2} there, {q1} here, over the same voters"
-    if v1 != v2:
-        if their_voters is None:
-            return "voter sets differ"
-        diff = sorted(set(our_voters) ^ set(their_voters))
-        if len(diff) > 1:
-            return f"voter sets differ by {len(diff)} voters ({', '.join(diff)}): change one voter at a time"
-    return None
+    mine = set(our_voters)
+    if v1 == v2:
+        other = mine
+    elif their_voters is None or voters_digest(their_voters) != v2:
+        return "voter sets differ (theirs unknown)"
+    else:
+        other = set(their_voters)
+    if not two_quorums_possible(mine, q_ours, other, q_theirs):
+        return None
+    if other == mine:
+        return f"quorum {q_theirs} there, {q_ours} here, over the same {len(mine)} voters: both can be reached at once"
+    diff = sorted(mine ^ other)
+    return (f"voter sets differ by {len(diff)} voters ({', '.join(diff)}), quorum {q_ours} here and {q_theirs} "
+            "there: two quorums can form at once; change one voter at a time")
+
+
+def voter_change_refusal(old_voters, old_quorum: int, voters, quorum: int) -> str | None:
+    """Why a node must not start with `voters`/`quorum` after running with the old ones (as
+    its state dir remembers them), or None. Restarting nodes one by one into a voter set
+    that allows a second quorum beside the old one (two at a time into a set of their own,
+    a swap) is how a rollout makes two rings; one voter changed per step never can."""
+    if not two_quorums_possible(old_voters, old_quorum, voters, quorum):
+        return None
+    gone = sorted(set(old_voters) - set(voters))
+    added = sorted(set(voters) - set(old_voters))
+    return (f"SEED_NODES changed from the {len(set(old_voters))} voters this node last ran with (quorum "
+            f"{old_quorum}) to {len(set(voters))} (quorum {quorum}): removed {', '.join(gone) or 'none'}, added "
+            f"{', '.join(added) or 'none'}; nodes with the old and the new set could elect a leader each. "
+            "Change one voter at a time (restart every node with each step), or start a new cluster "
+            "with a new state dir")
 
 
 def epoch_cap(wall_seconds: float) -> int:

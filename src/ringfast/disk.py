@@ -23,6 +23,7 @@ import json
 import logging
 import os
 
+from .assumptions import voter_change_refusal
 from .errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -96,11 +97,15 @@ def _line(record: dict) -> bytes:
 class StateFile:
     """``<state dir>/ringfast-state.json``, replaced atomically (write, fsync, rename)."""
 
-    def __init__(self, directory: str, on_failure=None):
+    def __init__(self, directory: str, on_failure=None, voters=None, quorum: int | None = None):
         self.directory = directory
         self.path = os.path.join(directory, STATE_FILE)
         self.failing = False  # the last write failed (logged once per outage)
         self._on_failure = on_failure or (lambda: None)  # counted at every failed write
+        # The voter set and quorum this node runs with, written with every record: at the
+        # next start, a change that allows a second quorum beside this one is refused.
+        self.voters = sorted(voters) if voters is not None else None
+        self.quorum = quorum
 
     def check(self) -> int | None:
         """At start: the directory exists (made if missing) and takes a write; returns the
@@ -113,26 +118,45 @@ class StateFile:
         if not os.path.isdir(self.directory):
             raise ConfigError(f"{what}: not a directory")
         epoch = None
+        record: dict = {}
         if os.path.exists(self.path):
             try:
                 with open(self.path, encoding="utf-8") as f:
-                    epoch = int(json.load(f)["epoch"])
+                    record = json.load(f)
+                epoch = None if record["epoch"] is None else int(record["epoch"])  # None: voters only
+                old_voters, old_quorum = record.get("voters"), record.get("quorum")
+                if old_voters is not None:
+                    old_voters, old_quorum = [str(v) for v in old_voters], int(old_quorum)
             except (OSError, ValueError, KeyError, TypeError) as e:
                 raise ConfigError(f"{what}: unreadable state file {self.path}: {e}") from None
+            if old_voters is not None and self.voters is not None and self.quorum is not None:
+                why = voter_change_refusal(old_voters, old_quorum, self.voters, self.quorum)
+                if why is not None:
+                    raise ConfigError(f"{why} ({what} remembers the old set)")
         probe = os.path.join(self.directory, f".ringfast-write-check-{os.getpid()}")
         try:
             _write_synced(probe, b"ok\n")
             os.remove(probe)
         except OSError as e:
             raise ConfigError(f"{what}: the directory does not take writes: {e.strerror or e}") from None
+        if self.voters is not None and (record.get("voters"), record.get("quorum")) != (self.voters, self.quorum):
+            # The next start compares with this set, not the older one: each step of a change
+            # made one voter at a time is compared with the step before it. Recorded at once,
+            # also by a node that never voted (epoch null: it stays fresh): the danger is a
+            # node running other voters than the cluster, whatever it did before.
+            if not self.save(epoch, record.get("voted")):
+                raise ConfigError(f"{what}: cannot record the new voter set in {self.path}")
         return epoch
 
-    def save(self, epoch: int, voted) -> bool:
-        """Write {"epoch", "voted"}; False if the disk refused (logged once per outage)."""
+    def save(self, epoch: int | None, voted) -> bool:
+        """Write {"epoch", "voted", "voters", "quorum"}; False if the disk refused (logged once per outage)."""
         try:
             os.makedirs(self.directory, exist_ok=True)
             tmp = self.path + ".tmp"
-            _write_synced(tmp, json.dumps({"epoch": epoch, "voted": voted}).encode("utf-8"))
+            record = {"epoch": epoch, "voted": voted}
+            if self.voters is not None:
+                record.update(voters=self.voters, quorum=self.quorum)
+            _write_synced(tmp, json.dumps(record).encode("utf-8"))
             os.replace(tmp, self.path)
         except OSError as e:
             if not self.failing:

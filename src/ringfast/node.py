@@ -433,7 +433,8 @@ class Node:
 
         persisted = None
         if cfg.state_dir:
-            self._state = StateFile(cfg.state_dir, on_failure=self.metrics.state_failures.inc)
+            self._state = StateFile(cfg.state_dir, on_failure=self.metrics.state_failures.inc,
+                                    voters=cfg.seeds, quorum=cfg.quorum_size())
             persisted = self._state.check()
             cap = epoch_cap(time.time())
             if persisted is not None and persisted > cap:

@@ -106,6 +106,21 @@ def test_unwritable_state_dir_or_journal_refused_at_start(tmp_path):
         Node(port=free_ports(1)[0], monitoring_port="off", journal=str(tmp_path / "no" / "j"), mode="thread").start()
 
 
+def test_a_node_refuses_to_start_with_a_voter_set_its_state_dir_does_not_allow(tmp_path):
+    ports = free_ports(5)
+    old = [f"127.0.0.1:{p}" for p in ports[:3]]
+    node = Node(node_id="n1", port=ports[0], seeds=",".join(old), monitoring_port="off",
+                state_dir=str(tmp_path), mode="thread").start()
+    node.stop()  # it recorded its epoch and its voter set
+    botched = [old[0], f"127.0.0.1:{ports[3]}", f"127.0.0.1:{ports[4]}"]  # two voters swapped at once
+    with pytest.raises(ConfigError, match=r"SEED_NODES changed .*removed .*added .*RINGFAST_STATE_DIR"):
+        Node(node_id="n1", port=ports[0], seeds=",".join(botched), monitoring_port="off",
+             state_dir=str(tmp_path), mode="thread").start()
+    one_step = old + [f"127.0.0.1:{ports[3]}"]
+    Node(node_id="n1", port=ports[0], seeds=",".join(one_step), monitoring_port="off",
+         state_dir=str(tmp_path), mode="thread").start().stop()
+
+
 @pytest.mark.parametrize("flag, setting", [("--state-dir", "RINGFAST_STATE_DIR"),
                                            pytest.param("--journal", "RINGFAST_JOURNAL", marks=heavy)])
 def test_ringfast_node_exits_2_naming_the_setting(tmp_path, flag, setting):

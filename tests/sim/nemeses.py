@@ -18,6 +18,7 @@ owners, no two leaders of one epoch and no shrinking token:
 
 from __future__ import annotations
 
+import random
 from dataclasses import replace
 
 from ringfast.assumptions import MAX_EPOCH
@@ -118,9 +119,6 @@ class _NullConn:
         self.closed = True
 
 
-# "rollout" (botched_rollout) is not in the random schedule yet: a change of several voters
-# at once still gives two rings in about 1% of schedules (the conflict is found, but not
-# always before both sides elect); see test_nemeses.py and docs/operations.md.
 def reset_all(sim: Sim, addr: str):
     """Every connection of the live node at `addr` reset at once while it lives on (a
     firewall rule, a flushed NAT table): its peers see closes, as if it had died, and elect
@@ -137,8 +135,17 @@ def reset_all(sim: Sim, addr: str):
 NEMESES = ["impostor", "misconfigured", "deadline_pause", "bogus_epoch", "reset_all"]
 
 
-def schedule(sim: Sim, until: float, rate: float):
-    """A random schedule of these nemeses from now to `until` (about `rate` per second)."""
+def schedule(sim: Sim, until: float, rate: float, rollouts: bool = True):
+    """A random schedule of these nemeses from now to `until` (about `rate` per second).
+
+    With `rollouts`, botched rollouts too (about one schedule in five), drawn from a
+    random stream of their own: the seeds pinned before they joined keep the rest of their
+    schedule (replayed with `rollouts=False`, they are exactly the runs that found bugs)."""
+    if rollouts:
+        extra = random.Random(sim.seed * 7919 + 17)
+        if extra.random() < 0.2:
+            at = extra.uniform(sim.now, until)
+            sim.at(at, botched_rollout, sim, min(until - at + 0.5, extra.uniform(0.5, 3.0)))
     t = sim.now
     while True:
         t += sim.rng.expovariate(rate)

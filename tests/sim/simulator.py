@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import os
 
 from ringfast import protocol
+from ringfast.assumptions import voter_change_refusal
 from ringfast.config import Config
 from ringfast.driver import Driver
 from ringfast.ring import Ring
@@ -51,6 +52,10 @@ class Sim:
         self.wall_offsets: dict[str, float] = {}
         self.state_dirs = state_dirs
         self.state: dict[str, int] = {}  # addr -> persisted epoch (with state dirs)
+        # addr -> (voters, quorum) its state dir remembers: a start with a voter set that
+        # allows a second quorum beside it is refused, as `ringfast node` exits 2 (disk.py)
+        self.voter_state: dict[str, tuple[tuple[str, ...], int]] = {}
+        self.refused_starts: list[str] = []
         self.impostors = 0
         self.rng = random.Random(seed)
         self.now = 0.0
@@ -128,11 +133,20 @@ class Sim:
             return
         node.crash()
 
-    def restart(self, addr: str, cfg: Config | None = None):
-        """Start the process at `addr` again (with `cfg`: misconfigured, say, else its own)."""
+    def restart(self, addr: str, cfg: Config | None = None, force: bool = False):
+        """Start the process at `addr` again (with `cfg`: misconfigured, say, else its own).
+        With state dirs, a voter set the state dir's does not allow is refused (the node
+        stays down) unless `force` (the operator clears the remembered set: docs/operations.md)."""
         old = self.nodes[addr]
         if not old.down:
             return
+        run = cfg or self.cfg[addr]
+        remembered = self.voter_state.get(addr) if self.state_dirs else None
+        if remembered is not None and not force:
+            why = voter_change_refusal(remembered[0], remembered[1], run.seeds, run.quorum_size())
+            if why is not None:
+                self.refused_starts.append(f"{addr}: {why}")
+                return
         node = SimNode(self, addr, incarnation=old.incarnation + 1, cfg=cfg)
         self.nodes[addr] = node
         self.at(self.now + TICK, node.tick)
@@ -266,10 +280,12 @@ class SimNode:
         self.backlog: list = []
         self.conns: dict[int, SimConn] = {}  # by id: iteration order must not depend on addresses
         self.outbound: dict[str, SimConn] = {}
-        self.ring = Ring(cfg, _Storage(self) if sim.state_dirs else None, lambda: rate * sim.now, epoch=epoch,
+        self.ring = Ring(cfg, _Storage(self, cfg) if sim.state_dirs else None, lambda: rate * sim.now, epoch=epoch,
                          rng=random.Random(sim.rng.random()), wall=wall,
                          fresh=sim.state_dirs and addr not in sim.state)
         self.driver = Driver(self.ring, _World(self))  # the node's own driver (ringfast/driver.py)
+        if sim.state_dirs and name is None:  # (an impostor has no state dir of its own)
+            sim.voter_state[addr] = (tuple(cfg.seeds), cfg.quorum_size())  # recorded at start
         self.name = name or f"{self.ring.id}#{incarnation}"
 
     def true_time(self, local: float) -> float:
@@ -392,12 +408,14 @@ class _World:
 class _Storage:
     """A state dir that survives the process (kept by the Sim, by address)."""
 
-    def __init__(self, node: SimNode):
+    def __init__(self, node: SimNode, cfg: Config):
         self.node = node
+        self.cfg = cfg
 
     def save(self, epoch, voted):
-        state = self.node.sim.state
-        state[self.node.addr] = max(epoch, state.get(self.node.addr, 0))
+        sim, cfg = self.node.sim, self.cfg
+        sim.state[self.node.addr] = max(epoch, sim.state.get(self.node.addr, 0))
+        sim.voter_state[self.node.addr] = (tuple(cfg.seeds), cfg.quorum_size())
         return True
 
 
@@ -502,7 +520,7 @@ class Log:
 
 
 def run_seed(seed: int, nodes: int = 5, fault_seconds: float = 6.0, settle_limit: float = 6.0,
-             nemeses: bool = True) -> Sim:
+             nemeses: bool = True, rollouts: bool = True) -> Sim:
     """One schedule: settle, random faults for a while, then no faults until settled.
 
     By the seed: a quarter with a leader that owns partitions, half with state dirs (a
@@ -518,7 +536,7 @@ def run_seed(seed: int, nodes: int = 5, fault_seconds: float = 6.0, settle_limit
     sim.run_until(2.0)
     sim.random_faults(until=2.0 + fault_seconds, rate=1.5)
     if nemeses:
-        nm.schedule(sim, until=2.0 + fault_seconds, rate=0.4)
+        nm.schedule(sim, until=2.0 + fault_seconds, rate=0.4, rollouts=rollouts)
     sim.run_until(2.0 + fault_seconds)
     # faults stop: heal, restart whatever is down, thaw whatever is frozen
     sim.heal()
@@ -526,7 +544,7 @@ def run_seed(seed: int, nodes: int = 5, fault_seconds: float = 6.0, settle_limit
         if not sim.nodes[a].down and sim.nodes[a].ring.cfg != sim.cfg[a]:
             sim.crash(a)  # still misconfigured (a nemesis' own fix came too early): fix it now
         if sim.nodes[a].down:
-            sim.restart(a)
+            sim.restart(a, force=True)  # its own settings, whatever a refused start remembered
     end = sim.now + settle_limit
     while sim.now < end and not sim.settled():
         sim.run_until(sim.now + 0.1)

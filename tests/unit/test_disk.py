@@ -88,6 +88,31 @@ def test_state_file_save_says_false_and_recovers(tmp_path, caplog):
     assert s.check() == 7
 
 
+def test_state_dir_refuses_a_voter_change_that_allows_a_second_quorum(tmp_path):
+    five = ["a:1", "b:1", "c:1", "d:1", "e:1"]
+    StateFile(str(tmp_path), voters=five, quorum=3).save(1200, [1200, "n1"])
+    # two voters swapped at once: {a, b, c} with the old set and {c, x, y}... with the new
+    swapped = ["a:1", "b:1", "c:1", "x:1", "y:1"]
+    with pytest.raises(ConfigError, match=r"SEED_NODES changed.*removed d:1, e:1, added x:1, y:1.*RINGFAST_STATE_DIR="):
+        StateFile(str(tmp_path), voters=swapped, quorum=3).check()
+    # one voter at a time is allowed (a removal, then an addition: a replacement in one
+    # step is two changes), and each step is compared with the one before it
+    four = ["a:1", "b:1", "c:1", "d:1"]
+    assert StateFile(str(tmp_path), voters=four, quorum=3).check() == 1200
+    assert json.loads((tmp_path / "ringfast-state.json").read_text())["voters"] == four
+    five_again = four + ["x:1"]
+    assert StateFile(str(tmp_path), voters=five_again, quorum=3).check() == 1200
+    with pytest.raises(ConfigError, match=r"removed d:1, added y:1"):
+        StateFile(str(tmp_path), voters=swapped[:4] + ["y:1"], quorum=3).check()  # a replacement at once
+    # the epoch and the vote stay as they were
+    assert json.loads((tmp_path / "ringfast-state.json").read_text())["voted"] == [1200, "n1"]
+
+
+def test_a_state_file_without_a_voter_set_accepts_any(tmp_path):
+    (tmp_path / "ringfast-state.json").write_text(json.dumps({"epoch": 1300, "voted": None}))
+    assert StateFile(str(tmp_path), voters=["a:1"], quorum=1).check() == 1300
+
+
 class RefusingIO(IO):
     def persist(self, epoch, voted):
         self.events.append(("persist", epoch))

@@ -23,6 +23,14 @@ def make5(i=0):
     return ring, clock, io
 
 
+def make_with_seeds(i, seeds):
+    cfg = Config.load({}, node_id=f"n{i + 1}", port=i + 1, seeds=",".join(seeds), heartbeat_interval=100,
+                      failure_timeout=1000, monitoring_port="off")
+    clock, io = Clock(), IO()
+    io.ring = ring = DrivenRing(cfg, io, clock, epoch=1000, rng=random.Random(i))
+    return ring, clock, io
+
+
 def refusals(io):
     return [body for _, body in io.of_kind("refused")]
 
@@ -179,3 +187,40 @@ def test_which_differences_between_voters_stop_elections():
     swapped = ["a:1", "b:1", "x:1"]
     assert "differ by 2 voters" in conflicts(ours, v, fingerprint(10, 2, swapped), swapped)
     assert "quorum 1 there, 2 here" in conflicts(ours, v, fingerprint(10, 1, v), v)
+    assert conflicts(ours, v, fingerprint(10, 3, v), v) is None  # a larger quorum over the same voters
+
+
+def test_one_voter_added_with_a_quorum_below_the_new_majority_stops_elections():
+    # 5 voters (majority 3) and the same plus a sixth with RINGFAST_QUORUM=3: {a, b, c} and
+    # {d, e, f} are disjoint quorums, one of each. One voter changed is safe only with majorities.
+    from ringfast.assumptions import conflicts, two_quorums_possible
+
+    five = ["a:1", "b:1", "c:1", "d:1", "e:1"]
+    six = five + ["f:1"]
+    assert two_quorums_possible(five, 3, six, 3) and not two_quorums_possible(five, 3, six, 4)
+    assert "differ by 1 voters (f:1), quorum 3 here and 3 there" in conflicts(
+        fingerprint(10, 3, five), five, fingerprint(10, 3, six), six)
+    assert conflicts(fingerprint(10, 3, five), five, fingerprint(10, 4, six), six) is None
+    # a voter list that is not the one its fingerprint names is taken as unknown: the worst case
+    assert "theirs unknown" in conflicts(fingerprint(10, 3, five), five, fingerprint(10, 4, six), five)
+
+
+def test_a_node_restarted_into_a_voter_set_of_its_own_stops_when_the_others_list_it():
+    # A botched rollout: n2 restarted with voters {n2, n3, x} (a majority of them: n2 and n3)
+    # hears a hello from n1, which runs the old set. n1 is no voter of n2's any more, but n1
+    # lists n2 among its voters: n2 must stop electing too, or {n2, n3} elect beside n1's ring.
+    bad = (SEEDS[1], SEEDS[2], "10.98.0.1:7000")
+    ring, clock, io = make_with_seeds(1, bad)
+    clock.now += 5
+    ring.receive(Conn(), "hello", msg("n1", 1000, addr=SEEDS[0], priority=0))
+    assert ring.conflict_until > clock.now
+    assert [b["reason"] for b in refusals(io)] == ["settings_mismatch"]
+    ring.tick()
+    assert ring.role == "follower"  # no candidacy while the conflict lasts
+    ring.receive(Conn(), "vote_req", {**msg("n3", 2000, addr=SEEDS[2], priority=2, pre=True), "cfg": ring.fp,
+                                       "voters": list(bad)})
+    assert not [b for _, b in io.of_kind("vote") if b["granted"]]
+    # A node that neither lists n1 nor is listed by it (no shared voters) is no conflict of ours.
+    other, clock2, io2 = make_with_seeds(1, bad)
+    other.receive(Conn(), "hello", {**msg("n1", 1000, addr="10.1.1.1:7000", priority=0), "voters": ["10.1.1.1:7000"]})
+    assert other.conflict_until <= clock2.now

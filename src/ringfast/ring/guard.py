@@ -49,17 +49,21 @@ class Guard:
         return True
 
     def _check_conflict(self, link, body, now, dialed=None):
-        """A voter of ours (by the address it says it has, or the one we reached it at) whose
-        settings make two rings possible stops every election for a failure timeout."""
+        """A peer whose settings make two rings possible stops every election for a failure
+        timeout: a voter of ours (by the address it says it has, or the one we reached it
+        at), or one that counts us among its voters. Both sides must stop: in a botched
+        rollout the nodes restarted with a voter set of their own do not list the others,
+        only the others list them."""
         addr = body.get("addr") or dialed
-        if addr not in self.seeds or addr == self.addr:
+        theirs = body.get("voters") or ()
+        if addr == self.addr or (addr not in self.seeds and self.addr not in theirs):
             return
         why = conflicts(self.fp, self.seeds, body["cfg"], body.get("voters"))
         if why is None:
             return
         self.conflict_until = now + self.L
         self._log_once(("conflict", addr, why), logging.CRITICAL,
-                       "seed node %s (%s) runs conflicting settings: %s; no election until they agree",
+                       "node %s (%s) runs conflicting settings: %s; no election until they agree",
                        addr, printable(body["from"]), why)
 
     def _on_refused(self, link, body, now, dialed=None):
