@@ -17,7 +17,7 @@ never its private state); counters are bumped by the protocol.
 | ringfast_leader_changes_total | counter | times this node saw the leader change |
 | ringfast_frames_rejected_total{reason} | counter | frames refused by the wire protocol |
 | ringfast_peers_refused_total{reason} | counter | peer messages refused for breaking an assumption (settings_mismatch, duplicate_id, duplicate_address, epoch_out_of_range, tls_identity) |
-| ringfast_clock_skew_seconds | gauge | wall-clock difference to the peer heard from last (hello, vote request) |
+| ringfast_clock_skew_seconds | gauge | largest wall-clock difference to a peer heard from in the last minute (hello, vote request) |
 | ringfast_peer_resolve_failures_total{peer} | counter | connect attempts to a peer whose name did not resolve |
 | ringfast_journal_write_failures_total | counter | journal records lost to a failing disk |
 | ringfast_state_write_failures_total | counter | state-dir writes that failed (no vote, no candidacy) |
@@ -76,7 +76,7 @@ class Metrics:
                                 r, ["reason"])
         for reason in REFUSAL_REASONS:
             self.refusals.labels(reason=reason)
-        self.clock_skew = Gauge("ringfast_clock_skew_seconds", "Wall-clock difference to the last peer heard", r)
+        self.clock_skew = Gauge("ringfast_clock_skew_seconds", "Largest wall-clock difference to a peer heard in the last minute", r)
         # labelled by the peer as configured (a seed entry or a member's advertised address:
         # a bounded set), so an operator sees which name is missing from DNS
         self.unresolved = Counter("ringfast_peer_resolve_failures",

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.cluster
 
 
 def heartbeat(sender):
-    body = {"from": sender, "epoch": 1, "addr": "127.0.0.1:1", "priority": 0, "seq": 1, "acked": 0,
-            "holdings": [], "seen": 0, "mv": 0}
+    # every field a heartbeat needs, so that the id is the only thing the wire can refuse
+    body = {"from": sender, "epoch": 1, "cfg": "10/1/0123456789abcdef", "inc": 1, "addr": "127.0.0.1:1",
+            "priority": 0, "seq": 1, "acked": 0, "holdings": [], "seen": 0, "mv": 0}
     rest = b"RF" + bytes([protocol.VERSION, protocol.TYPE_OF["heartbeat"], 8]) + b"ringfast" + json.dumps(body).encode()
     return struct.pack(">I", len(rest)) + rest
 
@@ -31,6 +32,11 @@ def lone():
         yield node, port, mport
     finally:
         node.stop(timeout=3)
+
+
+def test_the_heartbeat_here_is_whole():
+    [(kind, body)] = protocol.Decoder("ringfast", 1 << 16).feed(heartbeat("n9"))
+    assert kind == "heartbeat" and body["from"] == "n9"
 
 
 @pytest.mark.parametrize("sender", ["\udc80evil", "n9\n2026-01-01 INFO forged line"])

@@ -21,19 +21,24 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 
-from ringfast.assumptions import MAX_EPOCH
+from ringfast.assumptions import MAX_EPOCH, WALL_SKEW_WARN
 from ringfast.ring import DRIFT
 
 from simulator import Sim, SimNode, TICK
 
 
-def skew_clocks(sim: Sim, rates: bool, walls: bool):
-    """Lease clocks up to DRIFT apart (within the bound) and wall clocks up to 10 min apart."""
+def skew_clocks(sim: Sim, rates: bool, walls: bool, widened: bool = True):
+    """Lease clocks up to DRIFT apart (the whole bound) and wall clocks apart: up to 10 min
+    with state dirs (epochs then come from the state dir), within WALL_SKEW_WARN without
+    (the documented assumption: epochs then start from the wall clock). Not `widened`: as
+    before December 2026 (rates within 95% of the bound, wall offsets only with state dirs),
+    so that seeds pinned then replay exactly."""
+    spread = 600.0 if sim.state_dirs else WALL_SKEW_WARN
     for a in sim.addrs:
         if rates:
-            sim.rates[a] = sim.rng.uniform(1 - 0.95 * DRIFT, 1.0)
-        if walls:
-            sim.wall_offsets[a] = sim.rng.uniform(-600, 600)
+            sim.rates[a] = sim.rng.uniform(1 - (DRIFT if widened else 0.95 * DRIFT), 1.0)
+        if walls and (widened or sim.state_dirs):
+            sim.wall_offsets[a] = sim.rng.uniform(-spread, spread)
 
 
 def start_impostor(sim: Sim, addr: str, duration: float):
@@ -135,13 +140,12 @@ def reset_all(sim: Sim, addr: str):
 NEMESES = ["impostor", "misconfigured", "deadline_pause", "bogus_epoch", "reset_all"]
 
 
-def schedule(sim: Sim, until: float, rate: float, rollouts: bool = True):
+def schedule(sim: Sim, until: float, rate: float, widened: bool = True):
     """A random schedule of these nemeses from now to `until` (about `rate` per second).
 
-    With `rollouts`, botched rollouts too (about one schedule in five), drawn from a
-    random stream of their own: the seeds pinned before they joined keep the rest of their
-    schedule (replayed with `rollouts=False`, they are exactly the runs that found bugs)."""
-    if rollouts:
+    `widened`: botched rollouts too (about one schedule in five), drawn from a random stream
+    of their own; without, the seeds pinned before they joined replay exactly as found."""
+    if widened:
         extra = random.Random(sim.seed * 7919 + 17)
         if extra.random() < 0.2:
             at = extra.uniform(sim.now, until)

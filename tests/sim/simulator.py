@@ -274,7 +274,7 @@ class SimNode:
         offset = sim.wall_offsets.get(addr, 0.0)
         cfg = cfg or sim.cfg[addr]
         wall = lambda: 1000 + sim.now + offset  # noqa: E731
-        epoch = max(int(wall()), sim.state.get(addr, 0)) if sim.state_dirs else 1000 + int(sim.now)
+        epoch = max(int(wall()), sim.state.get(addr, 0)) if sim.state_dirs else int(wall())
         self.down = False
         self.paused = False
         self.backlog: list = []
@@ -520,23 +520,26 @@ class Log:
 
 
 def run_seed(seed: int, nodes: int = 5, fault_seconds: float = 6.0, settle_limit: float = 6.0,
-             nemeses: bool = True, rollouts: bool = True) -> Sim:
+             nemeses: bool = True, widened: bool = True) -> Sim:
     """One schedule: settle, random faults for a while, then no faults until settled.
 
     By the seed: a quarter with a leader that owns partitions, half with state dirs (a
-    quarter of all with wall clocks minutes apart), a third with lease clocks at different
-    rates within the bound; with `nemeses`, broken assumptions too (see nemeses.py)."""
+    quarter of all with wall clocks minutes apart, another quarter, without state dirs,
+    seconds apart), a third with lease clocks at different rates within the bound; with
+    `nemeses`, broken assumptions too (see nemeses.py). `widened=False` replays the
+    schedules of before the widening (rollouts, the whole rate bound, skew without state
+    dirs): the seeds pinned then."""
     import nemeses as nm  # (it imports this module)
 
     def clocks(sim):
         if nemeses:
-            nm.skew_clocks(sim, rates=seed % 3 == 1, walls=seed % 4 == 0)
+            nm.skew_clocks(sim, rates=seed % 3 == 1, walls=seed % 4 in (0, 1), widened=widened)
 
     sim = Sim(seed, nodes=nodes, leader_owns=seed % 4 == 3, state_dirs=seed % 2 == 0, prepare=clocks)
     sim.run_until(2.0)
     sim.random_faults(until=2.0 + fault_seconds, rate=1.5)
     if nemeses:
-        nm.schedule(sim, until=2.0 + fault_seconds, rate=0.4, rollouts=rollouts)
+        nm.schedule(sim, until=2.0 + fault_seconds, rate=0.4, widened=widened)
     sim.run_until(2.0 + fault_seconds)
     # faults stop: heal, restart whatever is down, thaw whatever is frozen
     sim.heal()

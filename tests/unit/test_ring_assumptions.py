@@ -224,3 +224,37 @@ def test_a_node_restarted_into_a_voter_set_of_its_own_stops_when_the_others_list
     other, clock2, io2 = make_with_seeds(1, bad)
     other.receive(Conn(), "hello", {**msg("n1", 1000, addr="10.1.1.1:7000", priority=0), "voters": ["10.1.1.1:7000"]})
     assert other.conflict_until <= clock2.now
+
+
+def test_the_skew_gauge_shows_the_most_skewed_peer_heard_lately_and_the_warning_names_it(caplog):
+    # Without a state dir epochs start from wall clocks: a skewed peer must show, and keep
+    # showing while it is heard, even when honest peers are heard after it (the gauge once
+    # held only the last peer's difference).
+    from ringfast.metrics import NoMetrics
+
+    class Gauge:
+        value = None
+
+        def set(self, v):
+            self.value = v
+
+    class Metrics(NoMetrics):
+        clock_skew = Gauge()
+
+    cfg = Config.load({}, node_id="n2", port=2, seeds=",".join(SEEDS), heartbeat_interval=100,
+                      failure_timeout=1000, monitoring_port="off")
+    clock, io = Clock(), IO()
+    wall = [10_000.0]
+    io.ring = ring = DrivenRing(cfg, io, clock, epoch=1000, rng=random.Random(1), metrics=Metrics(), wall=lambda: wall[0])
+    gauge = ring.metrics.clock_skew
+    with caplog.at_level(logging.WARNING, logger="ringfast.ring"):
+        ring.receive(Conn(), "hello", msg("n1", 1000, addr=SEEDS[0], priority=0, wall=int((wall[0] + 600) * 1000)))
+        ring.receive(Conn(), "hello", msg("n3", 1000, addr=SEEDS[2], priority=2, wall=int(wall[0] * 1000)))
+    assert gauge.value == pytest.approx(600)
+    [warning] = [r.getMessage() for r in caplog.records if "wall clock of node" in r.getMessage()]
+    assert "'n1'" in warning and "600.0s" in warning and "may go backwards" in warning
+    # a minute later, with only honest peers heard since, the gauge comes down
+    clock.now += 61
+    wall[0] += 61
+    ring.receive(Conn(), "hello", msg("n3", 1000, addr=SEEDS[2], priority=2, wall=int(wall[0] * 1000)))
+    assert gauge.value == pytest.approx(0, abs=0.01)

@@ -73,8 +73,15 @@ def test_ringfast_node_exits_2_naming_the_setting(env):
 
 @pytest.mark.parametrize("sender", ["a\nb", "x\ud800", "\x1b[31mred", "line\u2028sep"])
 def test_the_wire_refuses_the_same_ids(sender):
-    body = {"from": sender, "epoch": 1, "addr": "127.0.0.1:1", "priority": 0}
-    payload = b"RF" + bytes([protocol.VERSION, protocol.TYPE_OF["hello"], 1]) + b"c" + json.dumps(body).encode()
+    def frame(sender_id):
+        body = {"from": sender_id, "epoch": 1, "cfg": "10/2/0123456789abcdef", "inc": 1, "addr": "127.0.0.1:1",
+                "priority": 0, "wall": 0, "voters": ["127.0.0.1:1"]}
+        payload = b"RF" + bytes([protocol.VERSION, protocol.TYPE_OF["hello"], 1]) + b"c" + json.dumps(body).encode()
+        return struct.pack(">I", len(payload)) + payload
+
+    # the same hello with a plain id is taken: only the id can be what is refused below
+    [(kind, body)] = protocol.Decoder("c", 1 << 16).feed(frame("n1"))
+    assert kind == "hello" and body["from"] == "n1"
     with pytest.raises(protocol.ProtocolError) as e:
-        protocol.Decoder("c", 1 << 16).feed(struct.pack(">I", len(payload)) + payload)
-    assert e.value.reason == "field"
+        protocol.Decoder("c", 1 << 16).feed(frame(sender))
+    assert e.value.reason == "field" and "'from'" in str(e.value), str(e.value)

@@ -130,6 +130,7 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
         self.next_heartbeat = now
         self.next_discovery = now
         self.known: dict[str, tuple[str, int, float, int]] = {}  # id -> (addr, priority, heard, incarnation)
+        self.wall_skews: dict[str, tuple[float, float]] = {}  # peer -> (|wall-clock difference|, when)
         self.view: list[dict] = []  # members as the leader last described them
         self.mv = 0  # version of that view
         self.stopping = False

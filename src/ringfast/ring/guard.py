@@ -8,6 +8,8 @@ from ..assumptions import WALL_SKEW_WARN, conflicts, printable
 
 log = logging.getLogger(__name__)
 
+SKEW_MEMORY = 60.0  # seconds a peer's wall-clock difference counts in ringfast_clock_skew_seconds
+
 
 class Guard:
     """Part of `Ring` (ring/core.py): the state it reads and writes is the Ring's."""
@@ -75,8 +77,15 @@ class Guard:
             self._check_conflict(link, {**body, "addr": None}, now, dialed)
 
     def _check_wall(self, peer: str, wall_ms: int):
+        """Note how far `peer`'s wall clock is from ours. The gauge shows the largest
+        difference among the peers heard within SKEW_MEMORY, not the last one's: a single
+        skewed peer among honest ones would otherwise show only now and then."""
         skew = wall_ms / 1000 - self.wall()
-        self.metrics.clock_skew.set(abs(skew))
+        now = self.clock()
+        # (hellos and vote requests only: a handful per peer while there is no leader)
+        self.wall_skews = {p: e for p, e in self.wall_skews.items() if now - e[1] <= SKEW_MEMORY and p != peer}
+        self.wall_skews[peer] = (abs(skew), now)
+        self.metrics.clock_skew.set(max(s for s, _ in self.wall_skews.values()))
         if abs(skew) > WALL_SKEW_WARN:
             self._log_once(("skew", peer), logging.WARNING,
                            "wall clock of node %s differs from ours by %.1fs: without a state dir, epochs "
