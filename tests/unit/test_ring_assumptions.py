@@ -258,3 +258,21 @@ def test_the_skew_gauge_shows_the_most_skewed_peer_heard_lately_and_the_warning_
     wall[0] += 61
     ring.receive(Conn(), "hello", msg("n3", 1000, addr=SEEDS[2], priority=2, wall=int(wall[0] * 1000)))
     assert gauge.value == pytest.approx(0, abs=0.01)
+
+
+def test_one_frame_from_a_non_member_with_a_newer_epoch_does_not_depose_the_leader():
+    # A heartbeat (or ack, assign, revoke, leave) in an epoch above ours came from no one we
+    # lead or follow: it is refused, not adopted (it made the leader step down, and a ring
+    # re-elect, on one frame). A hello from a non-voter does not either; a voter's does.
+    ring, clock, io = make(0)
+    elect(ring, clock, io)
+    epoch = ring.epoch
+    for kind, extra in (("heartbeat", dict(addr="10.66.0.1:7000", priority=0, seq=1, acked=0, holdings=[], seen=0, mv=0)),
+                        ("assign", dict(mseq=1, partitions=[[0, 1]])), ("leave", dict(restart=False))):
+        ring.receive(Conn(), kind, msg("n9", epoch + 1, **extra))
+        assert ring.role == "leader" and ring.epoch == epoch, kind
+    assert [b["reason"] for b in refusals(io)] == ["epoch_out_of_range"] * 3
+    ring.receive(Conn(), "hello", msg("n9", epoch + 5, addr="10.66.0.1:7000", priority=0))
+    assert ring.role == "leader" and ring.epoch_floor < epoch + 5
+    ring.receive(Conn(), "hello", msg("n2", epoch + 5, addr=SEEDS[1], priority=1))
+    assert ring.role == "follower" and ring.epoch_floor == epoch + 5  # a voter took part in a newer election

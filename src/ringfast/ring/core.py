@@ -276,7 +276,14 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
                     self._reply_leader_is(link, now)  # tell a stale node who leads now
                 return
             if epoch > self.epoch:
-                self._adopt_epoch(epoch)
+                # Heartbeats, acks, assigns, revokes and leaves pass between a leader and its
+                # followers in the leader's epoch: one from a newer epoch than ours came from
+                # no one we lead or follow. Newer epochs reach us through elections (votes,
+                # vote requests), hellos and leader_is from voters; adopting one from any
+                # frame let a single frame from a non-member depose the leader.
+                self._refuse(link, sender, "epoch_out_of_range",
+                             f"a {kind} in epoch {epoch}, above ours ({self.epoch}): not adopted")
+                return
         handler(self, link, body, now, dialed)
 
     # ------------------------------------------------------------------ revoke handlers
@@ -299,10 +306,14 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
 
     def _on_hello(self, link, body, now, dialed=None):
         sender, epoch = body["from"], body["epoch"]
-        self._note_known(body, now)
+        genuine = self._note_known(body, now)
         self._check_wall(sender, body["wall"])
-        self.epoch_floor = max(self.epoch_floor, epoch)
-        if self.role == "leader" and epoch > self.epoch:
+        # A newer epoch in a hello means its sender voted or ran in a newer election. Only a
+        # voter's counts (a quorum of voters agreed to hold it); a non-voter's follows one.
+        voter = genuine and self._is_voter(body["addr"]) and (dialed is None or dialed == body["addr"])
+        if voter:
+            self.epoch_floor = max(self.epoch_floor, epoch)
+        if self.role == "leader" and epoch > self.epoch and voter:
             # it voted in a newer election (one a quorum agreed to hold): this leadership
             # is over, and without a new election it could never follow anyone again
             log.info("%s took part in epoch %d: stepping down from %d", sender, epoch, self.epoch)
