@@ -10,7 +10,9 @@ owners, no two leaders of one epoch and no shrinking token:
 - **botched rollout**: two nodes restarted with a voter set of their own, of which they are
   a majority; nobody may elect while a voter runs conflicting settings;
 - **deadline pause**: the leader frozen just before its quorum deadline (its sockets queue
-  heartbeats it must not answer when it wakes);
+  heartbeats it must not answer when it wakes), and a follower frozen just before its lease
+  runs out;
+- **failing disk**: a node's state dir refusing writes for a while (it neither votes nor runs);
 - **bogus epoch**: a frame from a non-member claiming an epoch near the top of the range;
 - **clock rates** within the documented bound (``ringfast.ring.DRIFT``) per node, and wall
   clocks minutes apart on nodes with state dirs (the case where epochs must still grow).
@@ -100,6 +102,25 @@ def pause_leader_at_deadline(sim: Sim):
     sim.at(sim.now + max(0.0, wait), sim.pause, node.addr, duration)
 
 
+def failing_disk(sim: Sim, addr: str, duration: float):
+    """The state dir of the node at `addr` refuses every write for `duration` (a full or
+    failing disk): it must neither vote nor run meanwhile, and nothing else may change."""
+    sim.disk_failing.add(addr)
+    sim.at(sim.now + duration, sim.disk_failing.discard, addr)
+
+
+def pause_follower_at_lease_end(sim: Sim, rnd: random.Random):
+    """Freeze a follower that holds partitions a moment before its lease runs out, for less
+    than a lease: it wakes to acks and assigns queued in its sockets after the lease's end."""
+    holders = sorted((n for n in sim.nodes.values() if n.ring.role == "follower" and n.ring.held
+                      and not n.down and not n.paused), key=lambda n: n.addr)
+    if not holders:
+        return
+    node = rnd.choice(holders)
+    wait = node.true_time(node.ring.lease_expiry) - sim.now - rnd.uniform(0.0, 0.05)
+    sim.at(sim.now + max(0.0, wait), sim.pause, node.addr, rnd.uniform(0.3, 1.0) * sim.lease)
+
+
 def bogus_epoch(sim: Sim):
     """A non-member's hello and heartbeat claiming a huge epoch, straight into a live node."""
     live = sorted((n for n in sim.nodes.values() if not n.down), key=lambda n: n.addr)
@@ -151,11 +172,16 @@ def schedule(sim: Sim, until: float, rate: float, widened: bool = True):
     reconnect, the pair elected a leader of its own, and two rings had epoch 1008. That
     is the documented limit (docs/operations.md, "Changing the voter set"): with state dirs
     the pair cannot start, so the schedules that must stay clean have them."""
-    if widened and sim.state_dirs:
+    if widened:
         extra = random.Random(sim.seed * 7919 + 17)
-        if extra.random() < 0.4:
+        if sim.state_dirs and extra.random() < 0.4:
             at = extra.uniform(sim.now, until)
             sim.at(at, botched_rollout, sim, min(until - at + 0.5, extra.uniform(0.5, 3.0)))
+        if sim.state_dirs and extra.random() < 0.3:
+            at = extra.uniform(sim.now, until)
+            sim.at(at, failing_disk, sim, extra.choice(sim.addrs), extra.uniform(0.2, 3.0))
+        if extra.random() < 0.3:
+            sim.at(extra.uniform(sim.now, until), pause_follower_at_lease_end, sim, extra)
     t = sim.now
     while True:
         t += sim.rng.expovariate(rate)

@@ -56,6 +56,7 @@ class Sim:
         # allows a second quorum beside it is refused, as `ringfast node` exits 2 (disk.py)
         self.voter_state: dict[str, tuple[tuple[str, ...], int]] = {}
         self.refused_starts: list[str] = []
+        self.disk_failing: set[str] = set()  # addrs whose state dir refuses writes (nemeses.failing_disk)
         self.impostors = 0
         self.rng = random.Random(seed)
         self.now = 0.0
@@ -414,6 +415,8 @@ class _Storage:
 
     def save(self, epoch, voted):
         sim, cfg = self.node.sim, self.cfg
+        if self.node.addr in sim.disk_failing:
+            return False
         sim.state[self.node.addr] = max(epoch, sim.state.get(self.node.addr, 0))
         sim.voter_state[self.node.addr] = (tuple(cfg.seeds), cfg.quorum_size())
         return True

@@ -223,3 +223,46 @@ def test_a_follower_clock_at_the_rate_bound_is_safe_and_beyond_it_is_not():
     assert at_bound is not None and not at_bound.log.violations, at_bound.log.violations
     beyond = _cut_off_slow_follower(0.8)
     assert beyond is not None and any(" held by " in v for v in beyond.log.violations), beyond.log.violations
+
+
+def test_a_follower_frozen_just_before_its_lease_ends_acts_on_nothing_it_woke_to():
+    """Frozen a moment before its lease runs out (for longer than is left of it), a follower
+    wakes to acks and assigns queued in its socket, past its lease's end: only acks the
+    leader sent in time may renew it, and the checker finds no two owners."""
+    import random
+
+    from nemeses import pause_follower_at_lease_end
+
+    sim = Sim(seed=31)
+    settle(sim, 3.0)
+    leader = leader_of(sim)
+    paused = []
+    original = sim.pause
+    sim.pause = lambda addr, d: (paused.append(addr), original(addr, d))
+    pause_follower_at_lease_end(sim, random.Random(5))
+    sim.run_until(sim.now + 0.01)
+    sim.run_until(sim.now + 4 * sim.lease)
+    assert paused, "no follower was frozen"
+    sim.log.close_lapsed(sim)
+    sim.log.check_overlaps(sim.now)
+    assert not sim.log.violations, sim.log.violations
+    assert sim.settled()
+
+
+def test_a_state_dir_that_refuses_writes_keeps_its_node_from_voting_and_running():
+    from nemeses import failing_disk
+
+    sim = Sim(seed=41, state_dirs=True)
+    settle(sim, 3.0)
+    old = leader_of(sim)
+    voters = [n for n in sim.nodes.values() if n is not old]
+    for n in voters[:2]:  # two of the four others: with the old leader gone, no majority can vote
+        failing_disk(sim, n.addr, 2.0)
+    sim.crash(old.addr)
+    sim.run_until(sim.now + 1.5)
+    assert not any(n.ring.role == "leader" for n in sim.nodes.values() if not n.down)
+    assert all(n.ring.voted is None or n.ring.voted[0] <= old.ring.epoch for n in voters[:2])
+    sim.restart(old.addr)
+    settle(sim, 6.0)  # the disks work again: the ring recovers
+    sim.log.check_overlaps(sim.now)
+    assert not sim.log.violations, sim.log.violations
