@@ -172,6 +172,27 @@ class StateFile:
         return True
 
 
+def forget_voters(directory: str) -> bool:
+    """Drop the voter set a state dir remembers (keeping its epoch and vote): the override
+    for a voter change StateFile.check refuses, for when no node of the other set runs.
+    True if there was one to drop."""
+    path = os.path.join(directory, STATE_FILE)
+    try:
+        with open(path, encoding="utf-8") as f:
+            record = json.load(f)
+    except FileNotFoundError:
+        return False
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"RINGFAST_STATE_DIR={directory!r}: unreadable state file {path}: {e}") from None
+    if not isinstance(record, dict) or "voters" not in record:
+        return False
+    record.pop("voters")
+    record.pop("quorum", None)
+    _write_synced(path + ".tmp", json.dumps(record).encode("utf-8"))
+    os.replace(path + ".tmp", path)
+    return True
+
+
 def _write_synced(path: str, data: bytes):
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
     try:

@@ -149,3 +149,21 @@ def test_bad_arguments_exit_2(argv, fragment, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert fragment in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_dir_used_with_other_nodes_forgets_the_old_voter_set(tmp_path):
+    # n1 ran in a 3-node dev-cluster in this --dir; now 5 nodes: adding two voters at once
+    # would be refused at start (a second quorum is possible), but no node of the old ring
+    # can run (this dev-cluster starts them all), so the dev-cluster drops what it remembers.
+    import json
+
+    from ringfast.disk import StateFile
+
+    old = [f"127.0.0.1:{7000 + i}" for i in range(3)]
+    StateFile(str(tmp_path / "n1.state"), voters=old, quorum=2).save(1700, [1700, "n2"])
+    cluster = DevCluster(_args(nodes=5, dir=str(tmp_path)), out=io.StringIO())
+    cluster.setup_dir()
+    record = json.loads((tmp_path / "n1.state" / "ringfast-state.json").read_text())
+    assert record == {"epoch": 1700, "voted": [1700, "n2"]}  # the epoch stays: tokens keep growing
+    new = [f"127.0.0.1:{7000 + i}" for i in range(5)]
+    assert StateFile(str(tmp_path / "n1.state"), voters=new, quorum=3).check() == 1700

@@ -14,11 +14,12 @@ import tempfile
 import time
 from collections import deque
 
+from ..disk import forget_voters
 from ..errors import ConfigError
 from .control import ControlServerMixin
 from .devnode import DevNode
 from .keyboard import KeyboardMixin
-from .processes import HOST, MAX_NODES, MONITORING_OFFSET, ProcessesMixin, pdeathsig_preexec, port_free
+from .processes import HOST, MAX_NODES, MONITORING_OFFSET, ProcessesMixin, pdeathsig_preexec, port_free, state_dir_of
 from .view import ViewMixin
 
 TICK = 0.1  # seconds between looks at the journals and the processes
@@ -93,6 +94,11 @@ class DevCluster(ProcessesMixin, ControlServerMixin, KeyboardMixin, ViewMixin):
                 node.journal_start = os.path.getsize(node.journal)
             except OSError:
                 node.journal_start = 0
+            # A --dir used before, with other --nodes or --base-port, holds state dirs that
+            # remember another voter set, and a node refuses to start with a set that allows
+            # a second quorum beside it. Every node of this ring is ours and its ports were
+            # free, so no node of that older ring runs: forget it (the epochs stay).
+            forget_voters(state_dir_of(node))
             self.nodes.append(node)
 
     # -- actions (from the keyboard and the control socket)

@@ -60,6 +60,10 @@ def describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
+def state_dir_of(node: DevNode) -> str:
+    return node.journal.replace(".journal.jsonl", ".state")
+
+
 class ProcessesMixin:
     """DevCluster's node processes (uses its args, nodes, num_partitions, signals, tty_out,
     _preexec, event() and _print())."""
@@ -78,7 +82,7 @@ class ProcessesMixin:
             "--journal", node.journal, "--log-level", "info",
             # a state dir per node: a new dev-cluster starts on empty ones, so it owns every
             # partition within a second (see docs/operations.md, "The cold-start wait")
-            "--state-dir", node.journal.replace(".journal.jsonl", ".state"),
+            "--state-dir", state_dir_of(node),
         ]
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(node.log, "ab") as log:
