@@ -27,7 +27,9 @@ from .errors import RingfastError
 # 2: every ring message carries the settings fingerprint ("cfg"), hello/heartbeat/vote_req
 # the process incarnation ("inc"), votes the voter's address; epochs below 2**32; "refused".
 # 3: votes say how much longer a leader the voter backed may renew leases ("grants", ms).
-VERSION = 3
+# 4: a heartbeat's answer says how long the lease it renews lasts ("lease", ms): never past
+#    the leader's quorum deadline.
+VERSION = 4
 MAGIC = b"RF"
 _LENGTH = struct.Struct(">I")
 _HEAD = struct.Struct(">2sBBB")
@@ -148,7 +150,8 @@ MESSAGES = {
     4: ("vote", {"granted": _bool, "pre": _bool, "addr": _addr, "fresh": _bool, "grants": _int(0, 2**31 - 1)}),
     5: ("heartbeat", {"addr": _addr, "priority": _priority, "seq": _count, "acked": _count,
                       "holdings": _holdings, "seen": _count, "mv": _count}),
-    6: ("heartbeat_ack", {"seq": _count, "mv": _count, "members": _optional(_list(_member, 1 << 16))}),
+    6: ("heartbeat_ack", {"seq": _count, "mv": _count, "members": _optional(_list(_member, 1 << 16)),
+                          "lease": _int(0, 2**31 - 1)}),
     7: ("assign", {"mseq": _count, "partitions": _holdings}),
     8: ("revoke", {"mseq": _count, "partitions": _partitions}),
     9: ("revoked", {"partitions": _partitions, "mseq": _count}),  # mseq: of the revoke answered (0: leaving)

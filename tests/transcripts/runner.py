@@ -75,7 +75,8 @@ Output: one line per thing that happened, in order.
     n2: role ROLE ...        role_changed;   n1: member n2 joined|left: member_changed
     n2: persist e=E vote=V   the state written before a vote or a candidacy
     (hidden: 4 heartbeat)    messages of hidden kinds left out (a delivery that did
-                             something visible is shown anyway)
+                             something visible is shown anyway); "probe", an empty assign
+                             (the leader's probe of a voter), is hidden unless shown
 
 Inside `run` every line starts with the time. Fencing tokens print as EPOCH.GENERATION
 (`token_of(1001, 2)` is `1001.2`), a leader's message numbers as SESSION.N.
@@ -153,6 +154,15 @@ FIELDS = {  # kind -> the body fields that matter, as text
     "leave": lambda b: "restart" if b["restart"] else "",
     "refused": lambda b: f"reason={b['reason']}",
 }
+
+
+def label(kind: str, body: dict | None) -> str:
+    """The kind a message is shown (and hidden) as: an empty assign is the leader's probe
+    of a voter (every half heartbeat, every quarter while a wait needs the proof), shown as
+    "probe" and hidden unless a script says show probe."""
+    if kind == "assign" and body is not None and not body["partitions"]:
+        return "probe"
+    return kind
 
 
 def render(src: str, dst: str, kind: str, body: dict | None) -> str:
@@ -285,7 +295,7 @@ class World:
         self.links: dict[tuple[str, str], Link] = {}  # open connections by (opener, target)
         self.queue: list[Item] = []
         self.cuts: set[frozenset] = set()
-        self.hidden: set[str] = set()
+        self.hidden: set[str] = {"probe"}  # (show probe to see them)
         self.counted: Counter = Counter()  # hidden messages in this command's output
         self.out: list[list] = []  # cells: [text or None]
         self.depth = 0
@@ -322,31 +332,31 @@ class World:
         if dst not in self.addr:
             raise ScriptError(f"{src} sent {kind} to an address the cluster does not name: {dst}")
         if dst not in self.rings and self.started[dst]:
-            self.say(render(src, dst, kind, body) + " (down)", kind)  # the connection is refused
+            self.say(render(src, dst, kind, body) + " (down)", label(kind, body))  # the connection is refused
             return
         self.transmit(self.link(src, dst), src, kind, body)
 
     def transmit(self, link: Link, src: str, kind: str, body: dict | None):
         dst = link.other(src)
-        text = render(src, dst, kind, body)
+        text, shown = render(src, dst, kind, body), label(kind, body)
         if src in link.closed:
-            self.say(text + " (closed)", kind)
+            self.say(text + " (closed)", shown)
         elif dst not in self.rings:
-            self.say(text + (" (down)" if self.started[dst] else ""), kind)  # scripted peer: shown only
+            self.say(text + (" (down)" if self.started[dst] else ""), shown)  # scripted peer: shown only
         else:
-            self.queue.append(Item(link, src, kind, body, self.say(text, kind)))
+            self.queue.append(Item(link, src, kind, body, self.say(text, shown)))
 
     def deliver(self, item: Item):
         self.queue.remove(item)
         if item.cell is not None:
             item.cell[0] = None  # shown where it arrives instead
-        dst, kind = item.dst, item.kind
+        dst, kind, shown = item.dst, item.kind, label(item.kind, item.body)
         text = render(item.src, dst, kind, item.body)
         if frozenset((item.src, dst)) in self.cuts:
-            self.say(text + " (cut)", kind)
+            self.say(text + " (cut)", shown)
             return
         if dst in item.link.closed or dst not in self.rings:
-            self.say(text + " (closed)", kind)
+            self.say(text + " (closed)", shown)
             if item.src not in item.link.closed:  # a reset: the sender learns its connection is gone
                 item.link.closed.add(item.src)
                 self.queue.append(Item(item.link, dst, "close", None, None))
@@ -370,9 +380,9 @@ class World:
                 driver.receive(conn, kind, body, conn.peer_addr)
         finally:
             self.depth -= 1
-        if kind in self.hidden and len(self.out) == mark + 1:
+        if shown in self.hidden and len(self.out) == mark + 1:
             self.out.pop()  # nothing visible came of it
-            self.counted[kind] += 1
+            self.counted[shown] += 1
         self.check()
 
     def close(self, link: Link, by: str):
@@ -519,7 +529,7 @@ class World:
             if item is None:
                 return
             self.deliver(item)
-            done += item.kind not in self.hidden  # n counts the messages shown
+            done += label(item.kind, item.body) not in self.hidden  # n counts the messages shown
             steps += 1
             if steps > 100_000:
                 raise ScriptError("messages never stop: a loop?")
@@ -564,7 +574,7 @@ class World:
             "vote_req": {"pre": False},
             "vote": {"granted": True, "pre": ring.prevote, "fresh": False, "grants": 0},
             "heartbeat": {"seq": n, "acked": n - 1, "holdings": [], "seen": 0, "mv": 0},
-            "heartbeat_ack": {"seq": ring.hb_seq, "mv": 0, "members": None},
+            "heartbeat_ack": {"seq": ring.hb_seq, "mv": 0, "members": None, "lease": int(ring.L * 1000)},
             "assign": {"mseq": n, "partitions": []},
             "revoke": {"mseq": n, "partitions": []},
             "revoked": {"mseq": 0, "partitions": []},

@@ -20,7 +20,7 @@ def test_round_trip_of_every_message_kind_in_pieces():
         "vote_req": {"from": "a", "epoch": 1, "cfg": "c", "addr": "h:1", "priority": -1, "pre": True, "inc": 2, "wall": 3, "voters": []},
         "vote": {"from": "a", "epoch": 1, "cfg": "c", "granted": False, "pre": False, "addr": "h:1", "fresh": False, "grants": 0},
         "heartbeat": HB,
-        "heartbeat_ack": {"from": "a", "epoch": 1, "cfg": "c", "seq": 1, "mv": 2, "members": [
+        "heartbeat_ack": {"from": "a", "epoch": 1, "cfg": "c", "seq": 1, "mv": 2, "lease": 3000, "members": [
             {"id": "x", "addr": "h:2", "priority": 1, "role": "follower", "partitions": [0, 5]}]},
         "assign": {"from": "a", "epoch": 1, "cfg": "c", "mseq": 1, "partitions": [[0, 2**40]]},
         "revoke": {"from": "a", "epoch": 1, "cfg": "c", "mseq": 2, "partitions": [0]},

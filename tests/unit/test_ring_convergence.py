@@ -1,17 +1,20 @@
 """Converging at network speed (issue 13): what a cold start and a failover no longer wait for."""
 
+import pytest
+
 from ringfast.ring import LOST_JITTER, START_WAIT
 from test_ring import SEEDS, Conn, make, msg
 
 
-def run_election(ring, clock, fresh_votes):
+def run_election(ring, clock, fresh_votes, grants=0):
     clock.now += 0.5  # past a fresh node's start wait
     ring.tick()
     assert ring.role == "candidate"
     for i, addr in enumerate(SEEDS[1:]):
         ring.receive(Conn(addr), "vote", msg(f"v{i}", 0, granted=True, pre=True, addr=addr))
     for i, addr in enumerate(SEEDS[1:]):
-        ring.receive(Conn(addr), "vote", msg(f"v{i}", ring.epoch, granted=True, pre=False, addr=addr, fresh=fresh_votes))
+        ring.receive(Conn(addr), "vote", msg(f"v{i}", ring.epoch, granted=True, pre=False, addr=addr, fresh=fresh_votes,
+                                             grants=grants))
     assert ring.role == "leader"
 
 
@@ -23,12 +26,17 @@ def test_a_leader_elected_by_fresh_voters_only_waits_for_no_earlier_lease():
     assert all(ring.table.assignable(p, clock.now, "n2") for p in range(ring.P))
 
 
-def test_one_voter_that_voted_before_makes_the_leader_wait_a_lease():
+def test_a_voter_that_voted_before_makes_the_leader_wait_what_it_says_a_leader_may_count_on_it():
+    # Leases end by the quorum deadline that backs them, and an earlier leader's quorum
+    # shares a voter with ours: that voter's "grants" (how much longer a leader it backed may
+    # count on it), plus a margin per clock involved, is the whole wait; no lease beyond it.
     ring, clock, io = make(0)
-    ring.fresh = True
+    ring.fresh, ring.grants_until = True, float("-inf")  # as a node whose state dir held nothing
     ring.election_at = clock.now
-    run_election(ring, clock, fresh_votes=False)
-    assert all(e.until >= clock.now + ring.L for e in ring.table.slots)
+    run_election(ring, clock, fresh_votes=False, grants=400)
+    wait = clock.now + 0.4 + 3 * ring.margin
+    assert all(wait - 0.002 <= e.until <= wait + 0.002 for e in ring.table.slots)
+    assert not ring.table.assignable(0, clock.now + 0.39, "n2")
 
 
 def test_a_fresh_voter_votes_at_once_and_says_it_is_fresh_only_until_it_voted():
@@ -99,3 +107,40 @@ def test_a_node_that_is_not_fresh_keeps_its_start_wait_whoever_it_heard():
     for i in range(1, len(SEEDS)):
         _hello_from(ring, i)
     assert ring.election_at == waits_until
+
+
+def test_a_restarted_node_says_a_forgotten_leader_may_count_on_it_for_a_lease_after_its_start():
+    # Without a state dir a node cannot know whom it backed before its restart: a leader may
+    # count on it until a lease after its last confirmation, which was before the start.
+    ring, clock, io = make(1)
+    assert ring.grants_until == clock.now + ring.L
+    ring.vote_blocked_until = clock.now  # (only to see the vote's grants at once)
+    clock.now += 0.25
+    ring.receive(Conn(), "vote_req", msg("n1", 2000, addr=SEEDS[0], priority=0, pre=False))
+    [vote] = [b for _, b in io.of_kind("vote")]
+    assert vote["granted"] and 740 <= vote["grants"] <= 760
+
+
+def test_a_lease_never_outlives_the_quorum_that_backs_it():
+    # The leader heard its other voter 0.7 s ago (lease 1 s): its quorum deadline is 0.3 s
+    # away, so the lease its answer renews ends there, not a whole lease after the send.
+    from test_ring import elect, heartbeat
+
+    ring, clock, io = make(0)
+    elect(ring, clock, io)
+    clock.now += 0.7
+    ring.receive(Conn(), "heartbeat", heartbeat("n2", ring.epoch))
+    [(_, ack)] = io.of_kind("heartbeat_ack")
+    deadline = ring._quorum_until(clock.now)
+    assert deadline == pytest.approx(clock.now + 0.3, abs=0.01)
+    assert ack["lease"] == int((deadline - clock.now) * 1000) < ring.L * 1000
+    # and the follower takes the lease as the answer says, from its send time
+    follower, fclock, fio = make(1)
+    follower.receive(Conn(), "leader_is", msg("n1", 1500, leader="n1", leader_addr=SEEDS[0]))
+    fclock.now += 0.01
+    follower.tick()
+    [(_, hb)] = fio.of_kind("heartbeat")
+    sent = fclock.now
+    fclock.now += 0.02
+    follower.receive(Conn(SEEDS[0]), "heartbeat_ack", msg("n1", 1500, seq=hb["seq"], mv=0, members=None, lease=300))
+    assert follower.lease_expiry == pytest.approx(sent + 0.3)

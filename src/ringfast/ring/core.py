@@ -11,16 +11,19 @@ node's greenlets; it never blocks):
 
 Protocol, in short:
 
-- **Epochs.** Every message carries the sender's epoch. A higher epoch is adopted (a
-  leader seeing one steps down); a message from an older epoch is answered with who the
-  leader is and otherwise ignored. A voter grants at most one vote per epoch, none for
+- **Epochs.** Every message carries the sender's epoch. A higher epoch is adopted from
+  elections, hellos of voters and leader_is (a leader seeing one steps down), never from
+  a heartbeat, ack, assign, revoke or leave; a message from an older epoch is answered
+  with who the leader is and otherwise ignored. A voter grants at most one vote per epoch, none for
   one timeout after it started, none while it hears a live leader, and none to a candidate
   when it is itself of better priority (lower number, then id) and still trying.
   Candidates wait a delay that grows with their priority rank, so the best live node
   usually asks first. Voters are the seed nodes; a quorum is a majority of them.
 - **Leases.** Followers send a heartbeat every `heartbeat_interval` with what they hold.
-  The leader's answer renews the follower's lease until *send time* of that heartbeat plus
-  `failure_timeout`, on the follower's own lease clock (`ringfast.clock`). A follower
+  The leader's answer renews the follower's lease from the *send time* of that heartbeat
+  for `failure_timeout`, or less: never past the leader's quorum deadline (the answer
+  says how long), on the follower's own lease clock (`ringfast.clock`). The leader probes
+  its voters every half heartbeat to keep that deadline fresh. A follower
   whose lease runs out revokes everything itself. The leader treats a follower as gone
   after `failure_timeout` without a heartbeat (or at once when its connection closes) but
   frees its partitions only at last-heard + `failure_timeout` + a safety margin: by then
@@ -31,7 +34,9 @@ Protocol, in short:
   ``epoch << 31 | generation`` that only grows for each partition.
 - **Failover.** A new leader adopts what followers report they hold, so their partitions
   stay put, and treats everything nobody reported as possibly leased to someone until
-  one failure_timeout (+ margin) after it became leader.
+  the latest time its voters say an earlier leader could count on them ("grants"), plus
+  three margins: no lease outlives the quorum deadline of the leader that granted it,
+  and every earlier leader's quorum shares a voter with ours.
 """
 
 from __future__ import annotations
@@ -104,9 +109,13 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
         # Until when a leader we backed may still renew leases: one that answered us, or one
         # we voted for, may count us in its quorum for a lease after that; one we were
         # ourselves stopped at once. Our votes carry how long that still is ("grants"), and
-        # the leader we elect waits it out (plus a lease) for partitions nobody reports.
-        self.grants_until = float("-inf")
+        # the leader we elect waits it out for partitions nobody reports (leases end with the
+        # quorum deadline that backs them: see Leader._on_heartbeat).
+        # A restarted node may have backed a leader just before (and forgotten it, without a
+        # state dir): that leader may count on it until a lease after its restart at most.
+        self.grants_until = float("-inf") if fresh else now + self.L
         self.vote_grants: dict[str, float] = {}  # voter address -> its grants_until, on our clock
+        self.granted_until = float("-inf")  # as leader: the end of the latest lease we granted
         self.promised_until = float("-inf")  # after a vote: until the candidate won or a timeout
         # `fresh`: a state dir that held nothing at start, so this node has never voted nor run
         # in any epoch (every vote and candidacy is written there before it is made). While it

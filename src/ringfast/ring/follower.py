@@ -1,7 +1,8 @@
 """The follower: heartbeats and the lease they renew, assign and revoke, leaving.
 
 A follower heartbeats its leader every `heartbeat_interval` with what it holds; an answer
-renews its lease until the heartbeat's *send* time plus `failure_timeout`. It runs the
+renews its lease from the heartbeat's *send* time for as long as the answer says: the
+leader's quorum deadline, at most `failure_timeout`. It runs the
 application's revoke handlers and tells the leader only once they returned; when its lease
 runs out it revokes everything itself.
 """
@@ -22,7 +23,11 @@ class Follower:
 
     def _become_follower(self, leader: str | None, addr: str | None):
         if self.role == "leader":
-            self.grants_until = self.clock()  # we renew no lease from now on
+            # We renew no lease from now on; those we granted (and our own hold, with the
+            # leader owning partitions) end by our quorum deadline: our votes say so.
+            now = self.clock()
+            held_until = self._quorum_until(now) if self.voter_heard else float("-inf")
+            self.grants_until = max(self.grants_until, self.granted_until, held_until)
             self._leader_cleanup()
         self.votes = {}
         now = self.clock()
@@ -136,7 +141,8 @@ class Follower:
             sent_at, lease_valid = sent
             self.metrics.rtt.observe(now - sent_at)
             if lease_valid:
-                self.lease_expiry = max(self.lease_expiry, sent_at + self.L)
+                # from our send time, for as long as the leader's quorum backs it (at most L)
+                self.lease_expiry = max(self.lease_expiry, sent_at + min(self.L, body["lease"] / 1000))
                 log.debug("lease until %.3f (heartbeat %d)", self.lease_expiry, body["seq"])
         if body["members"] is not None:
             self.view = body["members"]

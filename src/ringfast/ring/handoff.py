@@ -79,7 +79,9 @@ class Handoff:
         moves the table's slots to REVOKING, except a `stale` one: a partition the member
         claims that is not its own (no slot of it changes; its answer releases nothing)."""
         m = self.members[mid]
-        m.last_sent = now = self.clock()
+        now = self.clock()
+        if kind == "revoke" or body.get("partitions"):  # (a probe is no send of anything to confirm:
+            m.last_sent = now                            # what it has not confirmed is still resent)
         if kind == "revoke":  # numbered: answers to revokes from before this one do not count
             m.mseq += 1
             body = {**body, "mseq": m.mseq}

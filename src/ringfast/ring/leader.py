@@ -33,12 +33,13 @@ class Leader:
             log.info("elected by fresh voters only: no earlier leases to wait for")
             self.table = PartitionTable(self.P, self.epoch, None)
         else:
-            # Partitions nobody reports may be leased by an earlier leader: it may renew leases
-            # until the latest "grants" of a voter of ours (it needs one of them in its
-            # quorum), and they last a lease beyond. When every voter heard no leader for a
-            # lease (no fast failover), that is a lease from now.
+            # Partitions nobody reports may be leased by an earlier leader. Its quorum shares a
+            # voter with ours, and it grants no lease past its quorum deadline, which that
+            # voter's "grants" covers: so every such lease has ended by the latest grants of
+            # a voter of ours. Three margins: the lease's clock against that leader's, that
+            # leader's against the voter's, the voter's against ours (each over at most L).
             grants = max((t for a, t in self.vote_grants.items() if a in self.votes), default=float("-inf"))
-            wait = max(now, grants + self.margin) + self.L + self.margin
+            wait = max(now, grants + 3 * self.margin)
             self.table = PartitionTable(self.P, self.epoch, wait)
         self.members_version += 1
         self.view_cache = None
@@ -125,8 +126,9 @@ class Leader:
 
     def _probe_voters(self, now: float) -> None:
         """Ask every voter among our members for a proof that it still follows us: an empty
-        assign, which it answers with a heartbeat at once (its `seen` confirms it)."""
-        self.next_probe = now + self.cfg.heartbeat_interval / 4
+        assign, which it answers with a heartbeat at once (its `seen` confirms it). Every
+        half heartbeat, or every quarter while a wait needs the proof."""
+        self.next_probe = now + self.cfg.heartbeat_interval / (4 if self.need_proof else 2)
         for m in list(self.members.values()):
             if m.id != self.id and m.addr in self.seeds and m.link is not None:
                 m.mseq += 1
@@ -180,8 +182,13 @@ class Leader:
                 self._resend(m, now)
         if now >= self.next_wake:  # a freed partition's lease, or a rejoin grace, has run out
             self.dirty = True
-        if self.need_proof and not self.dirty and now >= self.next_probe:
-            self._probe_voters(now)  # no answer proved it yet: ask again (a rebalance would)
+        if now >= self.next_probe and not (self.need_proof and self.dirty):
+            # The voters' answers keep our quorum deadline, and so the leases we grant (which
+            # end by it), within half a heartbeat (and a round trip) of a full lease: a
+            # regular heartbeat confirms only the answer to the one before, up to two
+            # heartbeats old. A wait that needs a proof gets one too (a rebalance, when one
+            # is due, asks itself).
+            self._probe_voters(now)
         if self.dirty and now < self.settle_until and not self.expected <= self.members.keys():
             return  # still waiting for the previous leader's followers to report
         if self.dirty:
@@ -236,7 +243,14 @@ class Leader:
             self._send_member(m.id, "assign", {"mseq": m.mseq, "partitions": []})
         if self._reconcile(m, reported, body["seen"], now):
             return  # it claims what another member owns: no lease renewal until it lets go
-        ack = {**self._common(), "seq": body["seq"], "mv": self.members_version, "members": None}
+        # The lease this answer renews ends at our quorum deadline at the latest (counted
+        # from the heartbeat's send time, which is before now): a lease never outlives the
+        # quorum that backs it, so a leader elected after us waits only for what its voters
+        # say we may still count on them (their grants), not a lease beyond that.
+        granted = max(0, int(min(self.L, self._quorum_until(now) - now) * 1000))
+        self.granted_until = max(self.granted_until, now + granted / 1000)
+        ack = {**self._common(), "seq": body["seq"], "mv": self.members_version, "members": None,
+               "lease": granted}
         if body["mv"] != self.members_version:
             ack["members"] = self.describe()
         self._reply(link, "heartbeat_ack", ack)
@@ -256,7 +270,7 @@ class Leader:
                     self._drop_member(m, "restarting" if m.restarting else "left")
         elif body["from"] == self.leader:
             log.info("leader %s is leaving", self.leader)
-            self.grants_until = now  # it renews no lease any more (it stopped before it said so)
+            # (grants_until stays: the leases it granted, which may rely on us, last until then)
             self.lost_leader = self.leader
             self._set_role("follower", None)
             self.last_leader_contact = now - self.L
