@@ -81,16 +81,23 @@ def test_nodes_with_another_partition_count_are_refused_by_everyone():
     assert not sim.log.violations
 
 
+def _restart_two_followers_into_a_voter_set_of_their_own(sim: Sim):
+    """A botched rollout: two followers restarted with voters {a, b, x} (a majority of it)."""
+    from dataclasses import replace
+
+    settle(sim, 3.0)
+    a, b = [n.addr for n in sim.nodes.values() if n.ring.role != "leader"][:2]
+    for addr in (a, b):
+        sim.crash(addr)
+        sim.restart(addr, cfg=replace(sim.cfg[addr], seeds=(a, b, "10.98.0.1:7000")))
+    return a, b
+
+
 def test_a_voter_set_changed_on_two_nodes_at_once_stops_elections_instead_of_making_two_rings():
     """Two nodes restarted with a voter set of their own ({a, b, x}: they are a majority of it)
     must not become a second ring beside the other three; the conflict stops elections."""
     sim = Sim(seed=12)
-    settle(sim, 3.0)
-    followers = [n.addr for n in sim.nodes.values() if n.ring.role != "leader"]
-    a, b = followers[:2]
-    for addr in (a, b):
-        sim.crash(addr)
-        sim.restart(addr, cfg=__import__("nemeses").replace(sim.cfg[addr], seeds=(a, b, "10.98.0.1:7000")))
+    a, b = _restart_two_followers_into_a_voter_set_of_their_own(sim)
     sim.run_until(sim.now + 4.0)
     sim.log.check_overlaps(sim.now)
     assert not sim.log.violations, sim.log.violations
@@ -104,12 +111,7 @@ def test_a_voter_set_changed_on_two_nodes_at_once_stops_elections_instead_of_mak
 
 def test_with_state_dirs_a_voter_change_that_allows_a_second_quorum_is_refused_at_start():
     sim = Sim(seed=12, state_dirs=True)
-    settle(sim, 3.0)
-    followers = [n.addr for n in sim.nodes.values() if n.ring.role != "leader"]
-    a, b = followers[:2]
-    for addr in (a, b):
-        sim.crash(addr)
-        sim.restart(addr, cfg=__import__("nemeses").replace(sim.cfg[addr], seeds=(a, b, "10.98.0.1:7000")))
+    a, b = _restart_two_followers_into_a_voter_set_of_their_own(sim)
     assert sim.nodes[a].down and sim.nodes[b].down  # as `ringfast node` exits 2
     assert len(sim.refused_starts) == 2 and "SEED_NODES changed" in sim.refused_starts[0]
     sim.restart(a)  # with its own settings: allowed
