@@ -401,7 +401,7 @@ class Node:
                     f"MONITORING_PORT={cfg.monitoring_port}: cannot listen on {cfg.monitoring_host or bound}: {e.strerror or e}"
                 ) from None
         self._ring = Ring(cfg, self._state, self._clock, max(int(time.time()), persisted or 0), metrics=self.metrics,
-                          fresh=bool(cfg.state_dir) and persisted is None)
+                          fresh=bool(cfg.state_dir) and persisted is None, recorded=persisted or 0)
         self._driver = Driver(self._ring, NodeWorld(self), contain=True)
         self._publish()
         self._event_queue = gevent.queue.Queue()

@@ -283,7 +283,8 @@ class SimNode:
         self.outbound: dict[str, SimConn] = {}
         self.ring = Ring(cfg, _Storage(self, cfg) if sim.state_dirs else None, lambda: rate * sim.now, epoch=epoch,
                          rng=random.Random(sim.rng.random()), wall=wall,
-                         fresh=sim.state_dirs and addr not in sim.state)
+                         fresh=sim.state_dirs and addr not in sim.state,
+                         recorded=sim.state.get(addr, 0) if sim.state_dirs else 0)
         self.driver = Driver(self.ring, _World(self))  # the node's own driver (ringfast/driver.py)
         if sim.state_dirs and name is None:  # (an impostor has no state dir of its own)
             sim.voter_state[addr] = (tuple(cfg.seeds), cfg.quorum_size())  # recorded at start

@@ -206,6 +206,9 @@ def _cut_off_slow_follower(rate: float):
     sim = Sim(seed=7, prepare=prepare)
     settle(sim, 4.0)
     addr = slow["addr"]
+    end = sim.now + 3.0  # (a slow clock also makes its start-up vote block last longer)
+    while sim.now < end and not (sim.settled() and sim.nodes[addr].ring.held):
+        sim.run_until(sim.now + 0.05)
     if sim.nodes[addr].ring.role == "leader" or not sim.nodes[addr].ring.held:
         return None
     sim.partition({addr})
@@ -217,13 +220,13 @@ def _cut_off_slow_follower(rate: float):
 
 def test_a_follower_clock_at_the_rate_bound_is_safe_and_beyond_it_is_not():
     """docs/operations.md, 'The clock-rate assumption': a follower clock up to DRIFT slower
-    than the leader's is covered by the margin; a clock 20% slower holds its partitions past
+    than the leader's is covered by the margin; a clock 40% slower holds its partitions past
     the leader's wait for them, and the checker sees the two owners (what fencing is for)."""
     from ringfast.ring import DRIFT
 
     at_bound = _cut_off_slow_follower(1 - DRIFT)
     assert at_bound is not None and not at_bound.log.violations, at_bound.log.violations
-    beyond = _cut_off_slow_follower(0.8)
+    beyond = _cut_off_slow_follower(0.6)
     assert beyond is not None and any(" held by " in v for v in beyond.log.violations), beyond.log.violations
 
 
@@ -268,3 +271,86 @@ def test_a_state_dir_that_refuses_writes_keeps_its_node_from_voting_and_running(
     settle(sim, 6.0)  # the disks work again: the ring recovers
     sim.log.check_overlaps(sim.now)
     assert not sim.log.violations, sim.log.violations
+
+
+def _cut_both(sim, a, b):
+    sim.cut.add((a, b))
+    sim.cut.add((b, a))
+
+
+def _voter_of_the_new_leader_restarts_next_to_the_old_one(seed: int, state_dirs: bool):
+    """{A, D} | {B, C, E}: the trio's connections to A reset, so they elect at once, once
+    they can reach each other (0.5 s later). As soon as one of them leads, a voter E that
+    voted for it crashes and restarts where only A and D can reach it. (Found by a review of
+    the lease cap; the code before it failed the same way.)"""
+    sim = Sim(seed, nodes=5, heartbeat=0.1, lease=2.0, state_dirs=state_dirs)
+    settle(sim, 10.0)
+    A = leader_of(sim).addr
+    others = [a for a in sim.addrs if a != A]
+    D, side = others[-1], set(others[:3])
+    for x in side:
+        _cut_both(sim, A, x)
+        _cut_both(sim, D, x)
+    for conn in list(sim.nodes[A].conns.values()):
+        if conn.other is not None and conn.other.node.addr in side:
+            conn.close()
+    trio = sorted(side)
+    apart = [(x, y) for x in trio for y in trio if x != y]
+    sim.cut.update(apart)
+    t0 = sim.now
+
+    def rejoin():
+        sim.cut.difference_update(apart)
+        for x in trio:  # what waited on those links arrives (as Sim.heal does)
+            for conn in list(sim.nodes[x].conns.values()):
+                if conn.other is not None and conn.other.node.addr in trio:
+                    stalled, conn.stalled = conn.stalled, []
+                    for kind, body in stalled:
+                        sim.deliver(conn, kind, body)
+
+    restarted = []
+
+    def watch():
+        new = [n for n in sim.nodes.values() if n.addr in side and n.ring.role == "leader"]
+        if not new:
+            sim.at(sim.now + 0.001, watch)
+            return
+        E = next(a for a in new[0].ring.votes if a != new[0].addr)
+        restarted.append(E)
+        sim.crash(E)
+        for x in side - {E}:
+            _cut_both(sim, E, x)
+        sim.cut.difference_update({(A, E), (E, A), (D, E), (E, D)})
+        sim.at(sim.now + 0.05, sim.restart, E)
+
+    sim.at(t0 + 0.5, rejoin)
+    sim.at(t0 + 0.5, watch)
+    sim.run_until(t0 + 6.0)
+    return sim, restarted
+
+
+def test_a_voter_that_restarts_after_electing_a_leader_never_backs_the_older_one():
+    """Its answers would count in the older leader's quorum, which then renews leases past
+    what the new leader's voters said: with a state dir it follows nothing below the epoch
+    it recorded, without one nobody for its start-up vote block."""
+    for state_dirs in (False, True):
+        for seed in (1, 2, 3):
+            sim, restarted = _voter_of_the_new_leader_restarts_next_to_the_old_one(seed, state_dirs)
+            assert restarted, (seed, state_dirs)
+            sim.log.check_overlaps(sim.now)
+            assert not sim.log.violations, (seed, state_dirs, sim.log.violations[:3])
+
+
+def test_a_fresh_node_whose_state_dir_refuses_writes_follows_nobody():
+    """It would be fresh again after a restart, its votes saying it backed nobody, while a
+    leader counted it in its quorum."""
+    sim = Sim(3, nodes=5, heartbeat=0.1, lease=2.0, state_dirs=True,
+              prepare=lambda s: s.disk_failing.update(s.addrs[3:5]))
+    sim.run_until(4.0)
+    for addr in sim.addrs[3:5]:
+        ring = sim.nodes[addr].ring
+        assert ring.fresh and ring.leader is None and not ring.held
+    assert sum(n.ring.role == "leader" for n in sim.nodes.values()) == 1  # the other three elect
+    sim.disk_failing.clear()
+    sim.run_until(8.0)
+    assert all(sim.nodes[a].ring.leader is not None for a in sim.addrs[3:5])  # once it takes writes

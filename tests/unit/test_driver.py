@@ -54,6 +54,7 @@ def ring_and_driver(i=1):
 
 
 def follow_and_hold(ring, driver, clock, p=3):
+    clock.now = max(clock.now, ring.vote_blocked_until)  # (a voter without a state dir follows no one before)
     driver.receive(Conn(SEEDS[0]), "leader_is", msg("n1", 1500, leader="n1", leader_addr=SEEDS[0]), SEEDS[0])
     driver.tick()  # our first heartbeat, answered below: a lease from its send time
     driver.receive(Conn(SEEDS[0]), "heartbeat_ack", msg("n1", 1500, seq=ring.hb_seq, mv=0, members=None), SEEDS[0])

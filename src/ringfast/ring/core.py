@@ -67,7 +67,7 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
     out. `storage` (None: no state dir) takes the epoch and vote before they are used."""
 
     def __init__(self, config, storage: Storage | None, clock, epoch: int, rng=None, metrics=None, wall=time.time,
-                 fresh: bool = False):
+                 fresh: bool = False, recorded: int = 0):
         self.cfg = config
         self.metrics = metrics or NoMetrics()
         self.storage = storage
@@ -97,6 +97,9 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
 
         self.epoch = 0  # the current leader's epoch; 0 until we know one
         self.epoch_floor = epoch  # our own candidacies start above this (persisted or wall clock)
+        # The highest epoch our state dir holds (at start, then each write it took): we
+        # voted or ran there, or followed its leader. We never follow a leader below it.
+        self.recorded = recorded
         self.vote_floor = 0  # highest epoch we voted or ran in (never vote there again)
         self.prevote = False
         self.asked_at = now
@@ -211,7 +214,11 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
         state dir did not take it (the caller then neither votes nor runs)."""
         if self.storage is None:
             return True
-        return self.storage.save(max(epoch, self.vote_floor), voted) is not False
+        epoch = max(epoch, self.vote_floor)
+        if self.storage.save(epoch, voted) is False:
+            return False
+        self.recorded = max(self.recorded, epoch)
+        return True
 
     def _common(self) -> dict:
         return {"from": self.id, "epoch": self.epoch, "cfg": self.fp, "inc": self.inc}

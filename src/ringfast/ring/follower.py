@@ -21,7 +21,29 @@ log = logging.getLogger(__name__)
 class Follower:
     """Part of `Ring` (ring/core.py): the state it reads and writes is the Ring's."""
 
+    def _may_follow(self, now: float) -> bool:
+        """Whether we may follow the leader of our current epoch: as its follower we answer
+        its messages, and a voter's answers count in its quorum, so following backs it as
+        a vote does. Not below the epoch our state dir holds (we voted or followed there:
+        after a restart, following an older leader would back it beside the one we
+        elected); not while fresh if the state dir did not take this epoch (a restart
+        would be fresh again, and its votes would say that it backed nobody); and, without
+        a state dir, not while our start-up vote block lasts (we may have voted for another
+        leader just before a restart and forgotten it)."""
+        if self.epoch < self.recorded:
+            return False
+        if self.storage is not None:  # (fresh: record it now if it was not taken before)
+            return not self.fresh or self.recorded >= self.epoch or self._persist(self.epoch, self.voted)
+        return not (now < self.vote_blocked_until and self._is_voter(self.addr))
+
     def _become_follower(self, leader: str | None, addr: str | None):
+        if leader is not None and not self._may_follow(self.clock()):
+            self._log_once(("no_follow", leader, self.epoch), logging.WARNING,
+                           "not following leader %s of epoch %d yet: %s", leader, self.epoch,
+                           "our state dir holds a newer epoch" if self.epoch < self.recorded else
+                           "our state dir did not take its epoch" if self.storage is not None else
+                           "just started without a state dir (a vote before the restart may be forgotten)")
+            leader, addr = None, None
         if self.role == "leader":
             # We renew no lease from now on; those we granted (and our own hold, with the
             # leader owning partitions) end by our quorum deadline: our votes say so.
@@ -232,6 +254,8 @@ class Follower:
     def _on_revoke(self, link, body, now, dialed=None):
         if self.leader != body["from"]:
             return
+        # (its number counts in our `seen`, which the leader takes as proof that we follow it)
+        self.grants_until = max(self.grants_until, now + self.L)
         self._apply_revoke(body, ("leader", body["from"], body["mseq"]))
 
     @step
