@@ -38,9 +38,9 @@ def main():
     for name in ("crash", "restart", "pause", "partition", "heal", "cut_one_way", "graceful_stop"):
         fn = getattr(simulator.Sim, name)
 
-        def wrapped(self, *a, _fn=fn, _name=name):
-            print(f"{self.now:8.3f} FAULT {_name} {a}")
-            return _fn(self, *a)
+        def wrapped(self, *a, _fn=fn, _name=name, **kw):
+            print(f"{self.now:8.3f} FAULT {_name} {a}{' ' + repr(kw) if kw else ''}")
+            return _fn(self, *a, **kw)
 
         setattr(simulator.Sim, name, wrapped)
     for name in ("tick", "receive", "resume", "connection_closed", "_connect_failed"):

@@ -354,3 +354,28 @@ def test_a_fresh_node_whose_state_dir_refuses_writes_follows_nobody():
     sim.disk_failing.clear()
     sim.run_until(8.0)
     assert all(sim.nodes[a].ring.leader is not None for a in sim.addrs[3:5])  # once it takes writes
+
+
+def test_a_voter_restarted_above_the_leaders_epoch_brings_the_ring_to_a_newer_one():
+    """Seed 91005720: a voter ran for an epoch above the leader's and lost, then restarted
+    on its state dir. It may not follow the older leader (its candidacy backs nobody below
+    it), and before, nothing told that leader: its hello carried only the epochs of this
+    run (none yet), so the voter stayed out of the ring for good. Its hello now carries the
+    epoch its state dir holds, and the leader it supersedes steps down for a new election."""
+    from simulator import run_seed
+
+    sim = Sim(seed=14, state_dirs=True)
+    settle(sim, 3.0)
+    old = leader_of(sim)
+    voter = next(n for n in sim.nodes.values() if n is not old and n.addr in sim.addrs[:5])
+    sim.crash(voter.addr)
+    lost = old.ring.epoch + 1
+    sim.state[voter.addr] = lost  # a candidacy it lost, before the crash
+    sim.restart(voter.addr)
+    settle(sim, 3.0)
+    assert leader_of(sim).ring.epoch > lost
+    assert sim.nodes[voter.addr].ring.leader == leader_of(sim).ring.id
+    sim.log.check_overlaps(sim.now)
+    assert not sim.log.violations, sim.log.violations
+    found = run_seed(91005720)  # the schedule that found it settles now
+    assert found.settle_time is not None and not found.log.violations

@@ -97,9 +97,11 @@ class Follower:
             self._send_heartbeat(now)
 
     def _send_hellos(self, addrs):
-        # the newest epoch we voted or ran in travels with it: candidates then start above it,
-        # and a leader of an older epoch learns that it has been superseded
-        hello = {**self._common(), "epoch": max(self.epoch, self.vote_floor), "addr": self.addr,
+        # the newest epoch we voted, ran or followed in (this run or, by our state dir, an
+        # earlier one) travels with it: candidates then start above it, and a leader of an
+        # older epoch learns that it has been superseded (we may not follow it: _may_follow;
+        # a voter would otherwise stay out of the ring for as long as that leader lives)
+        hello = {**self._common(), "epoch": max(self.epoch, self.vote_floor, self.recorded), "addr": self.addr,
                  "priority": self.priority, "wall": int(self.wall() * 1000),
                  "voters": list(self.seeds)}
         for addr in addrs:
