@@ -69,8 +69,26 @@ class Driver:
         self._run(self.ring.tick)
 
     def receive(self, link: Hashable, kind: str, body: dict, dialed: str | None = None) -> None:
-        """A validated message on `link`; `dialed`: the address we connected to, if we opened it."""
-        self._run(self.ring.receive, link, kind, body, dialed)
+        """A validated message on `link`; `dialed`: the address we connected to, if we opened it.
+        A leader that it gives something to hand out (a partition came back, a wait was
+        proven, a member left) ticks at once rather than at its next tick, up to a tick
+        period later; not for a member that joined: members join in bursts (a cold start, a
+        new leader), and handing everything to the first only to ask much of it back is
+        worse than waiting for the tick that sees them all."""
+        ring = self.ring
+        idle = not (ring.role == "leader" and ring.dirty)
+        members = len(ring.members)
+        self._run(ring.receive, link, kind, body, dialed)
+        if idle and ring.role == "leader" and ring.dirty and len(ring.members) <= members:
+            self.tick()
+
+    def next_tick(self, now: float, period: float) -> float:
+        """Seconds until the Ring should tick again: `period`, or less if a leader's wait
+        (a lease that must run out, a rejoin grace) ends sooner."""
+        ring = self.ring
+        if ring.role == "leader" and now < ring.next_wake < now + period:
+            return ring.next_wake - now
+        return period
 
     def connection_lost(self, addr: str) -> None:
         """Our connection to `addr` closed, or could not open."""

@@ -457,7 +457,7 @@ class Node:
         while self._running:
             self._driver.tick()
             self._publish()
-            self._handler.sleep(period)
+            self._handler.sleep(self._driver.next_tick(self._clock(), period))
 
     def _connection_lost(self, addr: str) -> None:
         """Our connection to `addr` closed or could not open. If it was the leader's, the ring

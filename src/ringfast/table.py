@@ -176,9 +176,10 @@ class PartitionTable:
             return e.reserved_for == mid
         return False
 
-    def unproven(self, now: float, proven: float) -> bool:
-        """Is a WAITING slot due (its `until` passed) but not yet proven (see `assignable`)?"""
-        return any(e.state is W and proven < e.until <= now for e in self.slots)
+    def unproven(self, now: float, proven: float) -> float | None:
+        """The earliest end of a WAITING slot that is due (its `until` passed) but not yet
+        proven (see `assignable`); None if there is none."""
+        return min((e.until for e in self.slots if e.state is W and proven < e.until <= now), default=None)
 
     def next_change(self, now: float) -> float:
         """When a WAITING lease ends or a reservation runs out next (inf: nothing waits)."""

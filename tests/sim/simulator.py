@@ -300,7 +300,10 @@ class SimNode:
         if not self.paused:
             self.driver.tick()
             self.sim.log.observe(self)
-        self.sim.at(self.sim.now + TICK * self.sim.rng.uniform(0.9, 1.1), self.tick)
+        period = TICK * self.sim.rng.uniform(0.9, 1.1)
+        if not self.paused:  # (as the node's tick loop: sooner when a leader's wait ends)
+            period = self.driver.next_tick(self.ring.clock(), period * self.rate) / self.rate
+        self.sim.at(self.sim.now + period, self.tick)
 
     def receive_frame(self, conn: SimConn, frame: bytes):
         if self.down or conn.closed:

@@ -170,6 +170,32 @@ def test_a_leader_kill_is_healed_within_300_ms_with_default_timings():
         assert not sim.log.violations
 
 
+def test_a_follower_kill_is_healed_one_round_trip_after_its_lease_with_default_timings():
+    """Its partitions go elsewhere once its lease surely ended (its last heartbeat heard,
+    plus a lease and the clock-rate margin) and a quorum proved it follows the leader after
+    that: the leader asks for that proof when the wait ends, not at its next regular probe
+    (up to half a heartbeat later: 0.5 s, issue 13's follower-kill target is 0.3 s)."""
+    late = []
+    for seed in range(8):
+        sim = Sim(seed, state_dirs=True, heartbeat=1.0, lease=3.0)
+        settle(sim, 2.0)
+        sim.run_until(sim.now + 1.0 + seed * 0.13)  # each trial at another probe phase
+        leader = leader_of(sim).ring
+        victim = next(n for n in sim.nodes.values() if n.ring.role != "leader" and n.ring.held)
+        parts = set(victim.ring.held)
+        free = leader.members[victim.ring.id].last_heard + leader.L + leader.margin
+        sim.crash(victim.addr)
+        while sim.now < free + 1.0 and not sim.settled():
+            sim.run_until(sim.now + 0.002)
+        assert sim.settled(), f"seed {seed}: not healed a second after the lease"
+        again = max(min(iv.start for iv in sim.log.intervals[p] if iv.start > free - leader.L) for p in parts)
+        assert again >= free, f"seed {seed}: given out {free - again:.3f} s before the lease ended"
+        late.append(again - free)
+        sim.log.check_overlaps(sim.now)
+        assert not sim.log.violations
+    assert max(late) < 0.05, [round(x, 3) for x in late]
+
+
 def test_connections_reset_around_a_live_leader_do_not_make_two_owners():
     """A closed connection is a hint, not proof that the leader died: a firewall or a lost
     NAT entry resets the connections of a leader that lives on, cut off from the voters but

@@ -177,6 +177,7 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
         self.settle_until = 0.0
         self.need_proof = False  # a wait ended that a quorum has not proven yet (handoff.py)
         self.next_probe = 0.0
+        self.last_probe = float("-inf")
         self.requests: dict[int, tuple[str, dict]] = {}  # revoke handlers running: number -> (purpose, context)
         self.next_request = 0
 

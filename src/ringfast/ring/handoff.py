@@ -63,9 +63,12 @@ class Handoff:
         # What is still unowned waits for a lease to run out or for a rejoin grace to end:
         # wake then, rather than scanning every partition on every tick.
         self.next_wake = table.next_change(now)
-        # A wait that ended but is not proven yet: ask the voters (the answers mark us dirty).
-        self.need_proof = table.unproven(now, proven)
-        if self.need_proof and now >= self.next_probe:
+        # A wait that ended but is not proven yet: ask the voters (the answers mark us dirty),
+        # at once unless a probe sent since it ended is on its way (only what a voter
+        # confirms of something sent after the wait's end proves it followed us then).
+        due = table.unproven(now, proven)
+        self.need_proof = due is not None
+        if due is not None and (now >= self.next_probe or self.last_probe < due):
             self._probe_voters(now)
         if revokes or assigns:
             self.members_version += 1

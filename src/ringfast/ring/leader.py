@@ -128,6 +128,7 @@ class Leader:
         """Ask every voter among our members for a proof that it still follows us: an empty
         assign, which it answers with a heartbeat at once (its `seen` confirms it). Every
         half heartbeat, or every quarter while a wait needs the proof."""
+        self.last_probe = now
         self.next_probe = now + self.cfg.heartbeat_interval / (4 if self.need_proof else 2)
         for m in list(self.members.values()):
             if m.id != self.id and m.addr in self.seeds and m.link is not None:
