@@ -53,9 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--exit-mode", choices=["leave", "restart"], default=None,
                       help="on SIGTERM/SIGINT: hand partitions off (leave) or keep them for a return within the "
                            "rejoin grace (restart) [RINGFAST_EXIT_MODE; default: leave]")
-    from . import devcluster
+    from .devcluster.commands import add_commands
 
-    devcluster.add_commands(sub)
+    add_commands(sub)
     return parser
 
 

@@ -74,13 +74,16 @@ class Driver:
         proven, a member left) ticks at once rather than at its next tick, up to a tick
         period later; not for a member that joined: members join in bursts (a cold start, a
         new leader), and handing everything to the first only to ask much of it back is
-        worse than waiting for the tick that sees them all."""
+        worse than waiting for the tick that sees them all. A follower whose election it
+        makes due (a fresh node that heard from its last voter) runs at once too."""
         ring = self.ring
         idle = not (ring.role == "leader" and ring.dirty)
         members = len(ring.members)
         self._run(ring.receive, link, kind, body, dialed)
         if idle and ring.role == "leader" and ring.dirty and len(ring.members) <= members:
             self.tick()
+        elif ring.role == "follower" and ring.leader is None and ring.election_at <= ring.clock():
+            self.tick()  # an election is due now (a fresh node heard the last of its voters)
 
     def next_tick(self, now: float, period: float) -> float:
         """Seconds until the Ring should tick again: `period`, or less if a leader's wait

@@ -27,134 +27,19 @@ those in ``RINGFAST_MONITORING_HOSTS`` are answered, anything else gets 403.
 
 from __future__ import annotations
 
+import importlib
 import ipaddress
 import logging
 import socket
 import time
-from importlib import resources
-from typing import TYPE_CHECKING
 
-import falcon
 import gevent
 from gevent.pywsgi import WSGIHandler, WSGIServer
-
-if TYPE_CHECKING:
-    from .snapshot import Member
 
 log = logging.getLogger(__name__)
 
 MAX_CONNECTIONS = 64
 REQUEST_TIMEOUT = 5.0  # seconds, from the first byte of a request to the end of its answer
-
-
-def _member(m: Member) -> dict:
-    return {"id": m.id, "address": m.addr, "priority": m.priority, "role": m.role, "partitions": list(m.partitions)}
-
-
-class _Status:
-    def __init__(self, node):
-        self.node = node
-
-    def on_get(self, req, resp):
-        n = self.node
-        snap = n.snapshot()
-        resp.media = {
-            "node": {"id": n.id, "address": n.address, "priority": n.config.priority, "role": snap.role},
-            "leader": snap.leader,
-            "epoch": snap.epoch,
-            "num_partitions": n.config.num_partitions,
-            "members": [_member(m) for m in snap.members],
-        }
-
-
-class _Partitions:
-    def __init__(self, node):
-        self.node = node
-
-    def on_get(self, req, resp):
-        n = self.node
-        snap = n.snapshot()
-        # As Node.partitions() says it: nothing once the lease (or, on a leader, the quorum)
-        # ran out, even before the node has run again after a freeze.
-        valid = snap.valid_until > n._clock()
-        resp.media = {
-            "node": n.id,
-            "epoch": snap.epoch,
-            "partitions": list(snap.partitions) if valid else [],
-            "tokens": {str(p): t for p, t in sorted(snap.tokens.items())} if valid else {},
-        }
-
-
-class _Health:
-    def __init__(self, node):
-        self.node = node
-
-    def on_get(self, req, resp):
-        snap = self.node.snapshot()
-        if snap.role == "leader" or (snap.leader is not None and snap.ready):
-            resp.media = {"status": "ok", "role": snap.role, "epoch": snap.epoch}
-            return
-        reason = "stopped" if snap.role == "stopped" else "no leader" if snap.leader is None else "no lease from the leader yet"
-        resp.status = falcon.HTTP_503
-        resp.media = {"status": "unavailable", "role": snap.role, "epoch": snap.epoch, "reason": reason}
-
-
-class _Metrics:
-    def __init__(self, node):
-        self.node = node
-
-    def on_get(self, req, resp):
-        from .metrics import CONTENT_TYPE
-
-        resp.content_type = CONTENT_TYPE
-        resp.data = self.node.metrics.render()
-
-
-class _Static:
-    """A file shipped in the package (the dashboard page, the OpenAPI description)."""
-
-    def __init__(self, name: str, content_type: str):
-        self.name, self.content_type = name, content_type
-
-    def on_get(self, req, resp):
-        try:
-            data = resources.files("ringfast").joinpath(self.name).read_bytes()
-        except FileNotFoundError:
-            raise falcon.HTTPNotFound(description=f"{self.name} is not part of this build") from None
-        resp.content_type = self.content_type
-        resp.data = data
-
-
-def _error_serializer(req, resp, exc):
-    resp.content_type = falcon.MEDIA_JSON
-    resp.media = exc.to_dict()
-
-
-def _unexpected(req, resp, ex, params):
-    log.exception("monitoring request %s %s failed", req.method, req.path)
-    raise falcon.HTTPInternalServerError(title="internal error")
-
-
-class _HostCheck:
-    """Falcon middleware: answer only requests addressed to a name this node goes by."""
-
-    def __init__(self, allowed: frozenset | None):
-        self.allowed = allowed  # lower-case names; None: any (RINGFAST_MONITORING_HOSTS=*)
-
-    def process_request(self, req, resp):
-        host = req.get_header("Host")
-        if host is None or self.allowed is None:
-            return  # no Host (HTTP/1.0): not a browser, so not a rebinding attack
-        name = host_name(host)
-        if name in self.allowed or name == "localhost" or name.endswith(".localhost") or _is_ip(name):
-            return
-        self.refused("host")
-        raise falcon.HTTPForbidden(
-            description=f"Host {host[:100]!r} is not a name of this node; add it to RINGFAST_MONITORING_HOSTS",
-        )
-
-    def refused(self, reason):  # replaced by the server with its counter
-        pass
 
 
 def host_name(header: str) -> str:
@@ -180,23 +65,6 @@ def allowed_hosts(names, extra) -> frozenset | None:
         return None
     # (not getfqdn(): a reverse lookup could hold up the start for seconds)
     return frozenset(host_name(n) for n in (*names, socket.gethostname(), *extra) if n)
-
-
-def make_app(node, allowed=None, on_refused=None) -> falcon.App:
-    check = _HostCheck(allowed)
-    if on_refused is not None:
-        check.refused = on_refused
-    app = falcon.App(cors_enable=False, middleware=[check])
-    app.set_error_serializer(_error_serializer)
-    app.add_error_handler(Exception, _unexpected)  # falcon's HTTPError (404, 405) stays more specific
-    app.add_route("/status", _Status(node))
-    app.add_route("/partitions", _Partitions(node))
-    app.add_route("/health", _Health(node))
-    app.add_route("/metrics", _Metrics(node))
-    app.add_route("/", _Static("dashboard.html", "text/html; charset=utf-8"))
-    app.add_route("/openapi.json", _Static("openapi.json", falcon.MEDIA_JSON))
-    return app
-
 
 class _Handler(WSGIHandler):
     """Each request is bounded in time; until its head has arrived it may be evicted."""
@@ -293,6 +161,10 @@ class _Server(WSGIServer):
 
 
 class MonitoringServer:
+    """The monitoring port of `node`. Constructing it binds the port (an OSError then is
+    the node's to report at start); `start` builds the Falcon app (ringfast.monitoring_api,
+    imported there) and serves. Requests that come in between wait in the kernel's backlog."""
+
     def __init__(self, node, host: str, port: int, names=()):
         counter = getattr(node.metrics, "monitoring_refused", None)
 
@@ -300,17 +172,27 @@ class MonitoringServer:
             if counter is not None:
                 counter.labels(reason=reason).inc()
 
-        allowed = allowed_hosts((host, *names), getattr(node.config, "monitoring_hosts", ()))
-        self.server = _Server((host, port), make_app(node, allowed, refused), log=None, error_log=log,
+        self.node, self.refused = node, refused
+        self.allowed = allowed_hosts((host, *names), getattr(node.config, "monitoring_hosts", ()))
+        self.server = _Server((host, port), None, log=None, error_log=log,
                               max_connections=MAX_CONNECTIONS, request_timeout=REQUEST_TIMEOUT, refused=refused)
         self.server.init_socket()
+        self.stopped = False
 
     @property
     def address(self) -> tuple[str, int]:
         return self.server.address[:2]
 
     def start(self):
-        self.server.start()
+        # Falcon is imported on one of the hub's worker threads: the hub's greenlets (the
+        # ring's ticks and messages) go on meanwhile, where an import here would hold them
+        # up for as long as it takes (a tenth of a second, more on a busy CPU)
+        api = gevent.get_hub().threadpool.apply(importlib.import_module, ("ringfast.monitoring_api",))
+        app = api.make_app(self.node, self.allowed, self.refused)
+        if not self.stopped:  # (the node may have stopped while Falcon was imported)
+            self.server.application = app
+            self.server.start()
 
     def stop(self):
+        self.stopped = True
         self.server.stop(timeout=1.0)

@@ -407,9 +407,11 @@ class Node:
         self._event_queue = gevent.queue.Queue()
         self._running = True
         listener.start()
-        if self._monitor is not None:
-            self._monitor.start()
         self._greenlets = [self._handler.spawn(self._tick_loop), self._handler.spawn(self._event_loop)]
+        if self._monitor is not None:
+            # after the ring's first tick: building the monitoring app (importing Falcon)
+            # takes a tenth of a second of CPU, which a cold start's election need not wait for
+            self._greenlets.append(self._handler.spawn(self._monitor.start))
         log.info("node %s listening on %s as %s (seeds: %s)", cfg.node_id, format_address(cfg.host, cfg.port),
                  cfg.address, ", ".join(cfg.seeds) or "none")
         if cfg.seeds and cfg.address not in cfg.seeds:

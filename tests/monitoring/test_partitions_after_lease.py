@@ -4,7 +4,7 @@ from SIGSTOP answered a queued poll with partitions that had moved while it was 
 
 from types import SimpleNamespace
 
-from ringfast.monitoring import _Partitions
+from ringfast.monitoring_api import _Partitions
 
 
 def answer(valid_until: float, now: float) -> dict:

@@ -31,21 +31,27 @@ The modules:
 
 from __future__ import annotations
 
-from .cluster import DevCluster
-from .commands import add_commands, run_dev_cluster
-from .control import control_dir, control_socket_path
-from .devnode import DevNode
-from .formatting import format_ranges
-from .status import format_status, run_status
+import importlib
 
-__all__ = [
-    "DevCluster",
-    "DevNode",
-    "add_commands",
-    "control_dir",
-    "control_socket_path",
-    "format_ranges",
-    "format_status",
-    "run_dev_cluster",
-    "run_status",
-]
+# name -> the module that holds it, imported on first use (PEP 562): `ringfast node` builds
+# the CLI parser with add_commands and should not import the dev-cluster to start.
+_LAZY = {
+    "DevCluster": "cluster",
+    "add_commands": "commands",
+    "run_dev_cluster": "commands",
+    "control_dir": "control",
+    "control_socket_path": "control",
+    "DevNode": "devnode",
+    "format_ranges": "formatting",
+    "format_status": "status",
+    "run_status": "status",
+}
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    globals()[name] = value
+    return value

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 
 from ..errors import ConfigError
-from .cluster import DevCluster
-from .control import ACTIONS, run_control
-from .processes import DEFAULT_BASE_PORT, MONITORING_OFFSET
-from .status import DEFAULT_STATUS_URL, run_status
+from .control import ACTIONS
+from .processes import DEFAULT_BASE_PORT, DEFAULT_STATUS_URL, MONITORING_OFFSET
+
+# Every `ringfast` command builds this parser, `ringfast node` too: what only these commands
+# use (the dev-cluster itself, the HTTP client of `status`) is imported when they run, so a
+# node's start does not pay for it (each process of a cold start boots on a shared CPU).
 
 DEV_CLUSTER_HELP = """\
 Keyboard (when stdin is a terminal): press a key, then the node's number:
@@ -78,11 +80,21 @@ def add_commands(sub) -> None:
     s.set_defaults(run=run_status)
 
 
+def run_status(args) -> int:
+    from .status import run_status
+
+    return run_status(args)
+
+
 def run_dev_cluster(args) -> int:
     if args.action is not None:
+        from .control import run_control
+
         return run_control(args)
     if args.node is not None:
         raise ConfigError(f"unexpected argument {args.node!r}")
     if args.base_port is None:
         args.base_port = DEFAULT_BASE_PORT
+    from .cluster import DevCluster
+
     return DevCluster(args).run()

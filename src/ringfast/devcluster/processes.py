@@ -14,6 +14,7 @@ from .devnode import DevNode
 
 HOST = "127.0.0.1"
 DEFAULT_BASE_PORT = 7000
+DEFAULT_STATUS_URL = "http://127.0.0.1:9000"  # `ringfast status`: a node's default monitoring port
 MONITORING_OFFSET = 100
 MAX_NODES = MONITORING_OFFSET - 1
 

@@ -11,9 +11,7 @@ import urllib.request
 
 from ..errors import ConfigError
 from .formatting import format_ranges, format_table
-from .processes import HOST
-
-DEFAULT_STATUS_URL = "http://127.0.0.1:9000"
+from .processes import DEFAULT_STATUS_URL, HOST
 
 
 def _no_proxy_open(url: str, timeout: float):

@@ -47,6 +47,13 @@ class Leader:
         # Followers of the previous leader report what they hold within a heartbeat or two;
         # moving anything before they have would move what need not move.
         self.expected = {m["id"] for m in self.view if m["role"] != "leader" and m["id"] != self.id}
+        if not self.view:
+            # No ring before us that we know of (a cold start): the nodes we heard from lately
+            # follow us within a round trip of our notice below. Handing everything to the
+            # first to report only to ask some of it back as the others do runs revoke
+            # handlers at every cold start.
+            self.expected = {i for i, (_, _, at, _) in self.known.items()
+                             if now - at < self.L and i not in (self.id, self.lost_leader)}
         # where partitions were, as the previous leader last described it: partitions that
         # come back free (their owners' leases ran out while there was no leader) go back there
         self.hint = {p: m["id"] for m in self.view if m["id"] != self.id for p in m["partitions"] if p < self.P}
