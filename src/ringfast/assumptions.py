@@ -31,22 +31,28 @@ def voters_digest(seeds) -> str:
     return hashlib.sha256("\n".join(sorted(seeds)).encode("utf-8")).hexdigest()[:16]
 
 
-def fingerprint(num_partitions: int, quorum: int, seeds) -> str:
+def fingerprint(num_partitions: int, quorum: int, seeds, failure_timeout: float) -> str:
     """The settings that must match on every node of a ring, in a short string carried by
-    every ring message: ``"<partitions>/<quorum>/<digest of the sorted voter set>"``.
-    (The cluster name and the protocol version are already in every frame's header.)"""
-    return f"{num_partitions}/{quorum}/{voters_digest(seeds)}"
+    every ring message: ``"<partitions>/<quorum>/<digest of the sorted voter set>/<failure
+    timeout in ms>"``. (The cluster name and the protocol version are already in every
+    frame's header.) The failure timeout is there because a vote says how long the leader
+    its voter backed may still grant leases by the voter's own timeout: a leader with a
+    longer one grants leases that outlast the next leader's wait."""
+    return f"{num_partitions}/{quorum}/{voters_digest(seeds)}/{round(failure_timeout * 1000)}"
 
 
 def explain_mismatch(ours: str, theirs: str, us: str = "here", them: str = "there") -> str:
     """Name the setting that differs between two fingerprints, with both values and whose
     they are (the text is logged on both sides, so it says "on n1", not "here")."""
     try:
-        p1, q1, v1 = ours.split("/")
-        p2, q2, v2 = theirs.split("/")
+        p1, q1, v1, l1 = ours.split("/")
+        p2, q2, v2, l2 = theirs.split("/")
     except ValueError:
         return f"settings fingerprint {theirs!r} on {them}, {ours!r} on {us}"
     diffs = []
+    if l1 != l2:
+        diffs.append(f"FAILURE_TIMEOUT {l1} ms on {us}, {l2} ms on {them} (change it on every node at once: "
+                     "see docs/operations.md)")
     if p1 != p2:
         diffs.append(f"NUM_PARTITIONS {p1} on {us}, {p2} on {them}")
     if q1 != q2:
@@ -83,8 +89,8 @@ def conflicts(ours: str, our_voters, theirs: str, their_voters) -> str | None:
     refused and that is all. A voter list that does not match its fingerprint's digest is
     taken as unknown, and unknown voters as the worst case."""
     try:
-        _, q1, v1 = ours.split("/")
-        _, q2, v2 = theirs.split("/")
+        _, q1, v1, _ = ours.split("/")
+        _, q2, v2, _ = theirs.split("/")
         q_ours, q_theirs = int(q1), int(q2)
     except ValueError:
         return "unreadable settings fingerprint"

@@ -410,3 +410,35 @@ def test_a_voter_restarted_above_the_leaders_epoch_brings_the_ring_to_a_newer_on
     assert not sim.log.violations, sim.log.violations
     found = run_seed(91005720)  # the schedule that found it settles now
     assert found.settle_time is not None and not found.log.violations
+
+
+def test_a_leader_with_a_longer_failure_timeout_than_its_voters_is_refused():
+    """FAILURE_TIMEOUT differs: n1 (3 s) leads voters of 0.5 s. Their votes say how long a
+    leader they backed may still grant leases by their own timeout, so the next leader's
+    wait ends 2.5 s before the leases n1 granted (before: two owners as soon as n1 and a
+    follower were cut off from the rest). The timeout is part of the settings every node
+    must share: n1 is refused, as a different partition count is."""
+    import dataclasses
+
+    def longer_for_n1(sim):
+        a = sim.addrs[0]
+        sim.cfg[a] = dataclasses.replace(sim.cfg[a], failure_timeout=3.0)
+
+    sim = Sim(seed=3, prepare=longer_for_n1)
+    n1 = sim.nodes[sim.addrs[0]]
+    assert n1.ring.L == 3.0
+    def holder():  # a follower of n1 that holds partitions (never, with the refusal)
+        if n1.ring.role != "leader":
+            return None
+        return next((sim.nodes[m.addr] for m in n1.ring.members.values()
+                     if m.id != n1.ring.id and sim.nodes[m.addr].ring.held), None)
+
+    while sim.now < 10.0 and holder() is None:
+        sim.run_until(sim.now + 0.05)
+    if holder() is not None:
+        sim.partition({n1.addr, holder().addr})
+        sim.run_until(sim.now + 4.0)
+    sim.log.check_overlaps(sim.now)
+    assert not sim.log.violations, sim.log.violations[:3]
+    assert n1.ring.refusal is not None and "FAILURE_TIMEOUT" in n1.ring.refusal[2]
+    assert not n1.ring.held and n1.ring.role != "leader"

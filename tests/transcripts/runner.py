@@ -454,7 +454,7 @@ class World:
             self.settings["quorum"] = int(kw["quorum"])
         self.step = float(kw.get("step", 0.125))
         cfg = self.config(self.names[0], self.names[0])
-        self.fp = fingerprint(cfg.num_partitions, cfg.quorum_size(), cfg.seeds)
+        self.fp = fingerprint(cfg.num_partitions, cfg.quorum_size(), cfg.seeds, cfg.failure_timeout)
         margin = Ring(cfg, None, lambda: 0.0, 0, random.Random(0)).margin
         self.say(f"voters {','.join(voters)} (quorum {cfg.quorum_size()}), {cfg.num_partitions} partitions, "
                  f"heartbeat {cfg.heartbeat_interval:g}s, lease {cfg.failure_timeout:g}s (+{margin:.3f}s margin), "

@@ -121,7 +121,7 @@ def make(i=0, **kw):
     return ring, clock, io
 
 
-FP = fingerprint(10, 2, SEEDS)  # the settings fingerprint of make()'s rings
+FP = fingerprint(10, 2, SEEDS, 1.0)  # the settings fingerprint of make()'s rings
 
 
 def msg(sender, epoch, **body):

@@ -38,7 +38,7 @@ def refusals(io):
 def test_a_vote_request_from_a_node_with_other_settings_is_refused_and_names_the_setting():
     ring, clock, io = make(1)
     clock.now += 5
-    other = fingerprint(12, 2, SEEDS)  # NUM_PARTITIONS=12 there
+    other = fingerprint(12, 2, SEEDS, 1.0)  # NUM_PARTITIONS=12 there
     ring.receive(Conn(), "vote_req", msg("n1", 2000, cfg=other, addr=SEEDS[0], priority=0, pre=False))
     assert not io.of_kind("vote") and ring.voted is None and ring.epoch == 0
     [refusal] = refusals(io)
@@ -46,11 +46,13 @@ def test_a_vote_request_from_a_node_with_other_settings_is_refused_and_names_the
 
 
 def test_each_differing_setting_is_named():
-    a = fingerprint(10, 2, ["h1:1", "h2:1", "h3:1"])
-    assert "quorum 2 on here, 3 on there" in explain_mismatch(a, fingerprint(10, 3, ["h1:1", "h2:1", "h3:1"]))
-    assert "SEED_NODES" in explain_mismatch(a, fingerprint(10, 2, ["h1:1", "h2:1", "h4:1"]))
-    assert explain_mismatch(a, fingerprint(10, 2, ["h3:1", "h1:1", "h2:1"])) == "settings differ"  # order is no difference
-    assert fingerprint(10, 2, ["h3:1", "h1:1", "h2:1"]) == a
+    a = fingerprint(10, 2, ["h1:1", "h2:1", "h3:1"], 1.0)
+    assert "quorum 2 on here, 3 on there" in explain_mismatch(a, fingerprint(10, 3, ["h1:1", "h2:1", "h3:1"], 1.0))
+    assert "SEED_NODES" in explain_mismatch(a, fingerprint(10, 2, ["h1:1", "h2:1", "h4:1"], 1.0))
+    assert explain_mismatch(a, fingerprint(10, 2, ["h3:1", "h1:1", "h2:1"], 1.0)) == "settings differ"  # order is no difference
+    assert fingerprint(10, 2, ["h3:1", "h1:1", "h2:1"], 1.0) == a
+    assert "FAILURE_TIMEOUT 1000 ms on here, 3000 ms on there" in explain_mismatch(
+        a, fingerprint(10, 2, ["h1:1", "h2:1", "h3:1"], 3.0))
 
 
 def test_the_node_refused_logs_why(caplog):
@@ -179,15 +181,15 @@ def test_which_differences_between_voters_stop_elections():
     from ringfast.assumptions import conflicts
 
     v = ["a:1", "b:1", "c:1"]
-    ours = fingerprint(10, 2, v)
-    assert conflicts(ours, v, fingerprint(12, 2, v), v) is None  # refused, but no second majority possible
+    ours = fingerprint(10, 2, v, 1.0)
+    assert conflicts(ours, v, fingerprint(12, 2, v, 1.0), v) is None  # refused, but no second majority possible
     plus_one = v + ["d:1"]
-    assert conflicts(ours, v, fingerprint(10, 3, plus_one), plus_one) is None  # one voter added: safe
-    assert conflicts(ours, v, fingerprint(10, 2, v[:2]), v[:2]) is None  # one voter removed: safe
+    assert conflicts(ours, v, fingerprint(10, 3, plus_one, 1.0), plus_one) is None  # one voter added: safe
+    assert conflicts(ours, v, fingerprint(10, 2, v[:2], 1.0), v[:2]) is None  # one voter removed: safe
     swapped = ["a:1", "b:1", "x:1"]
-    assert "differ by 2 voters" in conflicts(ours, v, fingerprint(10, 2, swapped), swapped)
-    assert "quorum 1 there, 2 here" in conflicts(ours, v, fingerprint(10, 1, v), v)
-    assert conflicts(ours, v, fingerprint(10, 3, v), v) is None  # a larger quorum over the same voters
+    assert "differ by 2 voters" in conflicts(ours, v, fingerprint(10, 2, swapped, 1.0), swapped)
+    assert "quorum 1 there, 2 here" in conflicts(ours, v, fingerprint(10, 1, v, 1.0), v)
+    assert conflicts(ours, v, fingerprint(10, 3, v, 1.0), v) is None  # a larger quorum over the same voters
 
 
 def test_one_voter_added_with_a_quorum_below_the_new_majority_stops_elections():
@@ -199,10 +201,10 @@ def test_one_voter_added_with_a_quorum_below_the_new_majority_stops_elections():
     six = five + ["f:1"]
     assert two_quorums_possible(five, 3, six, 3) and not two_quorums_possible(five, 3, six, 4)
     assert "differ by 1 voters (f:1), quorum 3 here and 3 there" in conflicts(
-        fingerprint(10, 3, five), five, fingerprint(10, 3, six), six)
-    assert conflicts(fingerprint(10, 3, five), five, fingerprint(10, 4, six), six) is None
+        fingerprint(10, 3, five, 1.0), five, fingerprint(10, 3, six, 1.0), six)
+    assert conflicts(fingerprint(10, 3, five, 1.0), five, fingerprint(10, 4, six, 1.0), six) is None
     # a voter list that is not the one its fingerprint names is taken as unknown: the worst case
-    assert "theirs unknown" in conflicts(fingerprint(10, 3, five), five, fingerprint(10, 4, six), five)
+    assert "theirs unknown" in conflicts(fingerprint(10, 3, five, 1.0), five, fingerprint(10, 4, six, 1.0), five)
 
 
 def test_a_node_restarted_into_a_voter_set_of_its_own_stops_when_the_others_list_it():

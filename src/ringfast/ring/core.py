@@ -87,7 +87,7 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
         self.stagger = self.L / 3
         self.wall = wall  # the wall clock: only for epoch bounds and skew warnings, never for leases
         # what must match on every node (voter set, quorum, partitions), carried by every message
-        self.fp = fingerprint(self.P, self.quorum, self.seeds)
+        self.fp = fingerprint(self.P, self.quorum, self.seeds, self.L)
         # tells this process from another one started with the same node id
         self.inc = self.rng.getrandbits(62)
         self.logged: set = set()  # (kind, peer, ...) already logged: refusals are logged once each
