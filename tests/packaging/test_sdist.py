@@ -47,6 +47,8 @@ REQUIRED_IN_SDIST = [
     "src/ringfast/_compat.h",  # included through _capi.pxd
     "src/ringfast/_murmur3.h",
     "src/ringfast/_pycore.py",
+    "src/ringfast/_pyassign.py",
+    "src/ringfast/_pyargs.py",
     "src/ringfast/py.typed",
 ]
 
