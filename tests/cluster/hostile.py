@@ -475,7 +475,7 @@ def bogus_epoch(cluster: Cluster, target: str, kind: str, sender: str, rnd: rand
                   + (" (beyond the wire)" if beyond_wire else ""))
     count0 = counters(cluster, [target], key)
     seeds = list(node.seeds)
-    cfg = fingerprint(cluster.num_partitions, len(seeds) // 2 + 1, seeds)
+    cfg = fingerprint(cluster.num_partitions, len(seeds) // 2 + 1, seeds, cluster.check_ms / 1000)
     addr = cluster.nodes[sender].address if sender in cluster.nodes else f"{HOST}:{rnd.randint(1024, 9999)}"
     name = _cluster_name(cluster, target)
     frame = protocol.encode(kind, bogus_body(kind, sender, epoch, cfg, addr, rnd), name)
