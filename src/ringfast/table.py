@@ -177,9 +177,9 @@ class PartitionTable:
         return False
 
     def unproven(self, now: float, proven: float) -> float | None:
-        """The earliest end of a WAITING slot that is due (its `until` passed) but not yet
-        proven (see `assignable`); None if there is none."""
-        return min((e.until for e in self.slots if e.state is W and proven < e.until <= now), default=None)
+        """The latest end of a WAITING slot that is due (its `until` passed) but not yet
+        proven (see `assignable`), None if there is none: a probe sent after it proves them all."""
+        return max((e.until for e in self.slots if e.state is W and proven < e.until <= now), default=None)
 
     def next_change(self, now: float) -> float:
         """When a WAITING lease ends or a reservation runs out next (inf: nothing waits)."""

@@ -153,6 +153,13 @@ def test_a_wait_ends_only_once_a_quorum_proved_it_followed_the_leader_after_it()
     assert not t.unproven(4.0, proven=3.0)
 
 
+def test_unproven_names_the_latest_due_wait_so_that_one_probe_after_it_proves_them_all():
+    t = table(until=3.0)
+    t.slots[1].until = 3.5  # its earlier lease ends later (as a holder dropped later would)
+    assert t.unproven(4.0, proven=2.9) == 3.5  # a probe sent at 3.2 would prove only slot 0
+    assert t.unproven(3.2, proven=2.9) == 3.0  # slot 1 is not due yet
+
+
 def test_a_table_with_no_earlier_leader_starts_free():
     t = PartitionTable(3, EPOCH, None)
     assert all(e.state is Slot.FREE for e in t.slots) and t.assignable(0, 0.0, "a", proven=float("-inf"))
