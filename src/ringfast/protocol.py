@@ -29,7 +29,10 @@ from .errors import RingfastError
 # 3: votes say how much longer a leader the voter backed may renew leases ("grants", ms).
 # 4: a heartbeat's answer says how long the lease it renews lasts ("lease", ms): never past
 #    the leader's quorum deadline.
-VERSION = 4
+# 5: the settings fingerprint ("cfg") carries the failure timeout (a fourth field): a node of
+#    4 read 5's fingerprints as unreadable and both sides stopped electing; now the frames of
+#    the other version are refused as such and the majority keeps its ring during a rollout.
+VERSION = 5
 MAGIC = b"RF"
 _LENGTH = struct.Struct(">I")
 _HEAD = struct.Struct(">2sBBB")
