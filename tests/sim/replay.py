@@ -53,6 +53,8 @@ def main():
         setattr(simulator.SimNode, name, on_node)
     sim = simulator.run_seed(args.seed)
     print("violations:", sim.log.violations or "none", "settle:", sim.settle_time)
+    if sim.log.forgotten:
+        print("forgotten (the limit without state dirs):", sim.log.forgotten[:3])
     if args.partition is not None:
         for iv in sorted(sim.log.intervals.get(args.partition, []), key=lambda iv: iv.start):
             print(f"  {iv.holder:8} [{iv.start:.3f}, {iv.end}) token {iv.token}")
