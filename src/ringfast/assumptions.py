@@ -24,7 +24,8 @@ EPOCH_HEADROOM = 2**24
 # docs/operations.md): logged and shown in /metrics, not refused.
 WALL_SKEW_WARN = 5.0
 
-REFUSAL_REASONS = ("settings_mismatch", "duplicate_id", "duplicate_address", "epoch_out_of_range", "tls_identity")
+REFUSAL_REASONS = ("settings_mismatch", "duplicate_id", "duplicate_address", "epoch_out_of_range", "tls_identity",
+                   "ring_full")
 
 
 def voters_digest(seeds) -> str:

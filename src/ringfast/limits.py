@@ -58,3 +58,13 @@ def largest_frame(cfg: Config) -> int:
     token = len(str(2**63 - 1))
     ident = len(json.dumps(cfg.node_id or "x" * 300))
     return FRAME_SLACK + len(cfg.cluster_name.encode("utf-8")) + 2 * ident + digits + P * (token + len("[,],"))
+
+
+def member_entry_bytes(node_id: str, addr: str) -> int:
+    """Bytes one member takes in the leader's member list (a heartbeat answer carries it
+    whole), its partitions aside: `largest_frame` counts every partition once already.
+    Members come and go at run time, so the leader checks this at each join (a join that
+    would make the list too big for one frame is refused) instead of at start."""
+    entry = {"id": node_id, "addr": addr, "priority": -(2**31), "role": "follower", "partitions": []}
+    return len(json.dumps(entry, separators=(",", ":"))) + 1  # and its comma
+

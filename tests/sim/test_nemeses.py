@@ -498,3 +498,36 @@ def test_a_lower_epoch_from_a_quorum_that_remembered_stays_a_violation():
     sim.log.assigned(holder, {p: (epoch - 1) << 31 | 1})
     assert any(f"token of partition {p} did not grow" in v for v in sim.log.violations), sim.log.violations
     assert not sim.log.forgotten
+
+
+def test_a_join_that_would_overflow_the_member_list_is_refused():
+    """The leader's heartbeat answers carry the whole member list. Nothing bounded it: with
+    enough members (or long ids) every answer exceeded RINGFAST_MAX_FRAME, every follower's
+    lease ran out, and the whole ring dropped. Now the join that would overflow it is refused
+    (`ring_full`, naming the setting) and the members already in keep their leases."""
+    import dataclasses
+
+    from ringfast import protocol
+    from ringfast.limits import largest_frame, member_entry_bytes
+
+    def small_frames(sim):
+        cfg = sim.cfg[sim.addrs[0]]
+        room = 4 * max(member_entry_bytes(sim.cfg[a].node_id, a) for a in sim.addrs)  # 4 of the 20
+        for a in sim.addrs:
+            sim.cfg[a] = dataclasses.replace(sim.cfg[a], max_frame_size=largest_frame(cfg) + room)
+
+    sim = Sim(seed=5, nodes=20, voters=3, prepare=small_frames)
+    sim.run_until(4.0)
+    lead = leader_of(sim)
+    limit = lead.ring.cfg.max_frame_size
+    members = lead.ring.describe()
+    assert len(members) == 4, [m["id"] for m in members]
+    ack = {**lead.ring._common(), "seq": 2**62, "mv": 2**62, "members": members, "lease": 2**31 - 1}
+    assert len(protocol.encode("heartbeat_ack", ack, lead.ring.cfg.cluster_name)) + protocol.Auth.MAC_SIZE <= limit
+    everyone = members + [dict(members[-1], id=f"x{i}") for i in range(16)]  # what it would have sent
+    assert len(protocol.encode("heartbeat_ack", {**ack, "members": everyone}, lead.ring.cfg.cluster_name)) > limit
+    refused = [n for n in sim.nodes.values() if n.ring.refusal and n.ring.refusal[1] == "ring_full"]
+    assert len(refused) == 16 and "RINGFAST_MAX_FRAME" in refused[0].ring.refusal[2]
+    assert sorted(p for n in sim.nodes.values() for p in n.ring.held) == list(range(sim.P))
+    sim.log.check_overlaps(sim.now)
+    assert not sim.log.violations, sim.log.violations

@@ -47,6 +47,7 @@ import time
 
 from ..assumptions import epoch_cap, explain_mismatch, fingerprint, printable
 from ..events import PartitionsChanged
+from ..limits import largest_frame
 from ..metrics import NoMetrics
 from ..table import PartitionTable
 from .actions import Action, Close, Released, Reply, Revoke, RoleChanged, Send, Storage
@@ -163,6 +164,10 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
 
         # leader state
         self.members: dict[str, Member] = {}
+        # The member list goes whole into heartbeat answers: its bytes (partitions aside), and
+        # what the frame limit leaves for them once every partition and token is counted.
+        self.view_bytes = 0
+        self.view_budget = config.max_frame_size - largest_frame(config)
         self.table = PartitionTable(0, 0, now)  # every partition's handoff state (table.py)
         self.leader_since = 0.0
         self.voter_heard: dict[str, float] = {}

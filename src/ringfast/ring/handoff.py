@@ -13,6 +13,7 @@ import time
 from collections import defaultdict
 
 from .._impl import assign
+from ..limits import member_entry_bytes
 from .actions import Membership
 from .common import Member
 
@@ -201,6 +202,8 @@ class Handoff:
     def _drop_member(self, m: Member, reason: str):
         log.info("member %s left (%s)", m.id, reason)
         del self.members[m.id]
+        if m.id != self.id:
+            self.view_bytes -= member_entry_bytes(m.id, m.addr)
         if m.link is not None and reason != "connection closed":
             self._close(m.link)
         # its lease, renewed at most at last_heard, surely ends by this time

@@ -12,6 +12,7 @@ import logging
 
 from ..events import PartitionsChanged
 from ..table import PartitionTable
+from ..limits import member_entry_bytes
 from .actions import Membership
 from .common import Member, step
 
@@ -26,6 +27,7 @@ class Leader:
         self.leader_since = now
         self.voter_heard = {a: self.asked_at for a in self.votes}  # they answered after we asked
         self.members = {}
+        self.view_bytes = member_entry_bytes(self.id, self.addr)  # the list's bytes, partitions aside
         voters = set(self.votes.values()) - {self.id}
         if self.fresh_candidacy and voters <= self.fresh_voters:
             # Every voter of this quorum (and we) had never voted nor run: no earlier leader
@@ -221,6 +223,15 @@ class Leader:
                 m.link = link
                 reconnected = True
             else:
+                size = member_entry_bytes(fid, body["addr"])
+                if self.view_bytes + size > self.view_budget:
+                    # [harden] every heartbeat answer that carries the member list would
+                    # exceed the frame limit, and every follower would lose its lease
+                    self._refuse(link, fid, "ring_full",
+                                 f"the member list would take more than RINGFAST_MAX_FRAME={self.cfg.max_frame_size} "
+                                 f"bytes with this member ({len(self.members)} members now): raise it on every node")
+                    return
+                self.view_bytes += size
                 m = Member(fid, body["addr"], body["priority"], link, now, inc=body["inc"])
                 # Message numbers only grow, across sessions too: once it has handled a
                 # newer one, an older one it never reported is lost for good.
