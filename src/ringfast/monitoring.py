@@ -187,8 +187,16 @@ class MonitoringServer:
         # Falcon is imported on one of the hub's worker threads: the hub's greenlets (the
         # ring's ticks and messages) go on meanwhile, where an import here would hold them
         # up for as long as it takes (a tenth of a second, more on a busy CPU)
-        api = gevent.get_hub().threadpool.apply(importlib.import_module, ("ringfast.monitoring_api",))
-        app = api.make_app(self.node, self.allowed, self.refused)
+        try:
+            api = gevent.get_hub().threadpool.apply(importlib.import_module, ("ringfast.monitoring_api",))
+            app = api.make_app(self.node, self.allowed, self.refused)
+        except Exception as e:  # Falcon missing or broken: the ring runs on, the port must not hang
+            host, port = self.address
+            log.error("monitoring port %s:%d closed: its API could not be loaded (%s: %s); the node runs "
+                      "without it (is falcon installed in this environment?)", host, port, type(e).__name__, e)
+            self.stopped = True
+            self.server.close()  # connections are refused, not left waiting in the backlog
+            return
         if not self.stopped:  # (the node may have stopped while Falcon was imported)
             self.server.application = app
             self.server.start()

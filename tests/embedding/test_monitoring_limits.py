@@ -186,3 +186,28 @@ def test_a_flooded_monitoring_port_does_not_take_the_node_out_of_the_ring(tmp_pa
                 p.send_signal(signal.SIGKILL)
                 p.wait(10)
     assert "Too many open files" not in (tmp_path / "b.log").read_text()
+
+
+def test_a_monitoring_api_that_cannot_load_closes_its_port_and_the_ring_runs_on(monkeypatch, caplog):
+    """The API (Falcon) is imported after the ring starts. If that import fails, the port
+    was bound but nothing served it: clients hung in the backlog with no word in the log.
+    Now the failure is logged, the port is closed (connections refused) and the node leads."""
+    monkeypatch.setitem(sys.modules, "ringfast.monitoring_api", None)  # import_module raises ImportError
+    port, mport = free_ports(2)
+    node = Node(node_id="m1", port=port, monitoring_port=mport, mode="thread", heartbeat_interval_ms=50,
+                failure_timeout_ms=400)
+    with caplog.at_level("ERROR", logger="ringfast.monitoring"):
+        node.start()
+        try:
+            def port_refuses():
+                try:
+                    socket.create_connection(("127.0.0.1", mport), timeout=0.5).close()
+                    return False
+                except ConnectionRefusedError:
+                    return True
+
+            wait_for(port_refuses, timeout=10, what="the monitoring port to refuse connections")
+            wait_for(lambda: node.role == "leader", timeout=10, what="the node to lead")
+            assert any("could not be loaded" in r.getMessage() and "falcon" in r.getMessage() for r in caplog.records)
+        finally:
+            node.stop(timeout=3)
