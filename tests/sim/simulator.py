@@ -289,7 +289,7 @@ class SimNode:
         if sim.state_dirs and name is None:  # (an impostor has no state dir of its own)
             sim.voter_state[addr] = (tuple(cfg.seeds), cfg.quorum_size())  # recorded at start
         self.name = name or f"{self.ring.id}#{incarnation}"
-        self.started = sim.now  # what this process knows, it learned since (without a state dir)
+        self.heard = 0  # the highest epoch this process was told of (SimNode._informs) or voted in
 
     def true_time(self, local: float) -> float:
         """A time on this node's lease clock, on the simulation's (true) clock."""
@@ -327,8 +327,37 @@ class SimNode:
         if self.paused:
             self.backlog.append((conn, kind, body))
             return
-        self.driver.receive(conn, kind, body, conn.peer_addr)
+        self._handle(conn, kind, body)
         self.sim.log.observe(self)
+
+    def _handle(self, conn: SimConn, kind: str, body: dict):
+        ring = self.ring
+        vote = kind == "vote_req" and not body["pre"]
+        if vote:
+            before = ring.voted
+        self.driver.receive(conn, kind, body, conn.peer_addr)
+        granted = vote and ring.voted != before and ring.voted == (body["epoch"], body["from"])
+        if granted:
+            # what this process had been told before it voted: the checker asks whether a
+            # lower epoch came from voters that could not know the higher one (Log.knew)
+            self.sim.log.knew[(ring.id, body["from"], body["epoch"])] = self.heard
+        if granted or self._informs(conn, kind, body):
+            self.heard = max(self.heard, body["epoch"])
+
+    def _informs(self, conn: SimConn, kind: str, body: dict) -> bool:
+        """Whether, by the protocol's design, this frame tells its receiver of an epoch that
+        exists and that it must keep (docs/operations.md, "epochs come from honest nodes"):
+        a refused vote (the voter's floor), leader_is, and hellos from voters, from a
+        genuine node with our settings; a vote request it granted counts too (_handle).
+        The checker's own account, independent of what the node made of it."""
+        sender = conn.other.node if conn.other is not None else None
+        if sender is None or "!" in sender.name or body.get("cfg") != self.ring.fp:
+            return False
+        if kind == "vote":
+            return not body["granted"]  # a refusal carries the voter's floor; a grant, our own epoch
+        if kind == "leader_is":
+            return True
+        return kind == "hello" and body["addr"] in self.ring.seeds
 
     def resume(self):
         if self.down:
@@ -337,7 +366,7 @@ class SimNode:
         backlog, self.backlog = self.backlog, []
         for conn, kind, body in backlog:  # frames that waited in the socket buffers
             if not self.down and not conn.closed:
-                self.driver.receive(conn, kind, body, conn.peer_addr)
+                self._handle(conn, kind, body)
         self.sim.log.observe(self)
 
     def crash(self):
@@ -449,8 +478,9 @@ class Log:
     # older one they shared can be at or below it: the documented limit, not a protocol
     # failure. Such cases land here, not in `violations` (see `_forgotten`).
     forgotten: list = field(default_factory=list)
-    # epoch -> [(when, {voter id: when that voter's process started})], one per election
+    # epoch -> [(when, {voter id: the highest epoch it knew when it voted})], one per election
     elections: dict = field(default_factory=dict)
+    knew: dict = field(default_factory=dict)  # (voter id, candidate id, epoch) -> what it knew then
     amnesiac: bool = False  # the nodes run without state dirs
     refused_frames: list = field(default_factory=list)  # frames a node's decoder refused
 
@@ -474,10 +504,11 @@ class Log:
             if held is not None:  # held already, now with a newer token: one continuous hold
                 held.end = node.sim.now
             if prev and iv.token <= max(x.token for x in prev):
-                older = max(x.token for x in prev) >> 31
+                # every earlier token at or above this one must have been forgotten
+                olders = sorted({x.token >> 31 for x in prev if x.token >= iv.token})
                 msg = f"t={node.sim.now:.3f} token of partition {p} did not grow: {iv.token}"
-                if self._forgotten(older, iv.token >> 31, node.sim.now):
-                    self.forgotten.append(f"{msg} (epoch {iv.token >> 31} elected by voters that forgot epoch {older})")
+                if all(self._forgotten(o, iv.token >> 31, node.sim.now) for o in olders):
+                    self.forgotten.append(f"{msg} (epoch {iv.token >> 31} elected by voters that forgot epochs {olders})")
                 else:
                     self.violations.append(msg)
             prev.append(iv)
@@ -500,7 +531,11 @@ class Log:
 
     def leader(self, node, epoch):
         sim = node.sim
-        voters = {vid: sim.nodes[a].started for a, vid in node.ring.votes.items() if a in sim.nodes}
+        me = node.ring.id
+        # what each voter had been told of when it voted (the candidate: by now); unknown is
+        # infinity, which never exempts anything
+        voters = {vid: node.heard if vid == me else self.knew.get((vid, me, epoch), float("inf"))
+                  for vid in node.ring.votes.values()}
         self.elections.setdefault(epoch, []).append((sim.now, voters))
         holders = self.leaders.setdefault(epoch, set())
         holders.add(node.name)
@@ -513,10 +548,11 @@ class Log:
 
     def _forgotten(self, older: int, newer: int, now: float) -> bool:
         """Whether the latest election of epoch `newer` (at or before `now`) could not know
-        of every earlier election of epoch `older`: without state dirs, each voter the two
-        quorums share restarted after that older election. Quorums always share a voter, and
-        one that remembers refuses to vote at or below an epoch it voted or followed in: so
-        any other case is a protocol failure."""
+        of the earlier elections of epoch `older`: without state dirs, each voter the two
+        quorums share knew, when it voted for `newer`, no epoch as high as `older` (it had
+        restarted since and not heard of it again). Quorums always share a voter, and one
+        that knows refuses to vote at or below an epoch it voted or followed in: so any
+        other case is a protocol failure."""
         if not self.amnesiac:
             return False
         new = [e for e in self.elections.get(newer, []) if e[0] <= now]
@@ -526,10 +562,10 @@ class Log:
         old = [e for e in self.elections.get(older, []) if e[0] < t_new]
         if not old:
             return False
-        for t_old, q_old in old:
+        for _, q_old in old:
             shared = q_new.keys() & q_old.keys()
             # (no shared voter at all: two quorums that cannot both exist, a failure too)
-            if not shared or any(q_new[v] <= t_old for v in shared):
+            if not shared or any(q_new[v] >= older for v in shared):
                 return False
         return True
 

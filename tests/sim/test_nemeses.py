@@ -486,13 +486,16 @@ def test_without_state_dirs_a_quorum_that_forgot_is_the_one_way_tokens_go_back()
 
 def test_a_lower_epoch_from_a_quorum_that_remembered_stays_a_violation():
     """The exemption is narrow: a token below an older one, from an election whose quorum
-    shares a voter that did not restart since the older election, is a protocol failure."""
+    shares a voter that knew the older epoch when it voted, is a protocol failure (a voter
+    that restarted but heard of the older epoch again counts as one that knew)."""
     sim = Sim(seed=3)
     settle(sim, 3.0)
     lead = leader_of(sim)
     epoch = lead.ring.epoch
     (t_old, voters), = sim.log.elections[epoch]
-    sim.log.elections[epoch - 1] = [(sim.now, dict(voters))]  # forged: same voters, none restarted
+    assert all(knew < epoch for knew in voters.values()), voters  # what each knew before it voted
+    # forged: an election of a lower epoch by the same voters, who knew `epoch` by then
+    sim.log.elections[epoch - 1] = [(sim.now, {v: epoch for v in voters})]
     holder = next(n for n in sim.nodes.values() if n.ring.held)
     p = next(iter(holder.ring.held))
     sim.log.assigned(holder, {p: (epoch - 1) << 31 | 1})
@@ -531,3 +534,51 @@ def test_a_join_that_would_overflow_the_member_list_is_refused():
     assert sorted(p for n in sim.nodes.values() for p in n.ring.held) == list(range(sim.P))
     sim.log.check_overlaps(sim.now)
     assert not sim.log.violations, sim.log.violations
+
+
+def test_a_restarted_voter_that_heard_of_the_newer_epoch_again_is_no_excuse(monkeypatch):
+    """The checker's exemption rests on what the voters knew when they voted, not on their
+    restarts. Here n1-n3 restart behind, but n4's hello reaches them before they vote: they
+    know its epoch and elect above it. With a protocol bug planted (a hello's epoch is
+    dropped) they elect below it, and that must be a violation, not the documented limit."""
+    from ringfast.ring import core
+
+    def run(bug: bool):
+        if bug:
+            real = core.DISPATCH["hello"][0]
+            monkeypatch.setitem(core.DISPATCH, "hello", (lambda self, link, body, now, dialed=None:
+                                                         real(self, link, {**body, "epoch": 0}, now, dialed), True))
+        sim = Sim(7, nodes=5)
+        settle(sim, 3.0)
+        before = leader_of(sim).ring.epoch
+        sim.partition(set(sim.addrs[3:]))
+        for a in sim.addrs[:3]:
+            sim.crash(a)
+            sim.wall_offsets[a] = -100.0
+        sim.run_until(sim.now + 0.1)
+        for a in sim.addrs[:3]:
+            sim.restart(a)
+        n4 = sim.nodes[sim.addrs[3]]
+        hello = {**n4.ring._common(), "epoch": max(n4.ring.epoch, n4.ring.vote_floor), "addr": n4.addr,
+                 "priority": n4.ring.priority, "wall": int(n4.ring.wall() * 1000), "voters": list(n4.ring.seeds)}
+        sim.heal()
+        for a in sim.addrs[:3]:
+            sim.deliver(sim.connect(n4, a), "hello", hello)  # before they may vote (a failure timeout)
+        sim.run_until(sim.now + 0.05)
+        sim.partition(set(sim.addrs[3:]))
+        sim.run_until(sim.now + 4 * sim.lease)
+        after = max(sim.nodes[a].ring.epoch for a in sim.addrs[:3])
+        sim.heal()
+        if bug:
+            sim.run_until(sim.now + 6.0)  # (with hellos broken it need not settle)
+        else:
+            settle(sim, 6.0)
+        sim.log.check_overlaps(sim.now)
+        monkeypatch.undo()
+        return sim, before, after
+
+    sim, before, after = run(bug=False)
+    assert after > before and not sim.log.violations and not sim.log.forgotten, (before, after, sim.log.violations[:2])
+    sim, before, after = run(bug=True)
+    assert after < before, (before, after)  # the planted bug does what it says
+    assert any("did not grow" in v for v in sim.log.violations), (sim.log.violations[:2], sim.log.forgotten[:2])
