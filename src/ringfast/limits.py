@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from .config import Config
 
 FRAME_SLACK = 1024  # header, MAC and the fixed fields of a message, generously
+LONGEST_ID = "\U0001f600" * protocol.MAX_ID  # the most bytes an id can take in JSON (12 per character)
 
 
 def check_wire_limits(cfg: Config) -> None:

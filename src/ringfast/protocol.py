@@ -37,6 +37,7 @@ MAGIC = b"RF"
 _LENGTH = struct.Struct(">I")
 _HEAD = struct.Struct(">2sBBB")
 MAX_ID = 256
+MAX_MEMBERS = 1 << 16  # entries in a member list (a heartbeat answer's)
 MAX_PARTITION = 2**31 - 2
 MAX_TOKEN = 2**63 - 1
 # Before the handshake is done only its three small frames are legal: the largest (an
@@ -153,7 +154,7 @@ MESSAGES = {
     4: ("vote", {"granted": _bool, "pre": _bool, "addr": _addr, "fresh": _bool, "grants": _int(0, 2**31 - 1)}),
     5: ("heartbeat", {"addr": _addr, "priority": _priority, "seq": _count, "acked": _count,
                       "holdings": _holdings, "seen": _count, "mv": _count}),
-    6: ("heartbeat_ack", {"seq": _count, "mv": _count, "members": _optional(_list(_member, 1 << 16)),
+    6: ("heartbeat_ack", {"seq": _count, "mv": _count, "members": _optional(_list(_member, MAX_MEMBERS)),
                           "lease": _int(0, 2**31 - 1)}),
     7: ("assign", {"mseq": _count, "partitions": _holdings}),
     8: ("revoke", {"mseq": _count, "partitions": _partitions}),

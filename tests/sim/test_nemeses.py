@@ -507,33 +507,50 @@ def test_a_join_that_would_overflow_the_member_list_is_refused():
     """The leader's heartbeat answers carry the whole member list. Nothing bounded it: with
     enough members (or long ids) every answer exceeded RINGFAST_MAX_FRAME, every follower's
     lease ran out, and the whole ring dropped. Now the join that would overflow it is refused
-    (`ring_full`, naming the setting) and the members already in keep their leases."""
+    (`ring_full`, naming the setting), the members already in keep their leases, and room
+    is kept for every voter whatever its id (a refused voter would cost the quorum)."""
     import dataclasses
 
     from ringfast import protocol
-    from ringfast.limits import largest_frame, member_entry_bytes
+    from ringfast.limits import LONGEST_ID, largest_frame, member_entry_bytes
 
     def small_frames(sim):
+        for a in sim.addrs[3:]:  # long ids for the others
+            sim.cfg[a] = dataclasses.replace(sim.cfg[a], node_id=sim.cfg[a].node_id + "-" + "x" * 200)
         cfg = sim.cfg[sim.addrs[0]]
-        room = 4 * max(member_entry_bytes(sim.cfg[a].node_id, a) for a in sim.addrs)  # 4 of the 20
+        voters = sum(member_entry_bytes(LONGEST_ID, a) for a in cfg.seeds)
+        room = 2 * max(member_entry_bytes(sim.cfg[a].node_id, a) for a in sim.addrs)  # 2 of the 57 others
         for a in sim.addrs:
-            sim.cfg[a] = dataclasses.replace(sim.cfg[a], max_frame_size=largest_frame(cfg) + room)
+            sim.cfg[a] = dataclasses.replace(sim.cfg[a], max_frame_size=largest_frame(cfg) + voters + room)
 
-    sim = Sim(seed=5, nodes=20, voters=3, prepare=small_frames)
+    sim = Sim(seed=5, nodes=60, voters=3, prepare=small_frames)
     sim.run_until(4.0)
     lead = leader_of(sim)
     limit = lead.ring.cfg.max_frame_size
     members = lead.ring.describe()
-    assert len(members) == 4, [m["id"] for m in members]
+    assert {m["addr"] for m in members} >= set(sim.addrs[:3]) and len(members) == 5, [m["id"] for m in members]
     ack = {**lead.ring._common(), "seq": 2**62, "mv": 2**62, "members": members, "lease": 2**31 - 1}
     assert len(protocol.encode("heartbeat_ack", ack, lead.ring.cfg.cluster_name)) + protocol.Auth.MAC_SIZE <= limit
-    everyone = members + [dict(members[-1], id=f"x{i}") for i in range(16)]  # what it would have sent
+    everyone = members + [dict(members[-1], id=f"{members[-1]['id']}{i}") for i in range(55)]  # what it would have sent
     assert len(protocol.encode("heartbeat_ack", {**ack, "members": everyone}, lead.ring.cfg.cluster_name)) > limit
     refused = [n for n in sim.nodes.values() if n.ring.refusal and n.ring.refusal[1] == "ring_full"]
-    assert len(refused) == 16 and "RINGFAST_MAX_FRAME" in refused[0].ring.refusal[2]
+    assert len(refused) == 55 and "RINGFAST_MAX_FRAME" in refused[0].ring.refusal[2]
     assert sorted(p for n in sim.nodes.values() for p in n.ring.held) == list(range(sim.P))
     sim.log.check_overlaps(sim.now)
     assert not sim.log.violations, sim.log.violations
+
+
+def test_the_member_list_never_has_more_entries_than_a_frame_may_carry(monkeypatch):
+    """The decoder takes at most MAX_MEMBERS entries in a member list; with a large frame
+    limit the byte budget alone let more members in (every answer then refused)."""
+    from ringfast.ring import leader as leader_module
+
+    monkeypatch.setattr(leader_module, "MAX_MEMBERS", 8)
+    sim = Sim(seed=5, nodes=20, voters=3)
+    sim.run_until(4.0)
+    members = leader_of(sim).ring.describe()
+    assert len(members) < 8 and {m["addr"] for m in members} >= set(sim.addrs[:3]), [m["id"] for m in members]
+    assert sum(1 for n in sim.nodes.values() if n.ring.refusal and n.ring.refusal[1] == "ring_full") == 20 - len(members)
 
 
 def test_a_restarted_voter_that_heard_of_the_newer_epoch_again_is_no_excuse(monkeypatch):

@@ -47,7 +47,7 @@ import time
 
 from ..assumptions import epoch_cap, explain_mismatch, fingerprint, printable
 from ..events import PartitionsChanged
-from ..limits import largest_frame
+from ..limits import LONGEST_ID, largest_frame, member_entry_bytes
 from ..metrics import NoMetrics
 from ..table import PartitionTable
 from .actions import Action, Close, Released, Reply, Revoke, RoleChanged, Send, Storage
@@ -166,8 +166,11 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
         self.members: dict[str, Member] = {}
         # The member list goes whole into heartbeat answers: its bytes (partitions aside), and
         # what the frame limit leaves for them once every partition and token is counted.
+        # Room is kept for every voter whatever its id (a ring without its voters has no
+        # quorum): only the others are counted, and refused when the list is full.
         self.view_bytes = 0
-        self.view_budget = config.max_frame_size - largest_frame(config)
+        self.view_budget = (config.max_frame_size - largest_frame(config)
+                            - sum(member_entry_bytes(LONGEST_ID, a) for a in config.seeds))
         self.table = PartitionTable(0, 0, now)  # every partition's handoff state (table.py)
         self.leader_since = 0.0
         self.voter_heard: dict[str, float] = {}

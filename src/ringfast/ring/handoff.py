@@ -202,7 +202,7 @@ class Handoff:
     def _drop_member(self, m: Member, reason: str):
         log.info("member %s left (%s)", m.id, reason)
         del self.members[m.id]
-        if m.id != self.id:
+        if m.id != self.id and m.addr not in self.seeds:
             self.view_bytes -= member_entry_bytes(m.id, m.addr)
         if m.link is not None and reason != "connection closed":
             self._close(m.link)

@@ -11,8 +11,9 @@ from __future__ import annotations
 import logging
 
 from ..events import PartitionsChanged
-from ..table import PartitionTable
 from ..limits import member_entry_bytes
+from ..protocol import MAX_MEMBERS
+from ..table import PartitionTable
 from .actions import Membership
 from .common import Member, step
 
@@ -27,7 +28,8 @@ class Leader:
         self.leader_since = now
         self.voter_heard = {a: self.asked_at for a in self.votes}  # they answered after we asked
         self.members = {}
-        self.view_bytes = member_entry_bytes(self.id, self.addr)  # the list's bytes, partitions aside
+        # the list's bytes, partitions and voters aside (their room is kept: Ring.view_budget)
+        self.view_bytes = 0 if self.addr in self.seeds else member_entry_bytes(self.id, self.addr)
         voters = set(self.votes.values()) - {self.id}
         if self.fresh_candidacy and voters <= self.fresh_voters:
             # Every voter of this quorum (and we) had never voted nor run: no earlier leader
@@ -223,13 +225,18 @@ class Leader:
                 m.link = link
                 reconnected = True
             else:
-                size = member_entry_bytes(fid, body["addr"])
-                if self.view_bytes + size > self.view_budget:
+                voter = body["addr"] in self.seeds  # (room is kept for each voter: Ring.view_budget)
+                size = 0 if voter else member_entry_bytes(fid, body["addr"])
+                if not voter and (self.view_bytes + size > self.view_budget
+                                  or len(self.members) + len(self.seeds) + 1 >= MAX_MEMBERS):
                     # [harden] every heartbeat answer that carries the member list would
-                    # exceed the frame limit, and every follower would lose its lease
+                    # exceed the frame limit (or the list's length), and every follower would
+                    # lose its lease
                     self._refuse(link, fid, "ring_full",
                                  f"the member list would take more than RINGFAST_MAX_FRAME={self.cfg.max_frame_size} "
-                                 f"bytes with this member ({len(self.members)} members now): raise it on every node")
+                                 f"bytes or {MAX_MEMBERS} entries with this member ({len(self.members)} members now): "
+                                 "raise RINGFAST_MAX_FRAME on every node first, then restart them (a leader with a "
+                                 "larger limit than its followers sends answers they refuse)")
                     return
                 self.view_bytes += size
                 m = Member(fid, body["addr"], body["priority"], link, now, inc=body["inc"])
