@@ -2,9 +2,9 @@
 
 Nodes of two versions refuse each other's frames ("version"), so during the rollout they
 are two groups with one voter set: only the group with a majority of the voters can elect,
-and it alone holds partitions. When the upgraded group reaches a majority, the ring moves
-to it in about one lease (the old leader loses its quorum, its followers' leases end, the
-new leader waits them out). Never two owners at a time, tokens only grow, one leader per
+and it alone holds partitions. When the voter that tips the balance stops, the old group
+loses its quorum (its followers' leases end); once that voter is back on the new version,
+the upgraded group elects and its leader waits out the old leases. Never two owners at a time, tokens only grow, one leader per
 epoch; afterwards one ring again. (Why the version must be raised whenever the wire
 changes: version 5 changed the settings fingerprint, and before the number was raised,
 nodes of the two releases read each other's fingerprints as unreadable, and no election
@@ -48,8 +48,7 @@ def test_a_node_by_node_upgrade_across_protocol_versions_never_owns_twice(cluste
         upgraded.append(name)
         old = [n for n in names if n not in upgraded]
         side = upgraded if len(upgraded) >= 3 else old  # the side with a majority of the voters
-        after = g.settle(side, f"with {upgraded} upgraded", among=side)
-        g.check(after.leader in side, f"leader {after.leader} is not in the majority {side}")
+        g.settle(side, f"with {upgraded} upgraded", among=side)
     after = g.settle(names, "after the upgrade")
     g.check(after.epoch > before.epoch, f"the ring never moved to the new version: {before} -> {after}")
     g.check(rejected_versions(g.c, order[0]) > 0, "no frame of the old version was refused as such")
