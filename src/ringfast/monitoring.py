@@ -178,6 +178,7 @@ class MonitoringServer:
                               max_connections=MAX_CONNECTIONS, request_timeout=REQUEST_TIMEOUT, refused=refused)
         self.server.init_socket()
         self.stopped = False
+        self.failed = False  # its API could not be loaded: the port is closed
 
     @property
     def address(self) -> tuple[str, int]:
@@ -194,7 +195,7 @@ class MonitoringServer:
             host, port = self.address
             log.error("monitoring port %s:%d closed: its API could not be loaded (%s: %s); the node runs "
                       "without it (is falcon installed in this environment?)", host, port, type(e).__name__, e)
-            self.stopped = True
+            self.stopped = self.failed = True
             self.server.close()  # connections are refused, not left waiting in the backlog
             return
         if not self.stopped:  # (the node may have stopped while Falcon was imported)

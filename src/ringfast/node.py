@@ -333,8 +333,10 @@ class Node(NodeLoop):
 
     @property
     def monitoring_address(self) -> tuple[str, int] | None:
-        """The (host, port) the monitoring HTTP API listens on, or None (off, or not started)."""
-        return self._monitor.address if self._monitor is not None else None
+        """The (host, port) the monitoring HTTP API listens on, or None (off, not started,
+        or closed because its API could not be loaded: the log says why)."""
+        monitor = self._monitor
+        return monitor.address if monitor is not None and not monitor.failed else None
 
     def wait_until_ready(self, timeout: float | None = None) -> bool:
         """Block until this node knows a leader (and, if a follower, holds a lease).

@@ -207,6 +207,7 @@ def test_a_monitoring_api_that_cannot_load_closes_its_port_and_the_ring_runs_on(
                     return True
 
             wait_for(port_refuses, timeout=10, what="the monitoring port to refuse connections")
+            assert node.monitoring_address is None
             wait_for(lambda: node.role == "leader", timeout=10, what="the node to lead")
             assert any("could not be loaded" in r.getMessage() and "falcon" in r.getMessage() for r in caplog.records)
         finally:
