@@ -69,3 +69,7 @@ def member_entry_bytes(node_id: str, addr: str) -> int:
     entry = {"id": node_id, "addr": addr, "priority": -(2**31), "role": "follower", "partitions": []}
     return len(json.dumps(entry, separators=(",", ":"))) + 1  # and its comma
 
+
+def voter_slack(node_id: str, addr: str) -> int:
+    """What a present voter leaves of the room kept for it (the longest id's entry)."""
+    return member_entry_bytes(LONGEST_ID, addr) - member_entry_bytes(node_id, addr)

@@ -514,17 +514,18 @@ def test_a_join_that_would_overflow_the_member_list_is_refused():
     enough members (or long ids) every answer exceeded RINGFAST_MAX_FRAME, every follower's
     lease ran out, and the whole ring dropped. Now the join that would overflow it is refused
     (`ring_full`, naming the setting), the members already in keep their leases, and room
-    is kept for every voter whatever its id (a refused voter would cost the quorum)."""
+    is kept for every voter whatever its id (a refused voter would cost the quorum): here
+    the others fit only once the voters are in, with their short ids."""
     import dataclasses
 
     from ringfast import protocol
-    from ringfast.limits import LONGEST_ID, largest_frame, member_entry_bytes
+    from ringfast.limits import largest_frame, member_entry_bytes
 
     def small_frames(sim):
         for a in sim.addrs[3:]:  # long ids for the others
             sim.cfg[a] = dataclasses.replace(sim.cfg[a], node_id=sim.cfg[a].node_id + "-" + "x" * 200)
         cfg = sim.cfg[sim.addrs[0]]
-        voters = sum(member_entry_bytes(LONGEST_ID, a) for a in cfg.seeds)
+        voters = sum(member_entry_bytes(sim.cfg[a].node_id, a) for a in cfg.seeds)  # once they are in
         room = 2 * max(member_entry_bytes(sim.cfg[a].node_id, a) for a in sim.addrs)  # 2 of the 57 others
         for a in sim.addrs:
             sim.cfg[a] = dataclasses.replace(sim.cfg[a], max_frame_size=largest_frame(cfg) + voters + room)

@@ -166,11 +166,13 @@ class Ring(Election, Follower, Leader, Handoff, Guard):
         self.members: dict[str, Member] = {}
         # The member list goes whole into heartbeat answers: its bytes (partitions aside), and
         # what the frame limit leaves for them once every partition and token is counted.
-        # Room is kept for every voter whatever its id (a ring without its voters has no
-        # quorum): only the others are counted, and refused when the list is full.
+        # Room is kept for every voter (a ring without its voters has no quorum): for the
+        # longest id an absent one could have, and what it takes once present (the slack);
+        # only the others are counted against the rest, and refused when it is full.
         self.view_bytes = 0
         self.view_budget = (config.max_frame_size - largest_frame(config)
                             - sum(member_entry_bytes(LONGEST_ID, a) for a in config.seeds))
+        self.voter_slack = 0
         self.table = PartitionTable(0, 0, now)  # every partition's handoff state (table.py)
         self.leader_since = 0.0
         self.voter_heard: dict[str, float] = {}

@@ -13,7 +13,7 @@ import time
 from collections import defaultdict
 
 from .._impl import assign
-from ..limits import member_entry_bytes
+from ..limits import member_entry_bytes, voter_slack
 from .actions import Membership
 from .common import Member
 
@@ -204,6 +204,8 @@ class Handoff:
         del self.members[m.id]
         if m.id != self.id and m.addr not in self.seeds:
             self.view_bytes -= member_entry_bytes(m.id, m.addr)
+        elif m.id != self.id:
+            self.voter_slack -= voter_slack(m.id, m.addr)
         if m.link is not None and reason != "connection closed":
             self._close(m.link)
         # its lease, renewed at most at last_heard, surely ends by this time

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from ..events import PartitionsChanged
-from ..limits import member_entry_bytes
+from ..limits import member_entry_bytes, voter_slack
 from ..protocol import MAX_MEMBERS
 from ..table import PartitionTable
 from .actions import Membership
@@ -29,7 +29,9 @@ class Leader:
         self.voter_heard = {a: self.asked_at for a in self.votes}  # they answered after we asked
         self.members = {}
         # the list's bytes, partitions and voters aside (their room is kept: Ring.view_budget)
-        self.view_bytes = 0 if self.addr in self.seeds else member_entry_bytes(self.id, self.addr)
+        voter = self.addr in self.seeds
+        self.view_bytes = 0 if voter else member_entry_bytes(self.id, self.addr)
+        self.voter_slack = voter_slack(self.id, self.addr) if voter else 0
         voters = set(self.votes.values()) - {self.id}
         if self.fresh_candidacy and voters <= self.fresh_voters:
             # Every voter of this quorum (and we) had never voted nor run: no earlier leader
@@ -227,7 +229,7 @@ class Leader:
             else:
                 voter = body["addr"] in self.seeds  # (room is kept for each voter: Ring.view_budget)
                 size = 0 if voter else member_entry_bytes(fid, body["addr"])
-                if not voter and (self.view_bytes + size > self.view_budget
+                if not voter and (self.view_bytes + size > self.view_budget + self.voter_slack
                                   or len(self.members) + len(self.seeds) + 1 >= MAX_MEMBERS):
                     # [harden] every heartbeat answer that carries the member list would
                     # exceed the frame limit (or the list's length), and every follower would
@@ -239,6 +241,8 @@ class Leader:
                                  "larger limit than its followers sends answers they refuse)")
                     return
                 self.view_bytes += size
+                if voter:
+                    self.voter_slack += voter_slack(fid, body["addr"])
                 m = Member(fid, body["addr"], body["priority"], link, now, inc=body["inc"])
                 # Message numbers only grow, across sessions too: once it has handled a
                 # newer one, an older one it never reported is lost for good.
