@@ -1,0 +1,139 @@
+"""The leader's part of an `EngineRing` (member.py): keeping the ``table`` key in step with
+the live members, with revoke-before-assign and the compiled core's sticky `assign()`.
+
+Each partition of the table is in one of three states, changed only here:
+
+| state | meaning | leaves it when |
+|---|---|---|
+| free | owner None | the leader grants it: owner set, a new token |
+| granted | owner X (one registration of X), not in ``revoking`` | X should not keep it (a rebalance, X leaving): -> revoking; X declined it (it could not take it) -> granted again with a new token |
+| revoking | owner X, asked to give it back | X's key is gone, or X wrote that it no longer holds it having seen the request -> free |
+
+and a partition whose owner's registration (its member key, by create revision) is gone is free at once (the lease ended in the
+engine, so the owner's right had ended before). Nothing here waits on a timer: every
+step follows from what the engine holds, read whole at one revision.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .._impl import assign
+from ..ring.actions import Membership
+from ..table import token_of
+from . import keyspace as ks
+
+log = logging.getLogger(__name__)
+
+SETTLE = 0.2  # seconds a new leader of an empty table waits for members starting beside it
+
+
+class EngineLeader:
+    def __init__(self):
+        self.lead_rev = 0  # create revision of our leader key: every table write compares it
+        self.lead_since = 0.0
+        self.asked: dict[int, int] = {}  # partition -> first table revision seen asking it back
+        self.granted: dict[tuple[int, int], int] = {}  # (partition, token) -> first table revision seen with it
+        self.known: dict[str, ks.MemberValue] = {}  # members as of our last look, for MEMBER_* events
+
+    def _start_leading(self, entry: ks.Entry, now: float):
+        self.lead_rev = entry.create_revision
+        self.lead_since = now
+        self.asked.clear()
+        self.granted.clear()
+        self.known = {}
+        self._set_role("leader", self.id)
+        log.info("node %s: leader of epoch %d", self.id, self.epoch)
+
+    def _lead(self, now: float):
+        members = self.members_seen
+        self._membership_events(members)
+        if not self.table_ok or "table" in self.inflight or not self._right(now):
+            return
+        t = self.table.copy()
+        rev = self.table_rev
+        if t.epoch > self.epoch:
+            self._log_once(("table-epoch", t.epoch), "node %s: the table was written in epoch %d, after ours (%d): "
+                           "not writing it", self.id, t.epoch, self.epoch)
+            return
+        changed = False
+        for p in range(self.P):
+            owner = t.owners[p]
+            if owner is None:
+                continue
+            m = members.get(owner, False)
+            if m is False or self.member_regs.get(owner) != t.regs[p]:
+                # the registration it was granted to is gone: that lease ended in the engine
+                changed |= self._free(t, p)
+            elif m is None:  # unreadable: it may hold anything it was given
+                continue
+            elif p in t.revoking:
+                asked = self.asked.setdefault(p, rev)
+                if m.seen >= asked and p not in m.held:
+                    changed |= self._free(t, p)
+            else:
+                first = self.granted.setdefault((p, t.tokens[p]), rev)
+                if m.seen >= first and m.held.get(p) != t.tokens[p]:
+                    # it processed the grant and does not hold it (its right had lapsed):
+                    # nobody holds it, so it can be granted afresh
+                    changed |= self._free(t, p)
+        eligible = sorted(i for i, m in members.items() if m is not None and not m.leaving
+                          and (i != self.id or self.cfg.leader_owns_partitions))
+        if not eligible:
+            changed |= self._ask_back_all(t)
+        elif any(o is not None for o in t.owners) or now - self.lead_since >= SETTLE:
+            previous: dict[str, list[int]] = {i: [] for i in eligible}
+            for p, o in enumerate(t.owners):
+                if o in previous and t.regs[p] == self.member_regs.get(o):
+                    previous[o].append(p)
+            target = assign(self.P, eligible, previous)
+            moved = 0
+            for who, parts in target.items():
+                for p in parts:
+                    owner = t.owners[p]
+                    if owner is None:
+                        self._grant(t, p, who)
+                        changed, moved = True, moved + 1
+                    elif owner != who and p not in t.revoking:
+                        t.revoking.add(p)
+                        changed = True
+            if moved:
+                self.metrics.moved.inc(moved)
+        if changed:
+            # Guarded twice: by our leadership (a deposed leader's write fails) and by the
+            # table we decided on (a write decided on a table that has changed since fails,
+            # so an answer that never came back cannot be overtaken by an older decision).
+            self._txn("table", [("create", ks.LEADER, "==", self.lead_rev), ("mod", ks.TABLE, "==", rev)],
+                      [("put", ks.TABLE, t.encode(), None)])
+
+    def _free(self, t: ks.Table, p: int) -> bool:
+        t.owners[p] = None
+        t.regs[p] = 0
+        t.revoking.discard(p)
+        self.asked.pop(p, None)
+        return True
+
+    def _grant(self, t: ks.Table, p: int, who: str):
+        if t.epoch != self.epoch:
+            t.epoch, t.gen = self.epoch, 0
+        t.gen += 1
+        t.owners[p] = who
+        t.regs[p] = self.member_regs[who]
+        t.tokens[p] = token_of(t.epoch, t.gen)
+        t.revoking.discard(p)
+
+    def _ask_back_all(self, t: ks.Table) -> bool:
+        asked = {p for p, o in enumerate(t.owners) if o is not None} - t.revoking
+        t.revoking |= asked
+        return bool(asked)
+
+    def _membership_events(self, members):
+        now = {i: m for i, m in members.items() if m is not None}
+        for i in sorted(set(now) - set(self.known)):
+            self.out.append(Membership(True, i, now[i].addr, now[i].priority))
+        for i in sorted(set(self.known) - set(now)):
+            self.out.append(Membership(False, i, self.known[i].addr, self.known[i].priority))
+        self.known = now
+
+    def unowned(self) -> int:
+        return self.table.unowned()
