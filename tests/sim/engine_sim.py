@@ -236,7 +236,7 @@ class EngineSim:
         self.nodes: dict[str, SimNode] = {}  # the latest process of each id
         self.procs: list[SimNode] = []  # every process started
         self.incs = itertools.count(1)
-        self.crashed_rights: list[tuple[str, int, float]] = []  # (node, inc, end of its right at the crash)
+        self.crashed_rights: list[tuple[str, int, int, float]] = []  # (node, inc, partition, end of its right)
         self.names = [f"n{i}" for i in range(1, nodes + 1)]
 
     # ---- time
@@ -305,24 +305,31 @@ class EngineSim:
     def crash(self, name, node=None):
         node = node or self.nodes[name]
         node.alive = False
-        if node.ring.held:
-            self.crashed_rights.append((name, node.inc, node.ring.lease_expiry))
+        ring = node.ring
+        # what it held: until the end of its right (a revoke running when its right ended:
+        # until then, though the journal line of it never came)
+        for p in ring.held:
+            request = ring.revoking.get(p, (None,))[0]
+            change = ring.requests.get(request)
+            ended = ring.lapsed_at.get(request, change.expired_at if change is not None else None)
+            self.crashed_rights.append((name, node.inc, p, ring.lease_expiry if ended is None else ended))
 
     def stop(self, name):
         node = self.nodes[name]
-        node.driver.leave(False)
+        node.at(0.0, node.driver.leave, False)  # (a frozen process handles its SIGTERM when it wakes)
 
     # ---- a run
 
     def run(self, faults: int = 8, duration: float = 40.0) -> Result:
         for name in self.names:
             self.at(self.rng.uniform(0, 0.3), self.start_node, name)
-        t = 2.0
+        t = 2.0  # seconds from now
         for _ in range(faults):
             t += self.rng.uniform(0.5, duration / max(faults, 1))
-            self.at(t - self.clock.t, self._fault)
+            self.at(t, self._fault)
         self.run_until(self.clock.t + duration)
-        # heal: thaw everything, start whoever is down, then let it settle
+        # heal: no more slow answers or slow handlers, start whoever is down, let it settle
+        self.slow_answers, self.slow_handlers = False, 0.0
         for name in self.names:
             self.start_if_down(name)
         self.run_until(self.clock.t + 20.0)
@@ -386,11 +393,10 @@ class EngineSim:
                         res.violations.append(f"partition {p}: {who} revoked it at {r['t']:.3f} without holding it")
                         continue
                     h.end = r.get("expired_at", r["t"]) if r.get("expired_at") is not None else r["t"]
-        for node, inc, right in self.crashed_rights:
-            for (n, i, p), h in list(open_.items()):
-                if (n, i) == (node, inc):
-                    h.end = max(h.start, right)
-                    del open_[(n, i, p)]
+        for node, inc, p, right in self.crashed_rights:
+            h = open_.pop((node, inc, p), None)
+            if h is not None:
+                h.end = max(h.start, right)
         horizon = self.clock.t + 1
         for p, hs in holds.items():
             hs.sort(key=lambda h: h.start)
@@ -410,7 +416,11 @@ class EngineSim:
         owners: dict[int, list[str]] = defaultdict(list)
         for node in self.procs:
             if node.alive and not node.ring.stopping:
-                for p in node.ring.held:
+                ring = node.ring
+                # a revoke whose right already ended (its handlers still run) holds nothing
+                ended = {p for r, c in ring.requests.items() if c.expired_at is not None or r in ring.lapsed_at
+                         for p in c.partitions}
+                for p in set(ring.held) - ended:
                     owners[p].append(f"{node.id}#{node.inc}")
         res.settled = all(len(owners.get(p, [])) == 1 for p in range(self.P))
         if not res.settled:

@@ -68,15 +68,10 @@ class EngineLeader:
             elif m is None:  # unreadable: it may hold anything it was given
                 continue
             elif p in t.revoking:
-                asked = self.asked.setdefault(p, rev)
-                if m.seen >= asked and p not in m.held:
+                if self._let_go(m, p, self.asked.setdefault(p, rev)):
                     changed |= self._free(t, p)
-            else:
-                first = self.granted.setdefault((p, t.tokens[p]), rev)
-                if m.seen >= first and m.held.get(p) != t.tokens[p]:
-                    # it processed the grant and does not hold it (its right had lapsed):
-                    # nobody holds it, so it can be granted afresh
-                    changed |= self._free(t, p)
+            elif self._declined(m, p, t.tokens[p], self.granted.setdefault((p, t.tokens[p]), rev)):
+                changed |= self._free(t, p)
         eligible = sorted(i for i, m in members.items() if m is not None and not m.leaving
                           and (i != self.id or self.cfg.leader_owns_partitions))
         if not eligible:
@@ -105,6 +100,20 @@ class EngineLeader:
             # so an answer that never came back cannot be overtaken by an older decision).
             self._txn("table", [("create", ks.LEADER, "==", self.lead_rev), ("mod", ks.TABLE, "==", rev)],
                       [("put", ks.TABLE, t.encode(), None)])
+
+    @staticmethod
+    def _let_go(m: ks.MemberValue, p: int, asked: int) -> bool:
+        """Whether the owner `m` surely gave `p` back: it wrote, having processed a table at
+        or after `asked` (the first revision at which we saw `p` asked back: at or after the
+        write that asked), that it does not hold it. Every table since asks it back too."""
+        return m.seen >= asked and p not in m.held
+
+    @staticmethod
+    def _declined(m: ks.MemberValue, p: int, token: int, first: int) -> bool:
+        """Whether the owner `m` processed our grant of `p` with `token` (seen at `first`)
+        and does not hold it (its right had lapsed): nobody holds it, so it can be granted
+        afresh, with a new token the owner will take."""
+        return m.seen >= first and m.held.get(p) != token
 
     def _free(self, t: ks.Table, p: int) -> bool:
         t.owners[p] = None

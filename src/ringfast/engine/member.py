@@ -29,7 +29,13 @@ Why no partition is ever held twice (the argument docs/backends.md spells out):
    create revision with the one this leader created. A deposed leader's write fails.
 4. **A member claims a partition only from a view in which its own member key carries its
    current lease**, while its right holds. A stale view (read before a pause, say) of an
-   earlier session claims nothing.
+   earlier session claims nothing. A grant is for one registration (the create revision of
+   the member key): a later process with the same id does not inherit it.
+5. **Every member key is a true statement "as of table revision `seen`, I hold `held`"**,
+   whatever order the writes land in: a grant the member passes on (its right lapsed, or
+   it is still giving that partition back under an older token) it never takes later, so
+   a statement that it does not hold a grant it had seen stays true; the leader then frees
+   and grants it afresh, with a new token.
 
 Fencing tokens are ``epoch << 31 | generation`` as with the built-in protocol. The epoch
 comes from the ``epoch`` key, which each election raises in the same transaction that
@@ -84,7 +90,8 @@ class EngineRing(EngineLeader):
         self.held: dict[int, int] = {}
         self.revoking: dict[int, tuple[int, int]] = {}  # partition -> (request, token)
         self.refused: dict[int, int] = {}  # partition -> highest token we will not claim
-        self.requests: dict[int, PartitionsChanged] = {}
+        self.requests: dict[int, PartitionsChanged] = {}  # revokes running: request -> change
+        self.lapsed_at: dict[int, float] = {}  # ...those whose right ended while they ran: when
         self.next_request = 0
         # the last view
         self.view_rev = 0
@@ -162,7 +169,22 @@ class EngineRing(EngineLeader):
     @step
     def tick(self):
         now = self.clock()
-        if self.lease is not None and now >= self.lease_expiry and (self.held or self.role == "leader"):
+        self._expire_if_due(now)
+        if self.role == "follower" and self.no_leader_since is not None and self.view_rev:
+            self._maybe_elect(now)
+
+    def _expire_if_due(self, now: float):
+        """First thing on every entry point, not only on ticks: a process that wakes from a
+        freeze may handle a read or a stop before its next tick, and must not act (or say it
+        held anything) past the end of its right."""
+        if now < self.lease_expiry:
+            return
+        for request, change in self.requests.items():
+            # a revoke still running when the right ended: it ended then, not when the
+            # handlers return (the leader may give those partitions away meanwhile)
+            if change.expired_at is None:
+                self.lapsed_at.setdefault(request, self.lease_expiry)
+        if self.lease is not None and (any(p not in self.revoking for p in self.held) or self.role == "leader"):
             # No keepalive answered in time (the engine is slow, paused or cut off): our
             # right ended. The session itself may live on: if a keepalive gets through
             # before the engine expires the lease, we carry on with it, claiming only what
@@ -173,13 +195,12 @@ class EngineRing(EngineLeader):
             self._lapse(self.lease_expiry)
             if self.role == "leader":
                 self._set_role("follower", None)
-        if self.role == "follower" and self.no_leader_since is not None and self.view_rev:
-            self._maybe_elect(now)
 
     @step
     def leave(self, restart: bool):
         if self.stopping:
             return
+        self._expire_if_due(self.clock())
         self.stopping = True
         self.leave_reason = "restart" if restart else "stop"
         parts = {p: t for p, t in self.held.items() if p not in self.revoking}
@@ -219,7 +240,7 @@ class EngineRing(EngineLeader):
             if self.revoking.get(p, (None,))[0] == request:
                 del self.revoking[p]
                 self.held.pop(p, None)
-        self.out.append(Released(change, None))
+        self.out.append(Released(change, self.lapsed_at.pop(request, None)))
         if not ok and self.lease is not None:
             # a handler still runs: the application may still act on these partitions, so
             # we do not say we let them go; our lease (and with it the right) runs out instead
@@ -249,6 +270,7 @@ class EngineRing(EngineLeader):
         self.view_rev = revision
         self.entries = entries
         now = self.clock()
+        self._expire_if_due(now)
         if not self._config_ok(entries):
             return
         self._read_members(entries)
@@ -261,6 +283,8 @@ class EngineRing(EngineLeader):
                 self._register()
             elif not registered:
                 self._duplicate(mine)
+        if registered:
+            self.problem = None
         if registered and self.table_ok:
             self._reconcile_member(now)
         if self.role == "leader":
@@ -374,26 +398,30 @@ class EngineRing(EngineLeader):
         new: dict[int, int] = {}
         take_back: dict[int, int] = {}
         for p in range(self.P):
-            mine = t.owners[p] == self.id and t.regs[p] == reg and p not in t.revoking
+            mine = self._granted_to_us(t, p, reg) and p not in t.revoking
             token = t.tokens[p]
-            if p in self.held:
-                if p in self.revoking:
-                    continue
-                if not mine:
+            if not mine or token <= self.refused.get(p, 0) or self.held.get(p) == token:
+                if p in self.held and not mine and p not in self.revoking:
                     take_back[p] = self.held[p]
-                elif token != self.held[p] and right:
-                    new[p] = token  # granted to us again, with a new token (after we had declined it)
-            elif mine and token > self.refused.get(p, 0):
-                if right:
-                    new[p] = token
-                else:
-                    self.refused[p] = token  # we could not take it: the leader must grant it again
+            elif right and p not in self.revoking:
+                new[p] = token
+            else:
+                # A grant we pass on (our right lapsed, or we are still giving the partition
+                # back under an older token) is passed on for good: what we write next says,
+                # as of this table, that we do not hold it, and the leader then grants it
+                # afresh (leader.py, _declined). Taking it later would make that untrue.
+                self.refused[p] = token
         if take_back:
             self._start_revoke(take_back, "rebalance", None)
         if new:
             self.held.update(new)
             self.out.append(Assigned(PartitionsChanged(sorted(new), new, self.epoch)))
         self._write_member()
+
+    def _granted_to_us(self, t: ks.Table, p: int, reg: int | None) -> bool:
+        """Whether the table gives `p` to this registration of ours (`reg`: the create
+        revision of our member key), not merely to our id."""
+        return t.owners[p] == self.id and t.regs[p] == reg
 
     def _write_member(self):
         """Tell the leader what we hold, as of the table revision we processed, when it
@@ -409,8 +437,7 @@ class EngineRing(EngineLeader):
         value = ks.MemberValue(self.addr, self.priority, held, self.table_rev, self.stopping)
         last = self.members_seen.get(self.id)
         reg = mine.create_revision
-        waiting = any(t.owners[p] == self.id and t.regs[p] == reg and (p in t.revoking or p not in held)
-                      for p in range(self.P))
+        waiting = any(self._granted_to_us(t, p, reg) and (p in t.revoking or p not in held) for p in range(self.P))
         if last is not None and last.held == held and last.leaving == self.stopping and (
                 last.seen >= self.table_rev or not waiting):
             return
