@@ -104,6 +104,9 @@ class Node:
         routes: `{addr: connect_addr}` (in the environment `addr=connect_addr,...`):
             reach the node known as `addr` through `connect_addr` (NAT, port forwarding,
             test proxies).
+        backend: where the ring's state lives: `"builtin"` (the nodes' own protocol, the
+            default) or `"etcd"` (an etcd cluster you run; needs `engine` and `node_id`).
+        engine: the engine's endpoints, as `"http://host:2379,..."` (with `backend="etcd"`).
         config: a ready [`Config`][ringfast.Config] instead of the keywords above.
     """
 
@@ -137,6 +140,8 @@ class Node:
         tls_key: str | None = None,
         tls_ca: str | None = None,
         routes: Mapping[str, str] | None = None,
+        backend: Literal["builtin", "etcd"] | None = None,
+        engine: str | None = None,
         config: Config | None = None,
     ) -> None:
         self._node = _ThreadNode(node_config(config, locals()), mode="thread")

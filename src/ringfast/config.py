@@ -119,6 +119,8 @@ class Config:
     tls_ca: str | None = None  # ...and the CA that signs every member's certificate
     state_dir: str | None = None
     log_level: str = "info"
+    backend: str = "builtin"  # where the ring's state lives: "builtin" (the nodes' own protocol) or "etcd"
+    engine: str | None = None  # the engine's endpoints ("http://host:2379,..."), with backend "etcd"
     monitoring_hosts: tuple[str, ...] = ()  # [harden] more Host names /status answers to ("*": any)
     # False when Config.load derived `priority` from the seed list: it is derived again once
     # host names in the seeds are resolved to addresses
@@ -330,6 +332,8 @@ FIELDS = [
     ("log_level", "LOG_LEVEL", _log_level),
     ("monitoring_hosts", "RINGFAST_MONITORING_HOSTS", lambda name, raw: _host_names(name, raw)),  # [harden]
     ("routes", "RINGFAST_ROUTES", _routes),
+    ("backend", "RINGFAST_BACKEND", lambda name, raw: _backend(name, raw)),
+    ("engine", "RINGFAST_ENGINE", _optional_text),
     ("node_id", "NODE_ID", _text),
     ("priority", "PRIORITY", _int(-(2**31), 2**31 - 1)),
 ]
@@ -391,6 +395,9 @@ def _build(cls, env, kwargs, bare, said=None):
     quorum = values.get("quorum", "majority")
     if isinstance(quorum, int) and seeds and quorum > len(seeds):
         raise ConfigError(f"RINGFAST_QUORUM={quorum}: more than the {len(seeds)} seed nodes")
+    if values.get("backend", "builtin") != "builtin" and not values.get("engine"):
+        raise ConfigError(f"RINGFAST_BACKEND={values['backend']}: set RINGFAST_ENGINE to the engine's endpoints "
+                          "(e.g. http://127.0.0.1:2379)")
     cfg = cls(**values)
     check_wire_limits(cfg)
     return cfg
@@ -417,3 +424,15 @@ def _host_names(name, raw):
         if text:
             out.append(text)
     return tuple(out)
+
+
+BACKENDS = ("builtin", "etcd")
+
+
+def _backend(name, raw):
+    text = str(raw).strip().lower()
+    if text == "zookeeper":
+        raise ConfigError(f"{name}={raw!r}: the ZooKeeper backend is not available yet; use builtin or etcd")
+    if text not in BACKENDS:
+        raise ConfigError(f"{name}={raw!r}: expected one of {', '.join(BACKENDS)}")
+    return text

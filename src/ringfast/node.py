@@ -120,6 +120,9 @@ class Node(NodeLoop):
         routes: `{addr: connect_addr}` (in the environment `addr=connect_addr,...`):
             reach the node known as `addr` through `connect_addr` (NAT, port forwarding,
             test proxies).
+        backend: where the ring's state lives: `"builtin"` (the nodes' own protocol, the
+            default) or `"etcd"` (an etcd cluster you run; needs `engine` and `node_id`).
+        engine: the engine's endpoints, as `"http://host:2379,..."` (with `backend="etcd"`).
         clock: the clock leases are timed on, in seconds (default: `CLOCK_BOOTTIME` on
             Linux, which counts through a suspend); for tests.
     """
@@ -156,6 +159,8 @@ class Node(NodeLoop):
         tls_key: str | None = None,
         tls_ca: str | None = None,
         routes: Mapping[str, str] | None = None,
+        backend: Literal["builtin", "etcd"] | None = None,
+        engine: str | None = None,
         clock: Callable[[], float] = lease_clock,
     ) -> None:
         self.config: Config = node_config(config, locals())
@@ -219,6 +224,8 @@ class Node(NodeLoop):
         tls_key: str | None = None,
         tls_ca: str | None = None,
         routes: Mapping[str, str] | None = None,
+        backend: Literal["builtin", "etcd"] | None = None,
+        engine: str | None = None,
     ) -> Node:
         """A node configured as `ringfast node` is: the keywords, which are those of
         [`Node`][ringfast.Node] (same names, types and units), then the `RINGFAST_` names,
@@ -380,6 +387,26 @@ class Node(NodeLoop):
         from . import addresses
 
         cfg = self.config
+        if cfg.backend != "builtin":
+            from .engine.runner import start_engine_node
+
+            start_engine_node(self)
+            if cfg.monitoring_port is not None:
+                from .monitoring import MonitoringServer
+
+                host = cfg.monitoring_host or addresses.bind_host(cfg)
+                try:
+                    self._monitor = MonitoringServer(self, host, cfg.monitoring_port, (cfg.host, cfg.monitoring_host))
+                except OSError as e:
+                    self._running = False
+                    gevent.killall(self._greenlets, block=False)
+                    raise ConfigError(f"MONITORING_PORT={cfg.monitoring_port}: cannot listen on {host}: "
+                                      f"{e.strerror or e}") from None
+                self._greenlets.append(self._handler.spawn(self._monitor.start))
+            if cfg.seeds:
+                log.warning("node %s: SEED_NODES is ignored with RINGFAST_BACKEND=%s: the engine elects the leader",
+                            cfg.node_id, cfg.backend)
+            return
         names = (cfg.host, cfg.monitoring_host)  # as configured: /status answers to these names (monitoring.py)
         bound = addresses.bind_host(cfg)
         self._conns.load_keys()

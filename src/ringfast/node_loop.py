@@ -77,6 +77,9 @@ class NodeLoop:
             (self._ready.set if snap.ready else self._ready.clear)()
 
     def _stop_in_loop(self, restart: bool, timeout: float):
+        runner = getattr(self, "_engine_runner", None)
+        if runner is not None:
+            return self._stop_engine_in_loop(runner, restart, timeout)
         ring = self._ring
         deadline = time.monotonic() + timeout
         peer = self._conns.peers.get(ring.leader_addr) if ring.role == "follower" and ring.leader_addr else None
@@ -94,6 +97,25 @@ class NodeLoop:
             self._handler.sleep(0.05)  # let the leave frames reach the followers
         self._running = False
         self._conns.close()
+        if self._monitor is not None:
+            self._monitor.stop()
+        gevent.killall(self._greenlets, block=False)
+        self._close_journal()
+        self._publish(stopped=True)
+        log.info("node %s stopped", self.id)
+
+    def _stop_engine_in_loop(self, runner, restart: bool, timeout: float):
+        """Leave a ring kept in an engine: handlers first, then our lease is ended in the
+        engine (which deletes our keys: the leader frees our partitions at once)."""
+        deadline = time.monotonic() + timeout
+        self._driver.leave(restart)
+        while time.monotonic() < deadline and (not self._ring.stopped or runner.lease is not None
+                                               or not self._event_queue.empty() or self._busy):
+            self._handler.sleep(0.005)
+        while time.monotonic() < deadline and runner.ending:
+            self._handler.sleep(0.005)
+        self._running = False
+        runner.stop()
         if self._monitor is not None:
             self._monitor.stop()
         gevent.killall(self._greenlets, block=False)

@@ -1,0 +1,126 @@
+"""Nodes with backend="etcd" against a real etcd: the ring forms, a leave hands over at once,
+a frozen etcd makes every holder give its partitions up by the end of its lease, and the
+journals show no partition held twice."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import ringfast
+from ringfast import events as ev
+
+pytest.importorskip("etcd3gw")
+
+
+def wait_for(cond, timeout, what):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if cond():
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"not within {timeout}s: {what}")
+
+
+def owners(nodes):
+    out = {}
+    for n in nodes:
+        for p in n.partitions():
+            out.setdefault(p, []).append(n.id)
+    return out
+
+
+def start(etcd, name, tmp_path, **kw):
+    node = ringfast.Node(backend="etcd", engine=etcd.url, node_id=name, num_partitions=12,
+                         cluster_name="t", failure_timeout_ms=2000, heartbeat_interval_ms=200,
+                         journal=str(tmp_path / f"{name}.jsonl"), monitoring_port="off", **kw)
+    return node.start()
+
+
+def test_a_ring_forms_and_a_leave_hands_over_at_once(etcd, tmp_path):
+    nodes = [start(etcd, f"n{i}", tmp_path, priority=i) for i in range(3)]
+    try:
+        wait_for(lambda: len(owners(nodes)) == 12 and all(len(v) == 1 for v in owners(nodes).values()), 10,
+                 "every partition owned once")
+        leaders = [n for n in nodes if n.is_leader]
+        assert len(leaders) == 1 and all(n.leader == leaders[0].id for n in nodes)
+        assert not leaders[0].partitions()  # the leader owns none by default
+        followers = [n for n in nodes if not n.is_leader]
+        theirs = set(followers[0].partitions())
+        t0 = time.monotonic()
+        followers[0].stop()
+        wait_for(lambda: theirs <= set(followers[1].partitions()), 1.5, "the leaver's partitions moved")
+        assert time.monotonic() - t0 < 1.5  # no lease (2 s) waited out
+        tokens = {p: followers[1].fencing_token(p) for p in theirs}
+        assert all(t is not None and t > 0 for t in tokens.values())
+    finally:
+        for n in nodes:
+            n.stop()
+
+
+def test_the_leader_failing_over_keeps_partitions_in_place(etcd, tmp_path):
+    nodes = [start(etcd, f"n{i}", tmp_path, priority=i) for i in range(3)]
+    try:
+        wait_for(lambda: len(owners(nodes)) == 12, 10, "every partition owned")
+        leader = next(n for n in nodes if n.is_leader)
+        rest = [n for n in nodes if n is not leader]
+        before = {n.id: set(n.partitions()) for n in rest}
+        elected = []
+        rest[0].on(ev.LEADER_CHANGED, lambda c: elected.append(c.leader))
+        leader.stop()
+        wait_for(lambda: any(n.is_leader for n in rest), 5, "a new leader")
+        new = next(n for n in rest if n.is_leader)
+        other = next(n for n in rest if n is not new)
+        # the new leader owns none: its partitions went to the other, which kept its own
+        wait_for(lambda: len(other.partitions()) == 12, 5, "the follower holds every partition")
+        assert before[other.id] <= set(other.partitions())
+        assert elected and elected[-1] == new.id
+    finally:
+        for n in nodes:
+            n.stop()
+
+
+def test_a_frozen_etcd_makes_every_holder_give_up_then_all_recover(etcd, tmp_path):
+    nodes = [start(etcd, f"n{i}", tmp_path, priority=i) for i in range(3)]
+    revoked = []
+    for n in nodes:
+        n.on(ev.PARTITIONS_REVOKED, lambda c: revoked.append(c.reason))
+    try:
+        wait_for(lambda: len(owners(nodes)) == 12, 10, "every partition owned")
+        etcd.pause()
+        t0 = time.monotonic()
+        wait_for(lambda: not owners(nodes), 3.0, "every holder gave its partitions up")
+        assert time.monotonic() - t0 <= 2.1  # within the lease
+        etcd.resume()
+        wait_for(lambda: len(owners(nodes)) == 12 and all(len(v) == 1 for v in owners(nodes).values()), 15,
+                 "every partition owned once again")
+        assert "lease_expired" in revoked
+    finally:
+        etcd.resume()
+        for n in nodes:
+            n.stop()
+    _check_journals(tmp_path, [n.id for n in nodes])
+
+
+def _check_journals(tmp_path, names):
+    import json
+
+    holds = {}
+    spans = []
+    for name in names:
+        for line in (tmp_path / f"{name}.jsonl").read_text().splitlines():
+            r = json.loads(line)
+            if r["event"] == "assigned":
+                for p in r["partitions"]:
+                    holds[(name, p)] = (r["t"], r["tokens"][str(p)])
+            elif r["event"] == "revoked":
+                for p in r["partitions"]:
+                    start, tok = holds.pop((name, p))
+                    spans.append((p, name, start, r.get("expired_at") or r["t"], tok))
+    for (name, p), (start, tok) in holds.items():
+        spans.append((p, name, start, float("inf"), tok))
+    for a in spans:
+        for b in spans:
+            if a[0] == b[0] and a[1] != b[1] and a[2] < b[3] and b[2] < a[3]:
+                raise AssertionError(f"partition {a[0]} held twice: {a} and {b}")
