@@ -65,6 +65,7 @@ class SimNode:
         self.driver = EngineDriver(self.ring, self)
         self.alive = True
         self.frozen_until = 0.0
+        self.deaf_until = 0.0  # until then its keepalives' answers are lost (they do renew)
         self.lease: int | None = None
         self.dropped: set[int] = set()
         self.txns: list = []  # one at a time, in order
@@ -124,6 +125,8 @@ class SimNode:
             except LeaseNotFound:
                 self.at(self.sim.latency(), self._lost, lease)
                 return
+            if self.sim.clock() < self.deaf_until:
+                return  # renewed in the engine, but the answer is lost
             self.at(self.sim.latency(), self.driver.lease_renewed, lease, ttl, sent)
 
         self.sim.to_engine(arrive)
@@ -192,8 +195,13 @@ class SimNode:
             self.grant()
 
     def run_revoke(self, change, done):
-        slow = self.sim.rng.random() < self.sim.slow_handlers
-        took = self.sim.rng.uniform(11, 13) if slow else self.sim.rng.uniform(0, 0.2)
+        roll = self.sim.rng.random()
+        if roll < self.sim.slow_handlers:
+            took = self.sim.rng.uniform(11, 13)  # past the handler timeout
+        elif roll < 3 * self.sim.slow_handlers:
+            took = self.sim.rng.uniform(0.5, 5)  # slow, still within it
+        else:
+            took = self.sim.rng.uniform(0, 0.2)
         ok = took < 10  # the handler timeout
         self.at(min(took, 10), done, ok)
 
@@ -232,7 +240,7 @@ class EngineSim:
         self.engine_frozen_until = 0.0
         self.engine_waiting: list = []
         self.slow_answers = self.rng.random() < 0.3
-        self.slow_handlers = 0.05 if self.rng.random() < 0.3 else 0.0
+        self.slow_handlers = self.rng.choice([0.05, 0.1, 0.2]) if self.rng.random() < 0.4 else 0.0
         self.nodes: dict[str, SimNode] = {}  # the latest process of each id
         self.procs: list[SimNode] = []  # every process started
         self.incs = itertools.count(1)
@@ -337,7 +345,7 @@ class EngineSim:
 
     def _fault(self):
         live = [n for n in self.names if n in self.nodes and self.nodes[n].alive and not self.nodes[n].ring.stopping]
-        kind = self.rng.choice(["crash", "freeze", "freeze", "engine", "stop", "restart", "duplicate"])
+        kind = self.rng.choice(["crash", "freeze", "freeze", "engine", "stop", "restart", "duplicate", "deaf"])
         if kind == "engine":
             self.freeze_engine(self.rng.uniform(0.5, 4.0))
         elif kind == "restart":
@@ -352,6 +360,8 @@ class EngineSim:
                     self.at(self.rng.uniform(0.1, 5.0), self.start_if_down, name)
             elif kind == "freeze":
                 self.nodes[name].frozen_until = self.clock.t + self.rng.uniform(0.5, 5.0)
+            elif kind == "deaf":
+                self.nodes[name].deaf_until = self.clock.t + self.rng.uniform(1.0, 6.0)
             elif kind == "stop":
                 self.stop(name)
             elif kind == "duplicate":
@@ -373,7 +383,7 @@ class EngineSim:
         for r in self.journal:
             who = (r["node"], r["inc"])
             if r["event"] == "leader":
-                leaders[r["epoch"]].add(r["node"])
+                leaders[r["epoch"]].add(who)  # (per process: two processes of one id count as two)
             elif r["event"] == "assigned":
                 for p in r["partitions"]:
                     tok = r["tokens"][str(p)]
@@ -422,6 +432,9 @@ class EngineSim:
                          for p in c.partitions}
                 for p in set(ring.held) - ended:
                     owners[p].append(f"{node.id}#{node.inc}")
+        for node in self.procs:
+            if node.alive and node.ring.stopping and not node.ring.stopped:
+                res.violations.append(f"{node.id}#{node.inc} began to leave and never finished")
         res.settled = all(len(owners.get(p, [])) == 1 for p in range(self.P))
         if not res.settled:
             missing = [p for p in range(self.P) if len(owners.get(p, [])) != 1]

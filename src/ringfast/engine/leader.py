@@ -20,7 +20,7 @@ import logging
 
 from .._impl import assign
 from ..ring.actions import Membership
-from ..table import token_of
+from ..table import GEN_BITS, token_of
 from . import keyspace as ks
 
 log = logging.getLogger(__name__)
@@ -87,8 +87,8 @@ class EngineLeader:
                 for p in parts:
                     owner = t.owners[p]
                     if owner is None:
-                        self._grant(t, p, who)
-                        changed, moved = True, moved + 1
+                        if self._grant(t, p, who):
+                            changed, moved = True, moved + 1
                     elif owner != who and p not in t.revoking:
                         t.revoking.add(p)
                         changed = True
@@ -122,14 +122,22 @@ class EngineLeader:
         self.asked.pop(p, None)
         return True
 
-    def _grant(self, t: ks.Table, p: int, who: str):
+    def _grant(self, t: ks.Table, p: int, who: str) -> bool:
         if t.epoch != self.epoch:
             t.epoch, t.gen = self.epoch, 0
+        token = token_of(t.epoch, t.gen + 1)
+        if t.gen + 1 >= 1 << GEN_BITS or token <= t.tokens[p]:
+            # the generations of this epoch are used up (the next token would run into the
+            # next epoch's): no grant; a new leader (a new epoch) starts them again
+            self._log_once(("gen", t.epoch), "node %s: epoch %d has used up its fencing-token generations: "
+                           "not granting; stop this leader so that another starts a new epoch", self.id, t.epoch)
+            return False
         t.gen += 1
         t.owners[p] = who
         t.regs[p] = self.member_regs[who]
-        t.tokens[p] = token_of(t.epoch, t.gen)
+        t.tokens[p] = token
         t.revoking.discard(p)
+        return True
 
     def _ask_back_all(self, t: ks.Table) -> bool:
         asked = {p for p, o in enumerate(t.owners) if o is not None} - t.revoking

@@ -81,6 +81,7 @@ class EngineRing(EngineLeader):
         self.epoch = 0
         self.stopping = False
         self.stopped = False  # left: every partition released, the lease ended
+        self.parked = False  # refused by the cluster's settings for good: no session, no registration
         self.leave_reason = "stop"
         # the session: our lease and until when our right to what we hold lasts
         self.lease: int | None = None
@@ -125,9 +126,14 @@ class EngineRing(EngineLeader):
 
     @step
     def lease_granted(self, lease: int, ttl: float, sent_at: float):
-        if self.stopping:
+        if self.stopping or self.parked:
             self.out.append(EndLease(lease))
             return
+        if self.lease is not None and lease != self.lease:
+            # a second session while one is live (a late answer to a grant): what we hold
+            # rests on the old lease, which nothing renews now; it ends here
+            self.out.append(DropLease(self.lease))
+            self._end_session(self.clock())
         self.lease = lease
         self.lease_expiry = sent_at + ttl * (1 - DRIFT) - MIN_MARGIN
         self.problem = None
@@ -151,6 +157,9 @@ class EngineRing(EngineLeader):
         self.lease = None
         ended = min(self.lease_expiry, now)
         self.lease_expiry = min(self.lease_expiry, now)
+        for request, change in self.requests.items():  # revokes still running end now too
+            if change.expired_at is None:
+                self.lapsed_at.setdefault(request, ended)
         self._lapse(ended)
         if self.role == "leader":
             self._set_role("follower", None)
@@ -184,17 +193,17 @@ class EngineRing(EngineLeader):
             # handlers return (the leader may give those partitions away meanwhile)
             if change.expired_at is None:
                 self.lapsed_at.setdefault(request, self.lease_expiry)
-        if self.lease is not None and (any(p not in self.revoking for p in self.held) or self.role == "leader"):
-            # No keepalive answered in time (the engine is slow, paused or cut off): our
-            # right ended. The session itself may live on: if a keepalive gets through
-            # before the engine expires the lease, we carry on with it, claiming only what
-            # the leader grants again (new tokens).
+        if self.lease is not None:
+            # No keepalive answered in time (the engine is slow, frozen or cut off, or its
+            # answers are lost): our right ended, and the session goes with it. A process
+            # that hears no answers may well keep renewing its lease, and with it its keys:
+            # a leader key nobody could replace, grants it could never take. So we let the
+            # lease go (the engine deletes our keys within a TTL) and start a new session.
             held = [p for p in self.held if p not in self.revoking]
             if held:
                 log.warning("node %s: no keepalive answered in time: giving up %d partition(s)", self.id, len(held))
-            self._lapse(self.lease_expiry)
-            if self.role == "leader":
-                self._set_role("follower", None)
+            self.out.append(DropLease(self.lease))
+            self._end_session(self.lease_expiry)
 
     @step
     def leave(self, restart: bool):
@@ -247,6 +256,7 @@ class EngineRing(EngineLeader):
             log.error("node %s: a revoke handler did not return in time: letting our lease run out", self.id)
             self.out.append(DropLease(self.lease))
             self._end_session(self.clock())
+            self._finish_leave()
             return
         self._finish_leave()
         self._write_member()
@@ -312,6 +322,13 @@ class EngineRing(EngineLeader):
             self.metrics.refusals.labels(reason="settings_mismatch").inc()
         if self.held:
             self._lapse(self.clock())
+        if self.lease is not None:
+            # withdraw our registration (made before the config key existed, in a race with
+            # the node that wrote it): a member that cannot read the table must not be given
+            # partitions, nor lead
+            self.out.append(EndLease(self.lease))
+            self._end_session(self.clock())
+        self.parked = True
         return False
 
     def _read_members(self, entries):
@@ -448,7 +465,7 @@ class EngineRing(EngineLeader):
 
     def _maybe_elect(self, now: float):
         mine = self.entries.get(ks.MEMBER + self.id)
-        if (self.stopping or not self._right(now) or mine is None or mine.lease != self.lease
+        if (self.stopping or self.parked or not self._right(now) or mine is None or mine.lease != self.lease
                 or "elect" in self.inflight or not self.table_ok):
             return
         ranked = sorted((m.priority, i) for i, m in self.members_seen.items() if m is not None and not m.leaving)

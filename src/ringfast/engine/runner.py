@@ -59,7 +59,7 @@ class EngineRunner:
     def _session(self):
         clock = self.node._clock
         while self.running:
-            if self.lease is None and self.driver.ring.stopping:
+            if self.lease is None and (self.driver.ring.stopping or self.driver.ring.parked):
                 gevent.sleep(0.05)  # leaving: no new session
                 continue
             if self.lease is None:
