@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+# The table is one etcd value (about 60 bytes a partition at most), and etcd takes requests of
+# up to 1.5 MiB by default.
+MAX_ENGINE_PARTITIONS = 20_000
+
+
 def lease_ttl(failure_timeout: float) -> int:
     """etcd leases are whole seconds, at least 2."""
     return max(2, math.ceil(failure_timeout))
@@ -225,6 +230,9 @@ def start_engine_node(node: Any) -> None:
     if not cfg.node_id_given:
         raise ConfigError(f"RINGFAST_BACKEND={cfg.backend}: set NODE_ID (RINGFAST_NODE_ID): with an engine, the "
                           "node id is what tells one process's registration from another's")
+    if cfg.num_partitions > MAX_ENGINE_PARTITIONS:
+        raise ConfigError(f"NUM_PARTITIONS={cfg.num_partitions}: at most {MAX_ENGINE_PARTITIONS} with "
+                          f"RINGFAST_BACKEND={cfg.backend} (the assignment is one value in the engine)")
     engine = EtcdEngine(cfg.engine, prefix_of(cfg.cluster_name), timeout=max(0.2, cfg.failure_timeout / 3))
     persisted = node._open_disk(cfg)
     import time
