@@ -22,6 +22,8 @@ never its private state); counters are bumped by the protocol.
 | ringfast_journal_write_failures_total | counter | journal records lost to a failing disk |
 | ringfast_state_write_failures_total | counter | state-dir writes that failed (no vote, no candidacy) |
 | ringfast_monitoring_refused_total{reason} | counter | monitoring connections or requests refused |
+| ringfast_engine_connected | gauge | with an engine backend: 1 if the engine answered the last request |
+| ringfast_engine_keepalive_rtt_seconds | gauge | with an engine backend: round trip of the last keepalive answered |
 """
 
 from __future__ import annotations
@@ -81,6 +83,17 @@ class Metrics:
         # a bounded set), so an operator sees which name is missing from DNS
         self.unresolved = Counter("ringfast_peer_resolve_failures",
                                   "Connect attempts to a peer whose name did not resolve", r, ["peer"])
+
+        if getattr(node.config, "backend", "builtin") != "builtin":
+            def engine(field, default=0.0):
+                status = node.engine_status()
+                value = status.get(field) if status is not None else None
+                return default if value is None else float(value)
+
+            Gauge("ringfast_engine_connected", "1 if the engine answered this node's last request", r,
+                  lambda: engine("connected"))
+            Gauge("ringfast_engine_keepalive_rtt_seconds", "Round trip of the last lease keepalive answered", r,
+                  lambda: engine("keepalive_rtt_s"))
 
     def render(self) -> bytes:
         return self.registry.render()

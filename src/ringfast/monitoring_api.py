@@ -65,12 +65,16 @@ class _Health:
 
     def on_get(self, req, resp):
         snap = self.node.snapshot()
+        engine = self.node.engine_status()
+        extra = {} if engine is None else {"engine": engine}
         if snap.role == "leader" or (snap.leader is not None and snap.ready):
-            resp.media = {"status": "ok", "role": snap.role, "epoch": snap.epoch}
+            resp.media = {"status": "ok", "role": snap.role, "epoch": snap.epoch, **extra}
             return
         reason = "stopped" if snap.role == "stopped" else "no leader" if snap.leader is None else "no lease from the leader yet"
+        if engine is not None and snap.role != "stopped":
+            reason = engine["problem"] or ("engine unreachable" if not engine["connected"] else reason)
         resp.status = falcon.HTTP_503
-        resp.media = {"status": "unavailable", "role": snap.role, "epoch": snap.epoch, "reason": reason}
+        resp.media = {"status": "unavailable", "role": snap.role, "epoch": snap.epoch, "reason": reason, **extra}
 
 
 class _Metrics:

@@ -338,6 +338,20 @@ class Node(NodeLoop):
         ring = self._ring
         return ring.table.unowned() if ring is not None and ring.role == "leader" else 0
 
+    def engine_status(self) -> dict[str, Any] | None:
+        """With an engine backend (`backend="etcd"`): the session as this node sees it, as
+        `{"backend", "endpoint", "connected", "keepalive_rtt_s", "problem"}` (`connected`:
+        the engine answered the last request; `problem`: why the node does not take part
+        right now, such as another live process with its id, else None). None with the
+        built-in protocol or before the node started."""
+        runner = getattr(self, "_engine_runner", None)
+        if runner is None:
+            return None
+        ring = self._ring
+        return {"backend": self.config.backend, "endpoint": runner.engine.names[runner.engine.current],
+                "connected": runner.connected, "keepalive_rtt_s": runner.keepalive_rtt,
+                "problem": getattr(ring, "problem", None)}
+
     @property
     def monitoring_address(self) -> tuple[str, int] | None:
         """The (host, port) the monitoring HTTP API listens on, or None (off, not started,

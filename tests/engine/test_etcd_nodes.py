@@ -124,3 +124,41 @@ def _check_journals(tmp_path, names):
         for b in spans:
             if a[0] == b[0] and a[1] != b[1] and a[2] < b[3] and b[2] < a[3]:
                 raise AssertionError(f"partition {a[0]} held twice: {a} and {b}")
+
+
+def test_health_and_metrics_show_the_engine_session(etcd, tmp_path):
+    import json
+    import urllib.error
+    import urllib.request
+
+    node = ringfast.Node(backend="etcd", engine=etcd.url, node_id="mon", num_partitions=4, cluster_name="m",
+                         leader_owns_partitions=True, monitoring_port=0, failure_timeout_ms=2000).start()
+    try:
+        assert node.wait_until_ready(10)
+        wait_for(lambda: node.monitoring_address is not None and node.engine_status()["keepalive_rtt_s"] is not None,
+                 10, "monitoring up and a keepalive answered")
+        host, port = node.monitoring_address
+        health = json.loads(urllib.request.urlopen(f"http://{host}:{port}/health", timeout=5).read())
+        assert health["status"] == "ok" and health["engine"]["connected"] is True
+        assert health["engine"]["endpoint"] == etcd.url
+        metrics = urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5).read().decode()
+        assert "ringfast_engine_connected 1.0" in metrics
+        wait_for(lambda: len(node.partitions()) == 4, 5, "the node holds every partition")
+        etcd.pause()
+        wait_for(lambda: not node.partitions(), 5, "the node gave its partitions up")
+        refused = []
+
+        def unavailable():
+            try:
+                urllib.request.urlopen(f"http://{host}:{port}/health", timeout=5)
+            except urllib.error.HTTPError as e:
+                refused.append((e.code, json.loads(e.read())))
+                return True
+            return False
+
+        wait_for(unavailable, 3, "/health says 503 with etcd frozen")
+        code, body = refused[-1]
+        assert code == 503 and body["status"] == "unavailable" and "engine" in body, body
+    finally:
+        etcd.resume()
+        node.stop()

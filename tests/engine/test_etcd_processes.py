@@ -101,6 +101,7 @@ def all_owned(procs, live):
     return sorted(held) == list(range(8))
 
 
+@pytest.mark.long  # (about 10 s for both: .ci/run runs it with the long tests)
 @pytest.mark.parametrize("fault", ["kill", "sigstop"])
 def test_a_member_that_dies_or_freezes_loses_its_partitions_only_after_its_right(etcd, tmp_path, fault):
     procs = [Proc(etcd, f"m{i}", tmp_path, i) for i in range(3)]
