@@ -162,3 +162,32 @@ def test_health_and_metrics_show_the_engine_session(etcd, tmp_path):
     finally:
         etcd.resume()
         node.stop()
+
+
+def test_tokens_keep_growing_across_a_switch_from_the_builtin_backend(etcd, tmp_path):
+    from ringfast.disk import StateFile
+
+    state = str(tmp_path / "state")
+    # a ring whose epochs ran well ahead of the wall clock (many elections): etcd's epoch key
+    # starts empty, so only the state dir can carry that history over
+    StateFile(state).save(int(time.time()) + 100_000, None)
+    got = {}
+    builtin = ringfast.Node(node_id="sw", host="127.0.0.1", port=0, num_partitions=4, leader_owns_partitions=True,
+                            state_dir=state, monitoring_port="off", failure_timeout_ms=600,
+                            heartbeat_interval_ms=100).start()
+    try:
+        wait_for(lambda: len(builtin.partitions()) == 4, 10, "the builtin node holds everything")
+        got["builtin"] = max(builtin.fencing_token(p) for p in range(4))
+    finally:
+        builtin.stop()
+    # the same host and state dir, now on etcd, whose own epoch key starts empty: its
+    # epochs must start above what the state dir recorded, not from the wall clock alone
+    moved = ringfast.Node(backend="etcd", engine=etcd.url, node_id="sw", num_partitions=4,
+                          leader_owns_partitions=True, state_dir=state, monitoring_port="off",
+                          failure_timeout_ms=2000).start()
+    try:
+        wait_for(lambda: len(moved.partitions()) == 4, 10, "the etcd node holds everything")
+        got["etcd"] = min(moved.fencing_token(p) for p in range(4))
+    finally:
+        moved.stop()
+    assert got["etcd"] > got["builtin"], got
