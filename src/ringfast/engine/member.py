@@ -127,6 +127,7 @@ class EngineRing(EngineLeader, Reading):
 
     @step
     def lease_granted(self, lease: int, ttl: float, sent_at: float):
+        self._expire_if_due(self.clock())
         if self.stopping or self.parked:
             self.out.append(EndLease(lease))
             return
@@ -141,11 +142,13 @@ class EngineRing(EngineLeader, Reading):
 
     @step
     def lease_renewed(self, lease: int, ttl: float, sent_at: float):
+        self._expire_if_due(self.clock())
         if lease == self.lease:
             self.lease_expiry = max(self.lease_expiry, sent_at + ttl * (1 - DRIFT) - MIN_MARGIN)
 
     @step
     def lease_lost(self, lease: int):
+        self._expire_if_due(self.clock())
         if lease == self.lease:
             log.warning("node %s: the engine ended our session (lease %x): giving up what we hold", self.id, lease)
             self._end_session(self.clock())
@@ -243,6 +246,7 @@ class EngineRing(EngineLeader, Reading):
 
     @step
     def revoke_finished(self, request: int, ok: bool):
+        self._expire_if_due(self.clock())
         change = self.requests.pop(request, None)
         if change is None:
             return
@@ -265,6 +269,7 @@ class EngineRing(EngineLeader, Reading):
     @step
     def txn_done(self, what: str):
         """A write of ours was answered (whatever the answer: the next view tells)."""
+        self._expire_if_due(self.clock())
         self.inflight.discard(what)
 
     def _txn(self, what: str, compare: list, success: list):
@@ -276,12 +281,12 @@ class EngineRing(EngineLeader, Reading):
 
     @step
     def on_view(self, revision: int, entries: dict[str, ks.Entry]):
+        self._expire_if_due(self.clock())
         if revision < self.view_rev:
             return  # an older read that arrived late
         self.view_rev = revision
         self.entries = entries
         now = self.clock()
-        self._expire_if_due(now)
         if not self._config_ok(entries):
             return
         self._read_members(entries)
