@@ -81,6 +81,7 @@ def test_the_leader_failing_over_keeps_partitions_in_place(etcd, tmp_path):
             n.stop()
 
 
+@pytest.mark.long  # (5 s: .ci/run runs it with the long tests)
 def test_a_frozen_etcd_makes_every_holder_give_up_then_all_recover(etcd, tmp_path):
     nodes = [start(etcd, f"n{i}", tmp_path, priority=i) for i in range(3)]
     revoked = []

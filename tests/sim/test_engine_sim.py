@@ -13,7 +13,7 @@ from ringfast.engine import keyspace as ks
 from ringfast.engine.leader import EngineLeader
 from ringfast.engine.member import EngineRing
 
-SEEDS = int(os.environ.get("RINGFAST_ENGINE_SIM_SEEDS", "40"))  # .ci/run: 3,000
+SEEDS = int(os.environ.get("RINGFAST_ENGINE_SIM_SEEDS", "20"))  # .ci/run: 3,000
 
 
 def test_many_seeds_hold_every_guarantee():
