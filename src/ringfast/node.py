@@ -339,18 +339,11 @@ class Node(NodeLoop):
         return ring.table.unowned() if ring is not None and ring.role == "leader" else 0
 
     def engine_status(self) -> dict[str, Any] | None:
-        """With an engine backend (`backend="etcd"`): the session as this node sees it, as
-        `{"backend", "endpoint", "connected", "keepalive_rtt_s", "problem"}` (`connected`:
-        the engine answered the last request; `problem`: why the node does not take part
-        right now, such as another live process with its id, else None). None with the
-        built-in protocol or before the node started."""
+        """With `backend="etcd"`: `{"backend", "endpoint", "connected", "keepalive_rtt_s",
+        "problem"}` (`problem`: why the node does not take part now, such as another live
+        process with its id, else None). None with the built-in protocol or before start."""
         runner = getattr(self, "_engine_runner", None)
-        if runner is None:
-            return None
-        ring = self._ring
-        return {"backend": self.config.backend, "endpoint": runner.engine.names[runner.engine.current],
-                "connected": runner.connected, "keepalive_rtt_s": runner.keepalive_rtt,
-                "problem": getattr(ring, "problem", None)}
+        return None if runner is None else runner.status()
 
     @property
     def monitoring_address(self) -> tuple[str, int] | None:
@@ -404,22 +397,7 @@ class Node(NodeLoop):
         if cfg.backend != "builtin":
             from .engine.runner import start_engine_node
 
-            start_engine_node(self)
-            if cfg.monitoring_port is not None:
-                from .monitoring import MonitoringServer
-
-                host = cfg.monitoring_host or addresses.bind_host(cfg)
-                try:
-                    self._monitor = MonitoringServer(self, host, cfg.monitoring_port, (cfg.host, cfg.monitoring_host))
-                except OSError as e:
-                    self._running = False
-                    gevent.killall(self._greenlets, block=False)
-                    raise ConfigError(f"MONITORING_PORT={cfg.monitoring_port}: cannot listen on {host}: "
-                                      f"{e.strerror or e}") from None
-                self._greenlets.append(self._handler.spawn(self._monitor.start))
-            if cfg.seeds:
-                log.warning("node %s: SEED_NODES is ignored with RINGFAST_BACKEND=%s: the engine elects the leader",
-                            cfg.node_id, cfg.backend)
+            start_engine_node(self)  # no cluster port: the ring lives in the engine
             return
         names = (cfg.host, cfg.monitoring_host)  # as configured: /status answers to these names (monitoring.py)
         bound = addresses.bind_host(cfg)

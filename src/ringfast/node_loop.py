@@ -97,12 +97,7 @@ class NodeLoop:
             self._handler.sleep(0.05)  # let the leave frames reach the followers
         self._running = False
         self._conns.close()
-        if self._monitor is not None:
-            self._monitor.stop()
-        gevent.killall(self._greenlets, block=False)
-        self._close_journal()
-        self._publish(stopped=True)
-        log.info("node %s stopped", self.id)
+        self._close_all()
 
     def _stop_engine_in_loop(self, runner, restart: bool, timeout: float):
         """Leave a ring kept in an engine: handlers first, then our lease is ended in the
@@ -116,6 +111,10 @@ class NodeLoop:
             self._handler.sleep(0.005)
         self._running = False
         runner.stop()
+        self._close_all()
+
+    def _close_all(self):
+        """The last of a stop, whichever the backend: monitoring, greenlets, journal."""
         if self._monitor is not None:
             self._monitor.stop()
         gevent.killall(self._greenlets, block=False)

@@ -9,18 +9,12 @@ import time
 import pytest
 
 import ringfast
+from support import wait_for
 from ringfast import events as ev
 
 pytest.importorskip("etcd3gw")
 
 
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"not within {timeout}s: {what}")
 
 
 def owners(nodes):

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from ringfast.clock import now
+from support import wait_for
 
 pytest.importorskip("etcd3gw")
 
@@ -65,13 +66,6 @@ class Proc:
         self.log.close()
 
 
-def wait_for(cond, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"not within {timeout}s: {what}")
 
 
 def spans(procs):

@@ -182,6 +182,12 @@ class EngineRunner:
         self.running = False
         self.txns.put(None)
 
+    def status(self) -> dict:
+        """What Node.engine_status() reports."""
+        return {"backend": self.node.config.backend, "endpoint": self.engine.names[self.engine.current],
+                "connected": self.connected, "keepalive_rtt_s": self.keepalive_rtt,
+                "problem": getattr(self.driver.ring, "problem", None) if self.driver else None}
+
 
 class EngineNodeWorld:
     """The node as an engine-backed driver's world: the application's callbacks and the
@@ -220,7 +226,6 @@ class EngineNodeWorld:
 def start_engine_node(node: Any) -> None:
     """What `Node.start` does instead of binding a cluster port when `backend` is an engine:
     the ring, its driver, the runner's greenlets (runs in the node's loop)."""
-    from ..assumptions import epoch_cap  # noqa: F401 (the state dir's bound is checked in _open_disk)
     from ..errors import ConfigError
     from .driver import EngineDriver
     from .keyspace import prefix_of
@@ -248,4 +253,21 @@ def start_engine_node(node: Any) -> None:
     node._running = True
     node._greenlets = [node._handler.spawn(node._tick_loop), node._handler.spawn(node._event_loop),
                        *runner.greenlets(node._handler.spawn)]
+    if cfg.monitoring_port is not None:
+        from ..addresses import bind_host
+        from ..monitoring import MonitoringServer
+
+        host = cfg.monitoring_host or bind_host(cfg)
+        try:
+            node._monitor = MonitoringServer(node, host, cfg.monitoring_port, (cfg.host, cfg.monitoring_host))
+        except OSError as e:
+            node._running = False
+            runner.stop()
+            gevent.killall(node._greenlets, block=False)
+            node._close_journal()
+            raise ConfigError(f"MONITORING_PORT={cfg.monitoring_port}: cannot listen on {host}: {e.strerror or e}") from None
+        node._greenlets.append(node._handler.spawn(node._monitor.start))
+    if cfg.seeds:
+        log.warning("node %s: SEED_NODES is ignored with RINGFAST_BACKEND=%s: the engine elects the leader",
+                    cfg.node_id, cfg.backend)
     log.info("node %s: ring %r in etcd at %s", cfg.node_id, cfg.cluster_name, ", ".join(engine.names))
