@@ -105,8 +105,8 @@ class Node:
             reach the node known as `addr` through `connect_addr` (NAT, port forwarding,
             test proxies).
         backend: where the ring's state lives: `"builtin"` (the nodes' own protocol, the
-            default) or `"etcd"` (an etcd cluster you run; needs `engine` and `node_id`).
-        engine: the engine's endpoints, as `"http://host:2379,..."` (with `backend="etcd"`).
+            default), `"etcd"` or `"zookeeper"` (an engine you run; needs `engine` and `node_id`).
+        engine: the engine's endpoints: `"http://host:2379,..."` (etcd), `"host:2181,..."` (ZooKeeper).
         config: a ready [`Config`][ringfast.Config] instead of the keywords above.
     """
 
@@ -140,7 +140,7 @@ class Node:
         tls_key: str | None = None,
         tls_ca: str | None = None,
         routes: Mapping[str, str] | None = None,
-        backend: Literal["builtin", "etcd"] | None = None,
+        backend: Literal["builtin", "etcd", "zookeeper"] | None = None,
         engine: str | None = None,
         config: Config | None = None,
     ) -> None:

@@ -119,8 +119,8 @@ class Config:
     tls_ca: str | None = None  # ...and the CA that signs every member's certificate
     state_dir: str | None = None
     log_level: str = "info"
-    backend: str = "builtin"  # where the ring's state lives: "builtin" (the nodes' own protocol) or "etcd"
-    engine: str | None = None  # the engine's endpoints ("http://host:2379,..."), with backend "etcd"
+    backend: str = "builtin"  # where the ring's state lives: "builtin" (the nodes' own protocol), "etcd" or "zookeeper"
+    engine: str | None = None  # the engine's endpoints: "http://host:2379,..." (etcd), "host:2181,..." (ZooKeeper)
     monitoring_hosts: tuple[str, ...] = ()  # [harden] more Host names /status answers to ("*": any)
     # False when Config.load derived `priority` from the seed list: it is derived again once
     # host names in the seeds are resolved to addresses
@@ -395,9 +395,18 @@ def _build(cls, env, kwargs, bare, said=None):
     quorum = values.get("quorum", "majority")
     if isinstance(quorum, int) and seeds and quorum > len(seeds):
         raise ConfigError(f"RINGFAST_QUORUM={quorum}: more than the {len(seeds)} seed nodes")
-    if values.get("backend", "builtin") != "builtin" and not values.get("engine"):
-        raise ConfigError(f"RINGFAST_BACKEND={values['backend']}: set RINGFAST_ENGINE to the engine's endpoints "
-                          "(e.g. http://127.0.0.1:2379)")
+    backend = values.get("backend", "builtin")
+    if backend != "builtin" and not values.get("engine"):
+        example = "127.0.0.1:2181" if backend == "zookeeper" else "http://127.0.0.1:2379"
+        raise ConfigError(f"RINGFAST_BACKEND={backend}: set RINGFAST_ENGINE to the engine's endpoints (e.g. {example})")
+    if backend == "etcd":
+        from .engine.etcd import parse_endpoints
+
+        parse_endpoints(values["engine"])
+    elif backend == "zookeeper":
+        from .engine.zookeeper import parse_hosts
+
+        parse_hosts(values["engine"])
     cfg = cls(**values)
     check_wire_limits(cfg)
     return cfg
@@ -426,13 +435,11 @@ def _host_names(name, raw):
     return tuple(out)
 
 
-BACKENDS = ("builtin", "etcd")
+BACKENDS = ("builtin", "etcd", "zookeeper")
 
 
 def _backend(name, raw):
     text = str(raw).strip().lower()
-    if text == "zookeeper":
-        raise ConfigError(f"{name}={raw!r}: the ZooKeeper backend is not available yet; use builtin or etcd")
     if text not in BACKENDS:
         raise ConfigError(f"{name}={raw!r}: expected one of {', '.join(BACKENDS)}")
     return text

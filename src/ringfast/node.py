@@ -121,8 +121,8 @@ class Node(NodeLoop):
             reach the node known as `addr` through `connect_addr` (NAT, port forwarding,
             test proxies).
         backend: where the ring's state lives: `"builtin"` (the nodes' own protocol, the
-            default) or `"etcd"` (an etcd cluster you run; needs `engine` and `node_id`).
-        engine: the engine's endpoints, as `"http://host:2379,..."` (with `backend="etcd"`).
+            default), `"etcd"` or `"zookeeper"` (an engine you run; needs `engine` and `node_id`).
+        engine: the engine's endpoints: `"http://host:2379,..."` (etcd), `"host:2181,..."` (ZooKeeper).
         clock: the clock leases are timed on, in seconds (default: `CLOCK_BOOTTIME` on
             Linux, which counts through a suspend); for tests.
     """
@@ -159,7 +159,7 @@ class Node(NodeLoop):
         tls_key: str | None = None,
         tls_ca: str | None = None,
         routes: Mapping[str, str] | None = None,
-        backend: Literal["builtin", "etcd"] | None = None,
+        backend: Literal["builtin", "etcd", "zookeeper"] | None = None,
         engine: str | None = None,
         clock: Callable[[], float] = lease_clock,
     ) -> None:
@@ -224,7 +224,7 @@ class Node(NodeLoop):
         tls_key: str | None = None,
         tls_ca: str | None = None,
         routes: Mapping[str, str] | None = None,
-        backend: Literal["builtin", "etcd"] | None = None,
+        backend: Literal["builtin", "etcd", "zookeeper"] | None = None,
         engine: str | None = None,
     ) -> Node:
         """A node configured as `ringfast node` is: the keywords, which are those of
@@ -339,7 +339,7 @@ class Node(NodeLoop):
         return ring.table.unowned() if ring is not None and ring.role == "leader" else 0
 
     def engine_status(self) -> dict[str, Any] | None:
-        """With `backend="etcd"`: `{"backend", "endpoint", "connected", "keepalive_rtt_s",
+        """With an engine backend: `{"backend", "endpoint", "connected", "keepalive_rtt_s",
         "problem"}` (`problem`: why the node does not take part now, such as another live
         process with its id, else None). None with the built-in protocol or before start."""
         runner = getattr(self, "_engine_runner", None)

@@ -139,6 +139,9 @@ class EtcdEngine:
         except EngineUnavailable:
             self._post("/lease/revoke", {"ID": str(lease)})
 
+    def drop(self, lease: int, ttl: float) -> None:
+        """Stop counting on `lease`: nothing to do, it runs out as nothing renews it."""
+
     def wait(self, after: int, seconds: float) -> bool:
         """Block until something under the prefix changes after revision `after` (True), or
         `seconds` pass (False). One streamed watch request, closed after its first event."""

@@ -32,12 +32,22 @@ MAX_ENGINE_PARTITIONS = 20_000
 
 
 def lease_ttl(failure_timeout: float) -> int:
-    """etcd leases are whole seconds, at least 2."""
+    """etcd leases are whole seconds, at least 2 (ZooKeeper sessions are asked for the same;
+    the server may agree to more, never counted on as less)."""
     return max(2, math.ceil(failure_timeout))
 
 
+def open_engine(cfg: Any, prefix: str, timeout: float):
+    """The client of the engine `cfg.backend` names (its package imported only now)."""
+    if cfg.backend == "zookeeper":
+        from .zookeeper import ZookeeperEngine
+
+        return ZookeeperEngine(cfg.engine, prefix, timeout=timeout)
+    return EtcdEngine(cfg.engine, prefix, timeout=timeout)
+
+
 class EngineRunner:
-    def __init__(self, node: Any, engine: EtcdEngine):
+    def __init__(self, node: Any, engine: Any):
         self.node = node
         self.engine = engine
         self.driver: EngineDriver | None = None
@@ -110,6 +120,7 @@ class EngineRunner:
         self.dropped.add(lease)
         if lease == self.lease:
             self.lease = None
+        self.engine.drop(lease, self.ttl)
 
     def end_lease(self, lease: int):
         self.dropped.add(lease)
@@ -238,7 +249,7 @@ def start_engine_node(node: Any) -> None:
     if cfg.num_partitions > MAX_ENGINE_PARTITIONS:
         raise ConfigError(f"NUM_PARTITIONS={cfg.num_partitions}: at most {MAX_ENGINE_PARTITIONS} with "
                           f"RINGFAST_BACKEND={cfg.backend} (the assignment is one value in the engine)")
-    engine = EtcdEngine(cfg.engine, prefix_of(cfg.cluster_name), timeout=max(0.2, cfg.failure_timeout / 3))
+    engine = open_engine(cfg, prefix_of(cfg.cluster_name), timeout=max(0.2, cfg.failure_timeout / 3))
     persisted = node._open_disk(cfg)
     import time
 
@@ -270,4 +281,4 @@ def start_engine_node(node: Any) -> None:
     if cfg.seeds:
         log.warning("node %s: SEED_NODES is ignored with RINGFAST_BACKEND=%s: the engine elects the leader",
                     cfg.node_id, cfg.backend)
-    log.info("node %s: ring %r in etcd at %s", cfg.node_id, cfg.cluster_name, ", ".join(engine.names))
+    log.info("node %s: ring %r in %s at %s", cfg.node_id, cfg.cluster_name, cfg.backend, ", ".join(engine.names))

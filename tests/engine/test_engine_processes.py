@@ -1,4 +1,4 @@
-"""`ringfast node --backend etcd` processes against a real etcd: kill -9 and SIGSTOP of a
+"""`ringfast node --backend etcd|zookeeper` processes against a real engine: kill -9 and SIGSTOP of a
 member. Its partitions move only once its right has surely ended (the journals prove it),
 and a frozen member gives them up itself when it wakes. Every process is stopped by its pid."""
 
@@ -16,16 +16,15 @@ import pytest
 from ringfast.clock import now
 from support import wait_for
 
-pytest.importorskip("etcd3gw")
 
-TTL = 2.0  # RINGFAST_HEART_BEAT_CHECK_FREQUENCY=2000 -> etcd leases of 2 s, renewed every 2/3 s
+TTL = 2.0  # RINGFAST_HEART_BEAT_CHECK_FREQUENCY=2000 -> leases (sessions) of 2 s, renewed every 2/3 s
 
 
 class Proc:
-    def __init__(self, etcd, name, tmp_path, priority):
+    def __init__(self, engine, name, tmp_path, priority):
         self.name = name
         self.journal = tmp_path / f"{name}.jsonl"
-        env = {**os.environ, "RINGFAST_BACKEND": "etcd", "RINGFAST_ENGINE": etcd.url, "NODE_ID": name,
+        env = {**os.environ, "RINGFAST_BACKEND": engine.backend, "RINGFAST_ENGINE": engine.endpoints, "NODE_ID": name,
                "PRIORITY": str(priority), "NUM_PARTITIONS": "8", "RINGFAST_CLUSTER": "procs",
                "HEART_BEAT_FREQUENCY": "200", "HEART_BEAT_CHECK_FREQUENCY": str(int(TTL * 1000)),
                "RINGFAST_JOURNAL": str(self.journal), "MONITORING_PORT": "off", "LOG_LEVEL": "warning"}
@@ -97,8 +96,8 @@ def all_owned(procs, live):
 
 @pytest.mark.long  # (about 10 s for both: .ci/run runs it with the long tests)
 @pytest.mark.parametrize("fault", ["kill", "sigstop"])
-def test_a_member_that_dies_or_freezes_loses_its_partitions_only_after_its_right(etcd, tmp_path, fault):
-    procs = [Proc(etcd, f"m{i}", tmp_path, i) for i in range(3)]
+def test_a_member_that_dies_or_freezes_loses_its_partitions_only_after_its_right(engine, tmp_path, fault):
+    procs = [Proc(engine, f"m{i}", tmp_path, i) for i in range(3)]
     try:
         wait_for(lambda: all_owned(procs, procs), 20, "every partition owned once")
         victim = next(pr for pr in procs[1:] if pr.held())  # a follower with partitions
@@ -111,7 +110,7 @@ def test_a_member_that_dies_or_freezes_loses_its_partitions_only_after_its_right
             os.kill(victim.proc.pid, signal.SIGSTOP)
         wait_for(lambda: theirs <= {p for pr in rest for p in pr.held()}, 10, "its partitions moved")
         moved_after = time.monotonic() - t0
-        assert moved_after >= TTL * 0.95 - TTL / 3 - 0.1, moved_after  # not before etcd ended its lease
+        assert moved_after >= TTL * 0.95 - TTL / 3 - 0.1, moved_after  # not before the engine ended its lease
         if fault == "sigstop":
             os.kill(victim.proc.pid, signal.SIGCONT)
             # on waking it gives up what it held, dated when its right ended

@@ -1,6 +1,6 @@
-"""Nodes with backend="etcd" against a real etcd: the ring forms, a leave hands over at once,
-a frozen etcd makes every holder give its partitions up by the end of its lease, and the
-journals show no partition held twice."""
+"""Nodes on each engine backend against a real engine: the ring forms, a leave hands over at
+once, a frozen engine makes every holder give its partitions up by the end of its lease,
+and the journals show no partition held twice."""
 
 from __future__ import annotations
 
@@ -12,10 +12,6 @@ import ringfast
 from support import wait_for
 from ringfast import events as ev
 
-pytest.importorskip("etcd3gw")
-
-
-
 
 def owners(nodes):
     out = {}
@@ -25,15 +21,15 @@ def owners(nodes):
     return out
 
 
-def start(etcd, name, tmp_path, **kw):
-    node = ringfast.Node(backend="etcd", engine=etcd.url, node_id=name, num_partitions=12,
+def start(engine, name, tmp_path, **kw):
+    node = ringfast.Node(backend=engine.backend, engine=engine.endpoints, node_id=name, num_partitions=12,
                          cluster_name="t", failure_timeout_ms=2000, heartbeat_interval_ms=200,
                          journal=str(tmp_path / f"{name}.jsonl"), monitoring_port="off", **kw)
     return node.start()
 
 
-def test_a_ring_forms_and_a_leave_hands_over_at_once(etcd, tmp_path):
-    nodes = [start(etcd, f"n{i}", tmp_path, priority=i) for i in range(3)]
+def test_a_ring_forms_and_a_leave_hands_over_at_once(engine, tmp_path):
+    nodes = [start(engine, f"n{i}", tmp_path, priority=i) for i in range(3)]
     try:
         wait_for(lambda: len(owners(nodes)) == 12 and all(len(v) == 1 for v in owners(nodes).values()), 10,
                  "every partition owned once")
@@ -53,8 +49,8 @@ def test_a_ring_forms_and_a_leave_hands_over_at_once(etcd, tmp_path):
             n.stop()
 
 
-def test_the_leader_failing_over_keeps_partitions_in_place(etcd, tmp_path):
-    nodes = [start(etcd, f"n{i}", tmp_path, priority=i) for i in range(3)]
+def test_the_leader_failing_over_keeps_partitions_in_place(engine, tmp_path):
+    nodes = [start(engine, f"n{i}", tmp_path, priority=i) for i in range(3)]
     try:
         wait_for(lambda: len(owners(nodes)) == 12, 10, "every partition owned")
         leader = next(n for n in nodes if n.is_leader)
@@ -76,23 +72,23 @@ def test_the_leader_failing_over_keeps_partitions_in_place(etcd, tmp_path):
 
 
 @pytest.mark.long  # (5 s: .ci/run runs it with the long tests)
-def test_a_frozen_etcd_makes_every_holder_give_up_then_all_recover(etcd, tmp_path):
-    nodes = [start(etcd, f"n{i}", tmp_path, priority=i) for i in range(3)]
+def test_a_frozen_engine_makes_every_holder_give_up_then_all_recover(engine, tmp_path):
+    nodes = [start(engine, f"n{i}", tmp_path, priority=i) for i in range(3)]
     revoked = []
     for n in nodes:
         n.on(ev.PARTITIONS_REVOKED, lambda c: revoked.append(c.reason))
     try:
         wait_for(lambda: len(owners(nodes)) == 12, 10, "every partition owned")
-        etcd.pause()
+        engine.pause()
         t0 = time.monotonic()
         wait_for(lambda: not owners(nodes), 3.0, "every holder gave its partitions up")
         assert time.monotonic() - t0 <= 2.1  # within the lease
-        etcd.resume()
+        engine.resume()
         wait_for(lambda: len(owners(nodes)) == 12 and all(len(v) == 1 for v in owners(nodes).values()), 15,
                  "every partition owned once again")
         assert "lease_expired" in revoked
     finally:
-        etcd.resume()
+        engine.resume()
         for n in nodes:
             n.stop()
     _check_journals(tmp_path, [n.id for n in nodes])
@@ -121,12 +117,12 @@ def _check_journals(tmp_path, names):
                 raise AssertionError(f"partition {a[0]} held twice: {a} and {b}")
 
 
-def test_health_and_metrics_show_the_engine_session(etcd, tmp_path):
+def test_health_and_metrics_show_the_engine_session(engine, tmp_path):
     import json
     import urllib.error
     import urllib.request
 
-    node = ringfast.Node(backend="etcd", engine=etcd.url, node_id="mon", num_partitions=4, cluster_name="m",
+    node = ringfast.Node(backend=engine.backend, engine=engine.endpoints, node_id="mon", num_partitions=4, cluster_name="m",
                          leader_owns_partitions=True, monitoring_port=0, failure_timeout_ms=2000).start()
     try:
         assert node.wait_until_ready(10)
@@ -135,11 +131,11 @@ def test_health_and_metrics_show_the_engine_session(etcd, tmp_path):
         host, port = node.monitoring_address
         health = json.loads(urllib.request.urlopen(f"http://{host}:{port}/health", timeout=5).read())
         assert health["status"] == "ok" and health["engine"]["connected"] is True
-        assert health["engine"]["endpoint"] == etcd.url
+        assert health["engine"]["endpoint"] == engine.endpoints
         metrics = urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=5).read().decode()
         assert "ringfast_engine_connected 1.0" in metrics
         wait_for(lambda: len(node.partitions()) == 4, 5, "the node holds every partition")
-        etcd.pause()
+        engine.pause()
         wait_for(lambda: not node.partitions(), 5, "the node gave its partitions up")
         refused = []
 
@@ -151,19 +147,19 @@ def test_health_and_metrics_show_the_engine_session(etcd, tmp_path):
                 return True
             return False
 
-        wait_for(unavailable, 3, "/health says 503 with etcd frozen")
+        wait_for(unavailable, 3, "/health says 503 with the engine frozen")
         code, body = refused[-1]
         assert code == 503 and body["status"] == "unavailable" and "engine" in body, body
     finally:
-        etcd.resume()
+        engine.resume()
         node.stop()
 
 
-def test_tokens_keep_growing_across_a_switch_from_the_builtin_backend(etcd, tmp_path):
+def test_tokens_keep_growing_across_a_switch_from_the_builtin_backend(engine, tmp_path):
     from ringfast.disk import StateFile
 
     state = str(tmp_path / "state")
-    # a ring whose epochs ran well ahead of the wall clock (many elections): etcd's epoch key
+    # a ring whose epochs ran well ahead of the wall clock (many elections): the engine's epoch key
     # starts empty, so only the state dir can carry that history over
     StateFile(state).save(int(time.time()) + 100_000, None)
     got = {}
@@ -175,14 +171,14 @@ def test_tokens_keep_growing_across_a_switch_from_the_builtin_backend(etcd, tmp_
         got["builtin"] = max(builtin.fencing_token(p) for p in range(4))
     finally:
         builtin.stop()
-    # the same host and state dir, now on etcd, whose own epoch key starts empty: its
+    # the same host and state dir, now on an engine whose epoch key starts empty: its
     # epochs must start above what the state dir recorded, not from the wall clock alone
-    moved = ringfast.Node(backend="etcd", engine=etcd.url, node_id="sw", num_partitions=4,
+    moved = ringfast.Node(backend=engine.backend, engine=engine.endpoints, node_id="sw", num_partitions=4,
                           leader_owns_partitions=True, state_dir=state, monitoring_port="off",
                           failure_timeout_ms=2000).start()
     try:
-        wait_for(lambda: len(moved.partitions()) == 4, 10, "the etcd node holds everything")
-        got["etcd"] = min(moved.fencing_token(p) for p in range(4))
+        wait_for(lambda: len(moved.partitions()) == 4, 10, "the engine-backed node holds everything")
+        got["engine"] = min(moved.fencing_token(p) for p in range(4))
     finally:
         moved.stop()
-    assert got["etcd"] > got["builtin"], got
+    assert got["engine"] > got["builtin"], got
