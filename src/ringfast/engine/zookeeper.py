@@ -123,7 +123,6 @@ class ZookeeperEngine:
 
     def grant(self, ttl: int) -> tuple[int, float]:
         from kazoo.client import KazooClient
-        from kazoo.exceptions import KazooException
         from kazoo.retry import KazooRetry
 
         with self._lock:
@@ -140,7 +139,7 @@ class ZookeeperEngine:
             client.ensure_path(self._path(zkplan.MEMBER_DIR))
             client.ensure_path(self._path(zkplan.FENCE_DIR))
             client.create(self._path(zkplan.fence_key(session)), b"", ephemeral=True)
-        except (KazooException, OSError, Exception) as e:
+        except Exception as e:  # noqa: BLE001 (kazoo's start raises its handler's own timeout class)
             _stop(client)
             raise EngineUnavailable(f"ZooKeeper at {','.join(self.hosts)}: no session ({type(e).__name__} {e})") from None
         negotiated = self.timeouts.get(session)
@@ -219,7 +218,7 @@ class ZookeeperEngine:
         self.changed.set()
 
     def range(self) -> tuple[int, dict]:
-        client = self._reader()
+        client = self._client()
         previous = None
         for i in range(COLLECTS):
             collect = self._collect(client)
@@ -230,11 +229,6 @@ class ZookeeperEngine:
                 return got
             previous = collect
         raise EngineUnavailable(f"the ring under {self.root} kept changing over {COLLECTS} reads")
-
-    def _reader(self):
-        if self.client is not None:
-            return self.client
-        raise EngineUnavailable("no ZooKeeper session")
 
     def wait(self, after: int, seconds: float) -> bool:
         fired = self.changed.wait(seconds)
