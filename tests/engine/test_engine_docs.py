@@ -14,6 +14,7 @@ import pytest
 
 import ringfast
 from ringfast.errors import ConfigError
+from support import ZOOKEEPER_IN_LONG_RUN
 
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "backends.md"
@@ -53,6 +54,7 @@ def test_endpoints_that_are_not_the_engine_s_are_refused_with_the_value(backend,
         ringfast.Node(backend=backend, engine=endpoints, node_id="x", monitoring_port="off")
 
 
+@ZOOKEEPER_IN_LONG_RUN  # ~3 s each on ZooKeeper
 def test_a_second_process_with_the_same_id_waits(engine):
     first = ringfast.Node(backend=engine.backend, engine=engine.endpoints, node_id="same", monitoring_port="off",
                           leader_owns_partitions=True, failure_timeout_ms=2000).start()

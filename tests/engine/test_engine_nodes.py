@@ -9,7 +9,7 @@ import time
 import pytest
 
 import ringfast
-from support import wait_for
+from support import ZOOKEEPER_IN_LONG_RUN, wait_for
 from ringfast import events as ev
 
 
@@ -117,6 +117,7 @@ def _check_journals(tmp_path, names):
                 raise AssertionError(f"partition {a[0]} held twice: {a} and {b}")
 
 
+@ZOOKEEPER_IN_LONG_RUN  # ~3 s each on ZooKeeper
 def test_health_and_metrics_show_the_engine_session(engine, tmp_path):
     import json
     import urllib.error
@@ -155,6 +156,7 @@ def test_health_and_metrics_show_the_engine_session(engine, tmp_path):
         node.stop()
 
 
+@ZOOKEEPER_IN_LONG_RUN  # ~3 s each on ZooKeeper
 def test_tokens_keep_growing_across_a_switch_from_the_builtin_backend(engine, tmp_path):
     from ringfast.disk import StateFile
 
