@@ -61,7 +61,8 @@ def test_format_status_table():
 
 def _args(**kw):
     base = dict(nodes=3, partitions=10, base_port=7000, heartbeat_ms=1000, check_ms=3000, dir=None,
-                stop_timeout=10.0, duration=None, once=False, json=False, action=None, node=None)
+                stop_timeout=10.0, duration=None, once=False, json=False, action=None, node=None,
+                backend="builtin", engine=None)
     base.update(kw)
     return argparse.Namespace(**base)
 
@@ -114,6 +115,35 @@ def test_keys_escape_cancels_and_enter_ends_a_number():
     for ch in "s12":
         dc.on_key(ch)
     assert dc.done[-1] == ("stop", "12")  # 12*10 > 12: complete without Enter
+
+
+def test_p_e_pauses_the_engine_and_is_not_a_node_number():
+    dc = _Recorder(12)
+    for ch in "p e":
+        dc.on_key(ch)
+    assert dc.done == [("toggle", "engine")]
+    for ch in "pe":
+        dc.on_key(ch)
+    assert dc.done[-1] == ("toggle", "engine") and dc._pending is None
+
+
+def test_engine_actions_without_a_local_engine_are_refused():
+    dc = DevCluster(_args(), out=io.StringIO())
+    ok, text = dc.do("toggle", "engine")
+    assert not ok and "no local engine" in text
+
+
+def test_view_names_the_backend_and_hides_cluster_ports_with_an_engine():
+    dc = _Recorder(3)
+    dc.dir = "/tmp/x"
+    text = "\n".join(dc.view(width=200, height=50))
+    assert "backend builtin" in text
+    assert "7001" in next(line for line in text.splitlines() if line.startswith("n1 "))
+    dc.args.backend, dc.engine_endpoints = "etcd", "http://127.0.0.1:2379"
+    text = "\n".join(dc.view(width=200, height=50))
+    assert "backend etcd: http://127.0.0.1:2379 (not started by the dev-cluster)" in text
+    row = next(line for line in text.splitlines() if line.startswith("n1 "))
+    assert "7001" not in row and " - " in row and "7101" in row
 
 
 def test_view_shows_nodes_ring_and_owners():

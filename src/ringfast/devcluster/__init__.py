@@ -11,6 +11,11 @@ socket*, at ``$XDG_RUNTIME_DIR/ringfast/dev-cluster-<base-port>.sock`` (without
 line each way: ``{"cmd": "kill", "node": "n2"}`` -> ``{"ok", "message", "cluster"}``, where
 ``cluster`` describes the dev-cluster and every node (pid, state, role, epoch, partitions).
 
+With ``--backend etcd|zookeeper`` it first starts a local engine (``engines``) on
+``base-port + 200`` and runs the nodes on it (no cluster ports, no seeds); the engine can
+be paused and resumed like a node (``pause engine``, ``p e``) and is stopped after the
+nodes. ``--engine ENDPOINTS`` uses a running engine instead.
+
 Every node process runs in its own session (so the terminal's Ctrl-C reaches only the
 dev-cluster, which then stops the nodes in order) and, on Linux, is killed by the kernel if
 the dev-cluster itself dies (``PR_SET_PDEATHSIG``), so no node outlives it.
@@ -21,6 +26,7 @@ The modules:
 - ``cluster``: ``DevCluster``, the running dev-cluster: setup, the main loop, teardown;
 - ``devnode``: ``DevNode``, one node: its process, its journal, what the journal says;
 - ``processes``: ports, starting/signalling/stopping/reaping node processes;
+- ``engines``: a local etcd or ZooKeeper (the engine backends' tests start them too);
 - ``control``: the control socket: the server side in the dev-cluster, the client side
   (``ringfast dev-cluster ACTION``);
 - ``keyboard``: keys and the terminal mode they need;

@@ -19,7 +19,17 @@ from ..errors import ConfigError
 from .control import ControlServerMixin
 from .devnode import DevNode
 from .keyboard import KeyboardMixin
-from .processes import HOST, MAX_NODES, MONITORING_OFFSET, ProcessesMixin, pdeathsig_preexec, port_free, state_dir_of
+from .processes import (
+    ENGINE_OFFSET,
+    HOST,
+    MAX_NODES,
+    MONITORING_OFFSET,
+    ProcessesMixin,
+    describe_exit,
+    pdeathsig_preexec,
+    port_free,
+    state_dir_of,
+)
 from .view import ViewMixin
 
 TICK = 0.1  # seconds between looks at the journals and the processes
@@ -52,6 +62,9 @@ class DevCluster(ProcessesMixin, ControlServerMixin, KeyboardMixin, ViewMixin):
         self._message = ""
         self._complete = None  # last announced state of the ring (plain mode)
         self._preexec = pdeathsig_preexec(os.getpid())
+        self.engine = None  # the local engine this dev-cluster started (engines.LocalEngine), if any
+        # where the nodes keep the ring: None for the built-in protocol
+        self.engine_endpoints: str | None = getattr(args, "engine", None)
 
     # -- setup
 
@@ -67,14 +80,29 @@ class DevCluster(ProcessesMixin, ControlServerMixin, KeyboardMixin, ViewMixin):
             raise ConfigError(f"--stop-timeout={a.stop_timeout}: expected a positive number of seconds")
         if a.duration is not None and a.duration <= 0:
             raise ConfigError(f"--duration={a.duration}: expected a positive number of seconds")
-        if not 1 <= self.base_port or self.base_port + MONITORING_OFFSET + self.n - 1 > 65535:
-            raise ConfigError(f"--base-port={self.base_port}: the ports {self.base_port}.."
-                              f"{self.base_port + MONITORING_OFFSET + self.n - 1} must be in 1..65535")
-        for i in range(self.n):
-            for port, what in ((self.base_port + i, "cluster"), (self.base_port + MONITORING_OFFSET + i, "monitoring")):
-                if not port_free(port):
-                    raise ConfigError(f"port {port} ({what} port of n{i + 1}) is in use on {HOST}; "
-                                      f"choose another --base-port")
+        backend = getattr(a, "backend", "builtin")
+        if self.engine_endpoints is not None and backend == "builtin":
+            raise ConfigError(f"--engine={self.engine_endpoints}: only with --backend etcd or zookeeper")
+        local_engine = backend != "builtin" and self.engine_endpoints is None
+        top = self.base_port + (ENGINE_OFFSET + 1 if local_engine else MONITORING_OFFSET + self.n - 1)
+        if not 1 <= self.base_port or top > 65535:
+            raise ConfigError(f"--base-port={self.base_port}: the ports {self.base_port}..{top} must be in 1..65535")
+        wanted = [(self.base_port + MONITORING_OFFSET + i, f"monitoring port of n{i + 1}") for i in range(self.n)]
+        if backend == "builtin":
+            wanted += [(self.base_port + i, f"cluster port of n{i + 1}") for i in range(self.n)]
+        if local_engine:
+            from .engines import missing
+
+            why = missing(backend)
+            if why:
+                raise ConfigError(f"--backend={backend}: cannot start a local {backend}: {why}; or give a running "
+                                  f"one with --engine")
+            wanted += [(self.base_port + ENGINE_OFFSET, f"the local {backend}'s client port")]
+            if backend == "etcd":
+                wanted += [(self.base_port + ENGINE_OFFSET + 1, "the local etcd's peer port")]
+        for port, what in sorted(wanted):
+            if not port_free(port):
+                raise ConfigError(f"port {port} ({what}) is in use on {HOST}; choose another --base-port")
 
     def setup_dir(self):
         if self.own_dir:
@@ -103,6 +131,55 @@ class DevCluster(ProcessesMixin, ControlServerMixin, KeyboardMixin, ViewMixin):
 
     # -- actions (from the keyboard and the control socket)
 
+    # -- the local engine
+
+    def start_engine(self):
+        """--backend etcd|zookeeper without --engine: start one on base-port+ENGINE_OFFSET,
+        its data in the dev-cluster's dir (fresh each time: a dev engine keeps nothing)."""
+        from .engines import local_engine
+
+        backend = self.args.backend
+        port = self.base_port + ENGINE_OFFSET
+        self.engine = local_engine(backend, self.dir, port, port + 1, preexec_fn=self._preexec)
+        try:
+            self.engine.start()
+        except RuntimeError as e:
+            raise ConfigError(f"--backend={backend}: the local {backend} did not start: {e}") from None
+        self.engine_endpoints = self.engine.endpoints
+        self.event(f"started {self.engine.name} (pid {self.engine.pid}) at {self.engine_endpoints}, "
+                   f"data in {self.engine.data}")
+
+    def engine_action(self, action: str) -> tuple[bool, str]:
+        e = self.engine
+        if e is None:
+            return False, "no local engine: start with --backend etcd|zookeeper (without --engine)"
+        if not e.alive:
+            return False, f"{e.name} is not running"
+        if action == "toggle":
+            action = "resume" if e.paused else "pause"
+        if action == "pause" and not e.paused:
+            e.pause()
+            self.event(f"paused {e.name} (SIGSTOP to pid {e.pid}): every node gives its partitions up within its lease")
+        elif action == "resume" and e.paused:
+            e.resume()
+            self.event(f"resumed {e.name} (SIGCONT to pid {e.pid})")
+        elif action not in ("pause", "resume"):
+            return False, f"{action} engine: only pause and resume act on the engine"
+        return True, f"{e.name} (pid {e.pid}) is {'paused' if e.paused else 'running'}"
+
+    def poll_engine(self):
+        e = self.engine
+        if e is not None and e.proc is not None and e.proc.returncode is None and e.proc.poll() is not None:
+            self.event(f"{e.name} (pid {e.pid}) {describe_exit(e.proc.returncode)}: {e.last_log_line()}")
+
+    def engine_info(self) -> dict | None:
+        if self.engine_endpoints is None:
+            return None
+        e = self.engine
+        state = "external" if e is None else ("paused" if e.paused else "running" if e.alive else "dead")
+        return {"backend": self.args.backend, "endpoints": self.engine_endpoints, "pid": e.pid if e else None,
+                "state": state}
+
     def find(self, name) -> DevNode | None:
         name = str(name or "").strip().lower()
         if name.startswith("n"):
@@ -117,6 +194,8 @@ class DevCluster(ProcessesMixin, ControlServerMixin, KeyboardMixin, ViewMixin):
         if action == "quit":
             self.quit = self.quit or "quit command"
             return True, "stopping the dev-cluster"
+        if str(name or "").strip().lower() in ("e", "engine"):
+            return self.engine_action(action)
         node = self.find(name)
         if node is None:
             return False, f"no node {name!r}: expected n1..n{len(self.nodes)}"
@@ -132,12 +211,13 @@ class DevCluster(ProcessesMixin, ControlServerMixin, KeyboardMixin, ViewMixin):
             "pid": os.getpid(), "dir": self.dir, "base_port": self.base_port, "control_socket": self.ctl_path,
             "num_partitions": self.num_partitions, "leader": leader.id if leader else None,
             "epoch": leader.epoch if leader else None, "partitions_owned": owned,
-            "complete": self.complete(), "nodes": [n.info() for n in self.nodes],
+            "complete": self.complete(), "engine": self.engine_info(), "nodes": [n.info() for n in self.nodes],
         }
 
     # -- running
 
     def tick(self):
+        self.poll_engine()
         exited = self.poll_processes()
         # the journals before the exits: a dead node's last records come before its exit, not into its reset view
         self.read_journals()
@@ -172,12 +252,16 @@ class DevCluster(ProcessesMixin, ControlServerMixin, KeyboardMixin, ViewMixin):
             if not self.tty_out:
                 self._print(f"ringfast dev-cluster: {self.n} nodes, {self.num_partitions} partitions, dir {self.dir}, "
                             f"control socket {self.ctl_path} (pid {os.getpid()})")
+            if self.args.backend != "builtin" and self.engine_endpoints is None:
+                self.start_engine()
             for node in self.nodes:
                 self.start_node(node)
             return self._loop()
         finally:
             try:
                 self.shutdown()
+                if self.engine is not None:  # after the nodes: they end their leases in it as they leave
+                    self.engine.stop()
             finally:
                 self._leave_tty()
                 for sig, h in old_handlers.items():

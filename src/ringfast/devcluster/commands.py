@@ -6,7 +6,12 @@ import argparse
 
 from ..errors import ConfigError
 from .control import ACTIONS
-from .processes import DEFAULT_BASE_PORT, DEFAULT_STATUS_URL, MONITORING_OFFSET
+from .processes import (
+    DEFAULT_BASE_PORT,
+    DEFAULT_STATUS_URL,
+    ENGINE_OFFSET,
+    MONITORING_OFFSET,
+)
 
 # Every `ringfast` command builds this parser, `ringfast node` too: what only these commands
 # use (the dev-cluster itself, the HTTP client of `status`) is imported when they run, so a
@@ -17,6 +22,7 @@ Keyboard (when stdin is a terminal): press a key, then the node's number:
   k N   kill -9 node nN          p N   pause (SIGSTOP) / resume (SIGCONT) nN
   r N   restart nN (same id and ports; a graceful stop first if it runs)
   s N   stop nN gracefully (SIGTERM: it hands its partitions off)
+  p e   pause / resume the local engine (--backend etcd|zookeeper)
   q     quit (stops every node)        Esc   cancel a pending key
 With 10 or more nodes, end a number that could go on (1 of 12) with Enter.
 
@@ -24,6 +30,8 @@ From another terminal, while it runs:
   ringfast dev-cluster kill n2          (also: pause, resume, restart, stop)
   ringfast dev-cluster nodes [--json]   (every node: pid, state, role, epoch, partitions)
   ringfast dev-cluster quit             (as Ctrl-C)
+  ringfast dev-cluster pause engine     (with --backend etcd|zookeeper: SIGSTOP the
+                                         local engine; resume engine: SIGCONT)
 These talk to the running dev-cluster through its control socket,
 $XDG_RUNTIME_DIR/ringfast/dev-cluster-<base-port>.sock (or
 /tmp/ringfast-dev-cluster-<uid>/dev-cluster-<base-port>.sock without XDG_RUNTIME_DIR).
@@ -65,6 +73,13 @@ def add_commands(sub) -> None:
                    help="wait until the ring is complete (a leader, every partition owned; at most --duration, "
                    "default 60 s), print the view, stop; exit 1 if it never completed")
     p.add_argument("--json", action="store_true", help="with ACTION nodes: print JSON")
+    p.add_argument("--backend", choices=("builtin", "etcd", "zookeeper"), default="builtin",
+                   help="where the ring's state lives (default builtin: the nodes' own protocol); etcd or "
+                   f"zookeeper: a local engine is started on port base-port+{ENGINE_OFFSET} (its data removed at exit) "
+                   "unless --engine names one")
+    p.add_argument("--engine", default=None, metavar="ENDPOINTS",
+                   help="with --backend etcd|zookeeper: use this running engine (e.g. http://127.0.0.1:2379 or "
+                   "127.0.0.1:2181) instead of starting one")
     p.set_defaults(run=run_dev_cluster)
 
     s = sub.add_parser(

@@ -160,11 +160,15 @@ def _live_sockets() -> list[tuple[int, str]]:
 
 def _node_table(info: dict) -> str:
     rows = [("NODE", "PID", "STATE", "ROLE", "EPOCH", "PORT", "HTTP", "PARTITIONS")]
+    engine = info.get("engine")
     for n in info["nodes"]:
         rows.append((n["id"], str(n["pid"] or "-"), n["state"], n["role"] or "-", str(n["epoch"] or "-"),
-                     str(n["port"]), str(n["monitoring_port"]), format_ranges(n["partitions"])))
+                     "-" if engine else str(n["port"]), str(n["monitoring_port"]), format_ranges(n["partitions"])))
     lines = [f"dev-cluster pid {info['pid']}, dir {info['dir']}; leader {info['leader'] or '-'}, "
              f"epoch {info['epoch'] or '-'}, {info['partitions_owned']}/{info['num_partitions']} partitions owned"]
+    if engine:
+        lines.append(f"backend {engine['backend']} at {engine['endpoints']}: pid {engine['pid'] or '-'}, "
+                     f"{engine['state']}")
     lines += format_table(rows)
     return "\n".join(lines)
 

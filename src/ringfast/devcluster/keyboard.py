@@ -24,6 +24,10 @@ class KeyboardMixin:
                 return
             if ch == " " and not self._digits:
                 return  # "k 2", as the README writes it: the space between key and number
+            if ch == "e" and not self._digits:  # "p e": the local engine
+                self._digits = "engine"
+                self._run_pending()
+                return
             if ch in ("\r", "\n", " "):
                 if self._digits:
                     self._run_pending()

@@ -17,6 +17,7 @@ DEFAULT_BASE_PORT = 7000
 DEFAULT_STATUS_URL = "http://127.0.0.1:9000"  # `ringfast status`: a node's default monitoring port
 MONITORING_OFFSET = 100
 MAX_NODES = MONITORING_OFFSET - 1
+ENGINE_OFFSET = 2 * MONITORING_OFFSET  # a local engine's client port (and its peer port, etcd, one above)
 
 
 def port_free(port: int) -> bool:
@@ -75,9 +76,13 @@ class ProcessesMixin:
 
     def start_node(self, node: DevNode):
         a = self.args
+        if self.engine_endpoints is None:
+            ring = ["--port", str(node.port), "--seeds", self.seeds]
+        else:  # nodes talk only to the engine: no cluster port, no seeds
+            ring = ["--backend", a.backend, "--engine", self.engine_endpoints]
         cmd = [
-            sys.executable, "-m", "ringfast", "node", "--id", node.id, "--host", HOST, "--port", str(node.port),
-            "--seeds", self.seeds, "--partitions", str(self.num_partitions),
+            sys.executable, "-m", "ringfast", "node", "--id", node.id, "--host", HOST, *ring,
+            "--partitions", str(self.num_partitions),
             "--monitoring-port", str(node.monitoring_port), "--monitoring-host", HOST,
             "--heartbeat-ms", str(a.heartbeat_ms), "--check-ms", str(a.check_ms),
             "--journal", node.journal, "--log-level", "info",
@@ -95,8 +100,8 @@ class ProcessesMixin:
         node.pids.append(node.proc.pid)
         node.state, node.exit_status, node.after_exit, node.kill_at = "running", None, None, None
         node.reset_view()
-        self.event(f"started {node.id} (pid {node.proc.pid}, port {node.port}, "
-                   f"http://{HOST}:{node.monitoring_port}/status)")
+        port = f"port {node.port}, " if self.engine_endpoints is None else ""
+        self.event(f"started {node.id} (pid {node.proc.pid}, {port}http://{HOST}:{node.monitoring_port}/status)")
 
     def _signal(self, node: DevNode, sig) -> bool:
         try:

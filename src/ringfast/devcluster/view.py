@@ -165,12 +165,14 @@ class ViewMixin:
             f"ringfast dev-cluster: {self.n} nodes, {self.num_partitions} partitions, "
             f"heartbeat {a.heartbeat_ms} ms, check {a.check_ms} ms, up {up // 60}:{up % 60:02d}",
             f"dir {self.dir}   elsewhere: ringfast dev-cluster kill n2 | ringfast status {HOST}:{self.base_port + MONITORING_OFFSET}",
+            self._engine_line(),
             "",
             f"{'NODE':<5} {'PID':>7}  {'STATE':<8} {'ROLE':<9} {'EPOCH':<11} {'PORT':>5} {'HTTP':>5}  PARTITIONS",
         ]
         for n in self.nodes:
+            port = n.port if self.engine_endpoints is None else "-"  # with an engine: no cluster port
             row = (f"{n.id:<5} {n.pid or '-':>7}  {n.state:<8} {n.role or '-':<9} {n.epoch or '-':<11} "
-                   f"{n.port:>5} {n.monitoring_port:>5}  ")
+                   f"{port:>5} {n.monitoring_port:>5}  ")
             parts = format_ranges(n.partitions) if n.alive else "-"
             if n.state == "dead" and n.exit_status:
                 parts += f"   ({n.exit_status})"
@@ -204,7 +206,8 @@ class ViewMixin:
             lines.append("      (* held by a paused node)")
         footer = [
             "",
-            "keys: k N kill -9 | p N pause/resume | r N restart | s N stop | q quit   (N: node number, e.g. k 2)",
+            "keys: k N kill -9 | p N pause/resume | r N restart | s N stop | q quit   (N: node number, e.g. k 2)"
+            + ("   p e: pause/resume the engine" if self.engine is not None else ""),
         ]
         if self._pending:
             verb = KEYS[self._pending][1]
@@ -216,6 +219,13 @@ class ViewMixin:
         room = max(3, min(EVENTS_SHOWN, height - len(lines) - len(footer) - 3))
         lines += ["", "events"] + list(self.events)[-room:]
         return [_truncate(ln, width - 1) for ln in lines + footer]
+
+    def _engine_line(self) -> str:
+        info = self.engine_info()
+        if info is None:
+            return "backend builtin: the nodes elect the leader among themselves"
+        where = f"pid {info['pid']}, {info['state']}" if info["pid"] else "not started by the dev-cluster"
+        return f"backend {info['backend']}: {info['endpoints']} ({where})"
 
     def draw(self):
         size = shutil.get_terminal_size((100, 40))
