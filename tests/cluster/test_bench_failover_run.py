@@ -32,6 +32,7 @@ def _processes_in(folder):
     return found
 
 
+@pytest.mark.long  # about 6 s: the README's test command stays under 5 minutes
 def test_tiny_real_run(tmp_path):
     out_json, out_md = tmp_path / "r.json", tmp_path / "r.md"
     proc = subprocess.run(

@@ -84,7 +84,8 @@ def kill_all(pids):
                 pass
 
 
-@pytest.mark.parametrize("backend", ["etcd", "zookeeper"])
+# the ZooKeeper run in the long run (the README's test command stays under 5 minutes)
+@pytest.mark.parametrize("backend", ["etcd", pytest.param("zookeeper", marks=pytest.mark.long)])
 def test_once_on_a_local_engine(backend, env, tmp_path):
     need(backend)
     workdir = tmp_path / "kept"
@@ -128,6 +129,7 @@ def _ask(path: str, cmd: str, node: str | None = None) -> dict:
     return json.loads(data)
 
 
+@pytest.mark.long  # about 5 s
 def test_pausing_the_engine_fences_every_node_and_resuming_heals(env, tmp_path):
     """`ringfast dev-cluster pause engine`: every node gives its partitions up within its
     lease (nobody holds anything while the engine is frozen); `resume engine`: the ring forms

@@ -11,9 +11,9 @@ import pytest
 from simulator import Sim, run_seed
 
 # Every message goes through protocol.py's framing and validation, which costs ~2.5x: the
-# default run takes 120 seeds (~13 s on one core: the README's test command has 5 minutes
+# default run takes 60 seeds (~10 s on a 2-core machine: the README's test command has 5 minutes
 # on 2 cores for everything); .ci/run adds 3,000 more, and a fresh range through tests/sim/scan.py.
-SEEDS = int(os.environ.get("RINGFAST_SIM_SEEDS", "120"))
+SEEDS = int(os.environ.get("RINGFAST_SIM_SEEDS", "60"))
 SETTLE_BOUND = 6.0  # seconds of virtual time after the faults stop
 
 
