@@ -9,7 +9,7 @@ import time
 import pytest
 
 import ringfast
-from support import ZOOKEEPER_IN_LONG_RUN, wait_for
+from support import ZOOKEEPER_IN_LONG_RUN, stays, wait_for
 from ringfast import events as ev
 
 
@@ -47,6 +47,36 @@ def test_a_ring_forms_and_a_leave_hands_over_at_once(engine, tmp_path):
     finally:
         for n in nodes:
             n.stop()
+
+
+@ZOOKEEPER_IN_LONG_RUN  # ~5 s each (a 3 s observation window)
+def test_a_restart_gets_its_partitions_back_and_nobody_else_holds_them_meanwhile(engine, tmp_path):
+    """stop(restart=True): the node revokes what it holds (reason "restart"), the leader
+    keeps those partitions for it, and the new process with the same id gets them back
+    within the rejoin grace; the other follower never holds them."""
+    nodes = [start(engine, f"n{i}", tmp_path, priority=i, rejoin_grace_s=20) for i in range(3)]
+    back = None
+    try:
+        wait_for(lambda: len(owners(nodes)) == 12 and all(len(v) == 1 for v in owners(nodes).values()), 10,
+                 "every partition owned once")
+        followers = [n for n in nodes if not n.is_leader]
+        leaving, other = followers
+        theirs, before = set(leaving.partitions()), set(other.partitions())
+        reasons = []
+        leaving.on(ev.PARTITIONS_REVOKED, lambda c: reasons.append(c.reason))
+        got = []
+        other.on(ev.PARTITIONS_ASSIGNED, lambda c: got.extend(c.partitions))
+        leaving.stop(restart=True)
+        assert reasons == ["restart"]
+        stays(lambda: set(other.partitions()) == before and not got, 3.0,
+              "the other follower's partitions unchanged past the restarting node's lease (2 s)")
+        back = start(engine, leaving.id, tmp_path, priority=int(leaving.id[1:]), rejoin_grace_s=20)
+        wait_for(lambda: set(back.partitions()) == theirs, 10, "the restarted node has its partitions again")
+        assert not got, f"the other follower was given {got}"
+    finally:
+        for n in [*nodes, back]:
+            if n is not None:
+                n.stop()
 
 
 def test_the_leader_failing_over_keeps_partitions_in_place(engine, tmp_path):

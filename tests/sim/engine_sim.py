@@ -7,7 +7,8 @@ each write (plus a poll). Faults, drawn from the seed: a node crashes (and comes
 new process with the same id), a node freezes (everything it would have handled waits, and
 arrives late: stale reads, late answers), the engine freezes (requests wait; at the thaw
 leases that ran out expire, or, as after an etcd leader change, every lease is renewed),
-slow answers, and revoke handlers that are slow or never return in time.
+slow answers, revoke handlers that are slow or never return in time, and stops (half of them
+with restart=True, the process coming back within its rejoin grace or after it).
 
 The checker reads the nodes' journal lines (written by the driver, as on a real node):
 per partition no two processes' holds overlap (a crashed process holds until the end of
@@ -322,9 +323,9 @@ class EngineSim:
             ended = ring.lapsed_at.get(request, change.expired_at if change is not None else None)
             self.crashed_rights.append((name, node.inc, p, ring.lease_expiry if ended is None else ended))
 
-    def stop(self, name):
+    def stop(self, name, restart=False):
         node = self.nodes[name]
-        node.at(0.0, node.driver.leave, False)  # (a frozen process handles its SIGTERM when it wakes)
+        node.at(0.0, node.driver.leave, restart)  # (a frozen process handles its SIGTERM when it wakes)
 
     # ---- a run
 
@@ -363,7 +364,11 @@ class EngineSim:
             elif kind == "deaf":
                 self.nodes[name].deaf_until = self.clock.t + self.rng.uniform(1.0, 6.0)
             elif kind == "stop":
-                self.stop(name)
+                # half of them to restart: back within the rejoin grace (9 s) or after it
+                restart = self.rng.random() < 0.5
+                self.stop(name, restart)
+                if restart:
+                    self.at(self.rng.uniform(0.2, 12.0), self.start_if_down, name)
             elif kind == "duplicate":
                 # an operator starts a second process with a live node's id; one of the
                 # two is killed a while later (which one: the seed's choice)

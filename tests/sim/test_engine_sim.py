@@ -104,6 +104,66 @@ def test_leave_hands_partitions_over_without_waiting_for_a_lease():
     assert not sim.check().violations
 
 
+def _settled_sim(seed):
+    sim = EngineSim(seed, nodes=3, partitions=6, leader_owns=False)
+    for name in sim.names:
+        sim.start_node(name)
+    sim.run_until(sim.clock.t + 3)
+    follower = next(n for n in sim.nodes.values() if n.ring.role == "follower" and n.ring.held)
+    other = next(n for n in sim.nodes.values() if n.ring.role == "follower" and n is not follower)
+    return sim, follower, other
+
+
+def _grants(res, name):
+    return {p for r in res.journal if r["event"] == "assigned" and r["node"] == name for p in r["partitions"]}
+
+
+def test_a_restart_within_the_grace_gets_its_partitions_back_and_nobody_else_takes_them():
+    sim, follower, other = _settled_sim(5)
+    theirs, before = set(follower.ring.held), set(other.ring.held)
+    sim.stop(follower.id, restart=True)
+    sim.run_until(sim.clock.t + 1.0)
+    assert follower.ring.stopped and not follower.ring.held
+    marker = sim.engine.kv.get(f"ringfast/sim/{ks.REJOIN}{follower.id}")
+    assert marker is not None, "no rejoin marker in the engine"
+    sim.run_until(sim.clock.t + 4.0)  # past its lease (2 s): its member key is gone
+    assert set(other.ring.held) == before, "another node took the restarting node's partitions"
+    table = sim.nodes[other.id].ring.table
+    assert set(table.kept) == theirs and set(table.kept.values()) == {follower.id}
+    sim.start_node(follower.id)  # the new process, same id, within the 9 s grace
+    sim.run_until(sim.clock.t + 2.0)
+    back = sim.nodes[follower.id]
+    assert back is not follower and set(back.ring.held) == theirs
+    sim.run_until(sim.clock.t + 1.0)
+    assert f"ringfast/sim/{ks.REJOIN}{follower.id}" not in sim.engine.kv, "the marker outlived the return"
+    assert not sim.nodes[other.id].ring.table.kept
+    res = sim.check()
+    assert not res.violations, res.violations
+    assert _grants(res, other.id) == before  # it never held the restarting node's partitions
+
+
+def test_after_the_grace_a_restarting_nodes_partitions_move():
+    sim, follower, other = _settled_sim(7)
+    theirs = set(follower.ring.held)
+    sim.stop(follower.id, restart=True)
+    sim.run_until(sim.clock.t + 8.0)  # within the grace (9 s): still kept
+    assert not theirs & set(other.ring.held)
+    sim.run_until(sim.clock.t + 3.0)  # past it
+    assert theirs <= set(other.ring.held)
+    sim.run_until(sim.clock.t + 1.0)
+    assert f"ringfast/sim/{ks.REJOIN}{follower.id}" not in sim.engine.kv
+    assert not sim.check().violations
+
+
+def test_a_plain_stop_writes_no_marker_and_its_partitions_move_at_once():
+    sim, follower, other = _settled_sim(5)
+    theirs = set(follower.ring.held)
+    sim.stop(follower.id)
+    sim.run_until(sim.clock.t + 1.0)
+    assert theirs <= set(other.ring.held)
+    assert not any(k.startswith(f"ringfast/sim/{ks.REJOIN}") for k in sim.engine.kv)
+
+
 def test_a_frozen_engine_makes_every_holder_give_up_then_all_recover():
     sim = EngineSim(11, nodes=3, partitions=6, leader_owns=False)
     for name in sim.names:

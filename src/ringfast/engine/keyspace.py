@@ -10,6 +10,7 @@ an engine, and one range read gets the whole ring):
 | ``leader`` | the leader's | ``{"id": ..., "epoch": e}`` | the electing txn (create-if-absent) |
 | ``table`` | none | ``{"epoch", "gen", "owners", "regs", "tokens", "revoking"}`` | the leader, guarded by its ``leader`` key |
 | ``member/<id>`` | the member's | ``{"addr", "priority", "held", "seen", "leaving"}`` | that member |
+| ``rejoin/<id>`` | none | ``{"until": wall-clock seconds, "reg": r}``: registration ``r`` stopped to restart | that member, as it stops with ``restart=True``; deleted by the leader (rejoin.py) |
 
 The ``leader`` key and every ``member/`` key are bound to their writer's lease, so the
 engine deletes them when that process stops renewing it: that deletion is how the leader
@@ -35,6 +36,7 @@ EPOCH = "epoch"
 LEADER = "leader"
 TABLE = "table"
 MEMBER = "member/"
+REJOIN = "rejoin/"
 
 
 class BadValue(ValueError):
@@ -64,6 +66,26 @@ class MemberValue:
                       "seen": self.seen, "leaving": self.leaving})
 
 
+@dataclass(frozen=True)
+class RejoinValue:
+    """A member's word, as it stopped to restart: keep what registration `reg` held for its
+    return until `until` (its wall clock, in seconds)."""
+
+    until: float
+    reg: int
+
+    def encode(self) -> str:
+        return _dump({"until": self.until, "reg": self.reg})
+
+
+def decode_rejoin(text: str, what: str) -> RejoinValue:
+    obj = _load(text, what)
+    until = obj.get("until")
+    if not isinstance(until, (int, float)) or isinstance(until, bool) or until != until:
+        raise BadValue(f"{what}: field 'until' = {until!r} is not a time in seconds")
+    return RejoinValue(float(until), _int(obj, "reg", what, lo=1))
+
+
 @dataclass
 class Table:
     """The leader's assignment: per partition its owner (or None), the registration it was
@@ -71,7 +93,8 @@ class Table:
     later with the same id, after that key was gone, does not inherit the grant), the
     fencing token of that grant, and whether the owner is asked to give it back.
     `epoch`/`gen` are the last grant's: the next token in epoch `epoch` is
-    ``token_of(epoch, gen + 1)``."""
+    ``token_of(epoch, gen + 1)``. `kept`: free partitions held back for a member that
+    stopped to restart (partition -> its id), until it returns or its grace ends."""
 
     epoch: int
     gen: int
@@ -79,17 +102,22 @@ class Table:
     regs: list[int]
     tokens: list[int]
     revoking: set[int] = field(default_factory=set)
+    kept: dict[int, str] = field(default_factory=dict)
 
     @classmethod
     def empty(cls, num_partitions: int) -> Table:
         return cls(0, 0, [None] * num_partitions, [0] * num_partitions, [0] * num_partitions)
 
     def copy(self) -> Table:
-        return Table(self.epoch, self.gen, list(self.owners), list(self.regs), list(self.tokens), set(self.revoking))
+        return Table(self.epoch, self.gen, list(self.owners), list(self.regs), list(self.tokens), set(self.revoking),
+                     dict(self.kept))
 
     def encode(self) -> str:
-        return _dump({"epoch": self.epoch, "gen": self.gen, "owners": self.owners, "regs": self.regs,
-                      "tokens": self.tokens, "revoking": sorted(self.revoking)})
+        obj = {"epoch": self.epoch, "gen": self.gen, "owners": self.owners, "regs": self.regs,
+               "tokens": self.tokens, "revoking": sorted(self.revoking)}
+        if self.kept:  # (absent when empty: a table without restarts reads as before)
+            obj["kept"] = {str(p): who for p, who in sorted(self.kept.items())}
+        return _dump(obj)
 
     def unowned(self) -> int:
         return sum(1 for o in self.owners if o is None)
@@ -148,7 +176,17 @@ def decode_table(text: str, num_partitions: int, what: str) -> Table:
     revoking = obj.get("revoking", [])
     if not (isinstance(revoking, list) and all(isinstance(p, int) and 0 <= p < num_partitions for p in revoking)):
         raise BadValue(f"{what}: 'revoking' is not a list of partitions")
-    return Table(_int(obj, "epoch", what), _int(obj, "gen", what), owners, regs, tokens, set(revoking))
+    kept_raw = obj.get("kept", {})
+    if not isinstance(kept_raw, dict):
+        raise BadValue(f"{what}: 'kept' is not an object")
+    kept = {}
+    for p, who in kept_raw.items():
+        if not (isinstance(p, str) and p.isdigit() and int(p) < num_partitions and isinstance(who, str)):
+            raise BadValue(f"{what}: kept entry {p!r}: {who!r} is not partition: node id")
+        if owners[int(p)] is not None:
+            raise BadValue(f"{what}: partition {p} is both owned and kept")
+        kept[int(p)] = who
+    return Table(_int(obj, "epoch", what), _int(obj, "gen", what), owners, regs, tokens, set(revoking), kept)
 
 
 def decode_epoch(text: str, what: str) -> int:

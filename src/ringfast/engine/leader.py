@@ -11,7 +11,10 @@ Each partition of the table is in one of three states, changed only here:
 
 and a partition whose owner's registration (its member key, by create revision) is gone is free at once (the lease ended in the
 engine, so the owner's right had ended before). Nothing here waits on a timer: every
-step follows from what the engine holds, read whole at one revision.
+step follows from what the engine holds, read whole at one revision. (A free partition
+may be *kept* for a member that stopped to restart: rejoin.py.)
+
+Elections are here too: a follower that sees no leader runs for it (`_maybe_elect`).
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import logging
 
 from .._impl import assign
+from ..assumptions import epoch_cap
 from ..ring.actions import Membership
 from ..table import GEN_BITS, token_of
 from . import keyspace as ks
@@ -26,6 +30,7 @@ from . import keyspace as ks
 log = logging.getLogger(__name__)
 
 SETTLE = 0.2  # seconds a new leader of an empty table waits for members starting beside it
+ELECTION_STEP = 0.05  # seconds of delay per priority rank before running for leader
 
 
 class EngineLeader:
@@ -56,6 +61,8 @@ class EngineLeader:
             self._log_once(("table-epoch", t.epoch), "node %s: the table was written in epoch %d, after ours (%d): "
                            "not writing it", self.id, t.epoch, self.epoch)
             return
+        markers = self._markers()
+        waiting = self._waiting(markers, members)  # stopped to restart, within their grace (rejoin.py)
         changed = False
         for p in range(self.P):
             owner = t.owners[p]
@@ -64,26 +71,34 @@ class EngineLeader:
             m = members.get(owner, False)
             if m is False or self.member_regs.get(owner) != t.regs[p]:
                 # the registration it was granted to is gone: that lease ended in the engine
-                changed |= self._free(t, p)
+                changed |= self._free(t, p, waiting)
             elif m is None:  # unreadable: it may hold anything it was given
                 continue
             elif p in t.revoking:
                 if self._let_go(m, p, self.asked.setdefault(p, rev)):
-                    changed |= self._free(t, p)
+                    changed |= self._free(t, p, waiting)
             elif self._declined(m, p, t.tokens[p], self.granted.setdefault((p, t.tokens[p]), rev)):
-                changed |= self._free(t, p)
+                changed |= self._free(t, p, waiting)
         eligible = sorted(i for i, m in members.items() if m is not None and not m.leaving
                           and (i != self.id or self.cfg.leader_owns_partitions))
+        changed |= self._release_kept(t, waiting, eligible)
         if not eligible:
             changed |= self._ask_back_all(t)
-        elif any(o is not None for o in t.owners) or now - self.lead_since >= SETTLE:
-            previous: dict[str, list[int]] = {i: [] for i in eligible}
+        elif any(o is not None for o in t.owners) or t.kept or now - self.lead_since >= SETTLE:
+            # a member away within its grace keeps its share in the assignment: sticky, so
+            # its kept partitions stay its own, and nothing is granted to it while away
+            previous: dict[str, list[int]] = {i: [] for i in sorted({*eligible, *waiting})}
             for p, o in enumerate(t.owners):
                 if o in previous and t.regs[p] == self.member_regs.get(o):
                     previous[o].append(p)
-            target = assign(self.P, eligible, previous)
+            for p, who in t.kept.items():
+                if who in previous:
+                    previous[who].append(p)
+            target = assign(self.P, sorted(previous), previous)
             moved = 0
             for who, parts in target.items():
+                if who in waiting:
+                    continue
                 for p in parts:
                     owner = t.owners[p]
                     if owner is None:
@@ -100,6 +115,8 @@ class EngineLeader:
             # so an answer that never came back cannot be overtaken by an older decision).
             self._txn("table", [("create", ks.LEADER, "==", self.lead_rev), ("mod", ks.TABLE, "==", rev)],
                       [("put", ks.TABLE, t.encode(), None)])
+        elif markers:
+            self._clear_markers(markers, waiting, t)
 
     @staticmethod
     def _let_go(m: ks.MemberValue, p: int, asked: int) -> bool:
@@ -115,11 +132,14 @@ class EngineLeader:
         afresh, with a new token the owner will take."""
         return m.seen >= first and m.held.get(p) != token
 
-    def _free(self, t: ks.Table, p: int) -> bool:
+    def _free(self, t: ks.Table, p: int, waiting: dict[str, int]) -> bool:
+        owner, reg, moving = t.owners[p], t.regs[p], p in t.revoking
         t.owners[p] = None
         t.regs[p] = 0
         t.revoking.discard(p)
         self.asked.pop(p, None)
+        if not moving:
+            self._keep(t, p, owner, reg, waiting)
         return True
 
     def _grant(self, t: ks.Table, p: int, who: str) -> bool:
@@ -137,12 +157,44 @@ class EngineLeader:
         t.regs[p] = self.member_regs[who]
         t.tokens[p] = token
         t.revoking.discard(p)
+        t.kept.pop(p, None)
         return True
 
     def _ask_back_all(self, t: ks.Table) -> bool:
         asked = {p for p, o in enumerate(t.owners) if o is not None} - t.revoking
         t.revoking |= asked
         return bool(asked)
+
+    def _maybe_elect(self, now: float):
+        mine = self.entries.get(ks.MEMBER + self.id)
+        if (self.stopping or self.parked or not self._right(now) or mine is None or mine.lease != self.lease
+                or "elect" in self.inflight or not self.table_ok):
+            return
+        ranked = sorted((m.priority, i) for i, m in self.members_seen.items() if m is not None and not m.leaving)
+        rank = next((n for n, (_, i) in enumerate(ranked) if i == self.id), len(ranked))
+        if now - (self.no_leader_since or now) < rank * ELECTION_STEP:
+            return
+        entry = self.entries.get(ks.EPOCH)
+        if entry is None:
+            last, guard = 0, ("create", ks.EPOCH, "==", 0)
+        else:
+            try:
+                last = ks.decode_epoch(entry.value, "epoch")
+            except ks.BadValue as e:
+                self._log_once(("bad", "epoch", entry.mod_revision), "node %s: %s: cannot run for leader", self.id, e)
+                return
+            guard = ("mod", ks.EPOCH, "==", entry.mod_revision)
+        epoch = max(last, self.table.epoch, self.epoch_floor, self.epoch) + 1
+        cap = epoch_cap(self.wall())
+        if epoch > cap:
+            self._log_once(("cap", epoch), "node %s: the next epoch would be %d, above the highest this clock allows "
+                           "(%d): not running for leader (check the clocks)", self.id, epoch, cap)
+            return
+        if self.storage is not None and self.storage.save(epoch, None) is False:
+            return  # a failing state dir: we neither run nor lead (see disk.py)
+        self._txn("elect", [("create", ks.LEADER, "==", 0), guard],
+                  [("put", ks.LEADER, ks.encode_leader(self.id, epoch), self.lease),
+                   ("put", ks.EPOCH, ks.encode_epoch(epoch), None)])
 
     def _membership_events(self, members):
         now = {i: m for i, m in members.items() if m is not None}

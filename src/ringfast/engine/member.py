@@ -49,7 +49,7 @@ from __future__ import annotations
 import logging
 import time
 
-from ..assumptions import epoch_cap, printable
+from ..assumptions import printable
 from ..events import PartitionsChanged
 from ..metrics import NoMetrics
 from ..ring.actions import Action, Assigned, Released, Revoke, RoleChanged
@@ -57,14 +57,14 @@ from ..ring.common import DRIFT, MIN_MARGIN, step
 from . import keyspace as ks
 from .actions import DropLease, EndLease, Txn
 from .leader import EngineLeader
+from .rejoin import Rejoin
 from .reading import Reading
 
 log = logging.getLogger(__name__)
 
-ELECTION_STEP = 0.05  # seconds of delay per priority rank before running for leader
 
 
-class EngineRing(EngineLeader, Reading):
+class EngineRing(EngineLeader, Rejoin, Reading):
     def __init__(self, config, clock, epoch_floor: int, storage=None, metrics=None, wall=time.time):
         self.cfg = config
         self.clock = clock
@@ -84,6 +84,7 @@ class EngineRing(EngineLeader, Reading):
         self.stopped = False  # left: every partition released, the lease ended
         self.parked = False  # refused by the cluster's settings for good: no session, no registration
         self.leave_reason = "stop"
+        self.rejoin_pending = False  # stopping to restart: our rejoin marker is not answered yet
         # the session: our lease and until when our right to what we hold lasts
         self.lease: int | None = None
         self.lease_expiry = 0.0
@@ -216,13 +217,14 @@ class EngineRing(EngineLeader, Reading):
         self._expire_if_due(self.clock())
         self.stopping = True
         self.leave_reason = "restart" if restart else "stop"
+        self.rejoin_pending = restart and self._announce_rejoin()  # (before the member write saying we leave)
         parts = {p: t for p, t in self.held.items() if p not in self.revoking}
         if parts:
             self._start_revoke(parts, self.leave_reason, None)
         self._finish_leave()
 
     def _finish_leave(self):
-        if self.stopping and not self.held and not self.stopped:
+        if self.stopping and not self.held and not self.stopped and not self.rejoin_pending:
             self.stopped = True
             if self.role == "leader":
                 self._set_role("follower", None)
@@ -271,6 +273,9 @@ class EngineRing(EngineLeader, Reading):
         """A write of ours was answered (whatever the answer: the next view tells)."""
         self._expire_if_due(self.clock())
         self.inflight.discard(what)
+        if what == "rejoin":
+            self.rejoin_pending = False
+            self._finish_leave()
 
     def _txn(self, what: str, compare: list, success: list):
         if what not in self.inflight:
@@ -407,39 +412,6 @@ class EngineRing(EngineLeader, Reading):
             return
         key = ks.MEMBER + self.id
         self._txn("member", [("create", key, "==", mine.create_revision)], [("put", key, value.encode(), self.lease)])
-
-    # ------------------------------------------------------------------ elections
-
-    def _maybe_elect(self, now: float):
-        mine = self.entries.get(ks.MEMBER + self.id)
-        if (self.stopping or self.parked or not self._right(now) or mine is None or mine.lease != self.lease
-                or "elect" in self.inflight or not self.table_ok):
-            return
-        ranked = sorted((m.priority, i) for i, m in self.members_seen.items() if m is not None and not m.leaving)
-        rank = next((n for n, (_, i) in enumerate(ranked) if i == self.id), len(ranked))
-        if now - (self.no_leader_since or now) < rank * ELECTION_STEP:
-            return
-        entry = self.entries.get(ks.EPOCH)
-        if entry is None:
-            last, guard = 0, ("create", ks.EPOCH, "==", 0)
-        else:
-            try:
-                last = ks.decode_epoch(entry.value, "epoch")
-            except ks.BadValue as e:
-                self._log_once(("bad", "epoch", entry.mod_revision), "node %s: %s: cannot run for leader", self.id, e)
-                return
-            guard = ("mod", ks.EPOCH, "==", entry.mod_revision)
-        epoch = max(last, self.table.epoch, self.epoch_floor, self.epoch) + 1
-        cap = epoch_cap(self.wall())
-        if epoch > cap:
-            self._log_once(("cap", epoch), "node %s: the next epoch would be %d, above the highest this clock allows "
-                           "(%d): not running for leader (check the clocks)", self.id, epoch, cap)
-            return
-        if self.storage is not None and self.storage.save(epoch, None) is False:
-            return  # a failing state dir: we neither run nor lead (see disk.py)
-        self._txn("elect", [("create", ks.LEADER, "==", 0), guard],
-                  [("put", ks.LEADER, ks.encode_leader(self.id, epoch), self.lease),
-                   ("put", ks.EPOCH, ks.encode_epoch(epoch), None)])
 
     # ------------------------------------------------------------------ helpers
 

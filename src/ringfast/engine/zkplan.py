@@ -5,12 +5,12 @@ them, so a seed exercises the same translation as a real ensemble.
 
 **Revisions are zxids.** A key's create revision is its znode's ``czxid``, its mod revision
 the ``mzxid``, its lease the ``ephemeralOwner`` (a session id). A view's revision is the
-highest zxid among the ring's znodes, counting the two containers' ``pzxid`` (the zxid of
+highest zxid among the ring's znodes, counting the containers' ``pzxid`` (the zxid of
 their last child created or deleted): every change to the ring raises one of them, so the
 revision only grows and a state read at it is the whole state at that zxid.
 
 **A whole read at one zxid, without a multi-read: the double collect.** One *collect* lists
-the containers (the ring's root and ``member``) and reads every child, in order on one
+the containers (the ring's root, ``member`` and ``rejoin``) and reads every child, in order on one
 session. Two collects in a row that read exactly the same (every stat, every value, both
 child lists) prove there was a moment, between the end of the first and the start of the
 second, at which the ring was exactly that: each znode was unchanged over an interval that
@@ -46,6 +46,8 @@ from dataclasses import dataclass
 from .keyspace import Entry
 
 MEMBER_DIR = "member"
+REJOIN_DIR = "rejoin"  # the markers of members that stopped to restart (rejoin.py)
+DIRS = (MEMBER_DIR, REJOIN_DIR)  # the ring's containers below its root, each listed by a collect
 FENCE_DIR = "sessions"
 
 

@@ -136,8 +136,8 @@ class ZookeeperEngine:
         try:
             client.start(timeout=max(self.timeout, 1.0))
             session = client.client_id[0]
-            client.ensure_path(self._path(zkplan.MEMBER_DIR))
-            client.ensure_path(self._path(zkplan.FENCE_DIR))
+            for name in (*zkplan.DIRS, zkplan.FENCE_DIR):
+                client.ensure_path(self._path(name))
             client.create(self._path(zkplan.fence_key(session)), b"", ephemeral=True)
         except Exception as e:  # noqa: BLE001 (kazoo's start raises its handler's own timeout class)
             _stop(client)
@@ -197,12 +197,13 @@ class ZookeeperEngine:
         w = self._on_change  # one callable: kazoo keeps a set of them per znode
         containers, nodes, complete = [], {}, True
         listed = {}
-        for name in ("", zkplan.MEMBER_DIR):
+        for name in ("", *zkplan.DIRS):
             children, stat = self._call(client.get_children_async, self._path(name), watch=w, include_data=True)
             containers.append((name, stat.pzxid, stat.cversion))
             listed[name] = sorted(children)
-        keys = [k for k in listed[""] if k not in (zkplan.MEMBER_DIR, zkplan.FENCE_DIR)]
-        keys += [f"{zkplan.MEMBER_DIR}/{k}" for k in listed[zkplan.MEMBER_DIR]]
+        keys = [k for k in listed[""] if k not in (*zkplan.DIRS, zkplan.FENCE_DIR)]
+        for name in zkplan.DIRS:
+            keys += [f"{name}/{k}" for k in listed[name]]
         pending = [(k, client.get_async(self._path(k), watch=w)) for k in keys]  # pipelined, answered in order
         for key, result in pending:
             try:
