@@ -73,14 +73,26 @@ class LocalEngine:
     def start(self, timeout: float = 30.0) -> LocalEngine:
         """Start on a fresh data dir (a dev engine keeps nothing from an earlier run) and wait
         until it serves; RuntimeError, with the end of its log, if it exits or never serves."""
+        self.spawn()
+        return self.wait_serving(timeout)
+
+    def spawn(self):
+        """Start the process, without waiting (the members of a larger engine serve only once a
+        quorum of them runs)."""
         why = missing(self.backend)
         if why:
             raise RuntimeError(why)
         shutil.rmtree(self.data, ignore_errors=True)
         os.makedirs(self.data)
+        self.prepare()
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL, stdout=log,
                                          stderr=subprocess.STDOUT, preexec_fn=self.preexec_fn, close_fds=True)
+
+    def prepare(self):
+        """Files the engine needs in its data dir before it starts."""
+
+    def wait_serving(self, timeout: float = 30.0) -> LocalEngine:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.serving():
@@ -135,6 +147,8 @@ class LocalEngine:
 class LocalEtcd(LocalEngine):
     backend = "etcd"
     name = "etcd"
+    member = "dev"
+    initial_cluster: str | None = None  # "name=peer-url,...": one member of a larger etcd (tests)
 
     @property
     def endpoints(self) -> str:
@@ -142,10 +156,11 @@ class LocalEtcd(LocalEngine):
 
     def command(self) -> list[str]:
         client, peer = self.endpoints, f"http://127.0.0.1:{self.peer_port}"
-        return [shutil.which("etcd"), "--data-dir", self.data, "--name", "dev",
+        return [shutil.which("etcd"), "--data-dir", self.data, "--name", self.member,
                 "--listen-client-urls", client, "--advertise-client-urls", client,
                 "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
-                "--initial-cluster", f"dev={peer}", "--heartbeat-interval", "20", "--election-timeout", "200"]
+                "--initial-cluster", self.initial_cluster or f"{self.member}={peer}",
+                "--heartbeat-interval", "20", "--election-timeout", "200"]
 
     def serving(self) -> bool:
         try:
@@ -160,18 +175,31 @@ class LocalZookeeper(LocalEngine):
 
     backend = "zookeeper"
     name = "ZooKeeper"
+    myid: int | None = None  # with `servers` ("server.1=host:quorum:election" lines): one of an ensemble (tests)
+    servers: str = ""
 
     @property
     def endpoints(self) -> str:
         return f"127.0.0.1:{self.client_port}"
 
-    def command(self) -> list[str]:
-        conf = os.path.join(self.workdir, "zoo.cfg")
-        with open(conf, "w") as f:
+    @property
+    def conf(self) -> str:
+        return os.path.join(self.workdir, "zoo.cfg")
+
+    def prepare(self):
+        with open(self.conf, "w") as f:
             # the admin server would take port 8080; `srvr` is the readiness check below
             f.write(f"tickTime=200\ndataDir={self.data}\nclientPort={self.client_port}\n"
                     "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
                     "4lw.commands.whitelist=srvr\nminSessionTimeout=400\nmaxSessionTimeout=60000\n")
+            if self.myid is not None:
+                f.write(f"initLimit=10\nsyncLimit=5\n{self.servers}")
+        if self.myid is not None:
+            with open(os.path.join(self.data, "myid"), "w") as f:
+                f.write(f"{self.myid}\n")
+
+    def command(self) -> list[str]:
+        conf = self.conf
         return [shutil.which("java"), "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
                 "-cp", f"{ZOOKEEPER_CONF}:{ZOOKEEPER_JAR}", f"-Dzookeeper.log.dir={self.data}",
                 "org.apache.zookeeper.server.quorum.QuorumPeerMain", conf]
