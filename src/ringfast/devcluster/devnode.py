@@ -8,6 +8,18 @@ import subprocess
 from dataclasses import dataclass, field
 
 
+def last_line(path: str) -> str:
+    """The last non-blank line of a log file (read from its last 4 KiB), or ""."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            lines = [ln for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    except OSError:
+        return ""
+    return lines[-1].strip() if lines else ""
+
+
 @dataclass
 class DevNode:
     index: int  # 1-based
@@ -74,14 +86,7 @@ class DevNode:
             self._jf = None
 
     def last_log_line(self) -> str:
-        try:
-            with open(self.log, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - 4096))
-                lines = [ln for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
-        except OSError:
-            return ""
-        return lines[-1].strip() if lines else ""
+        return last_line(self.log)
 
     def info(self) -> dict:
         return {

@@ -16,6 +16,8 @@ import subprocess
 import time
 import urllib.request
 
+from .devnode import last_line
+
 ZOOKEEPER_JAR = "/usr/share/java/zookeeper.jar"  # Debian's zookeeper package
 ZOOKEEPER_CONF = "/etc/zookeeper/conf"  # its log4j settings, on the classpath
 ENGINES = ("etcd", "zookeeper")
@@ -134,14 +136,7 @@ class LocalEngine:
         self.kill()
 
     def last_log_line(self) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(0, os.SEEK_END)
-                f.seek(max(0, f.tell() - 4096))
-                lines = [ln for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
-        except OSError:
-            return ""
-        return lines[-1].strip() if lines else ""
+        return last_line(self.log_path)
 
 
 class LocalEtcd(LocalEngine):
