@@ -4,7 +4,6 @@ exit. Real processes; every pid the dev-cluster reports is killed at teardown.""
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
@@ -18,6 +17,7 @@ import time
 import pytest
 from support import ephemeral_low, wait_for
 
+from ringfast.devcluster.control import _request
 from ringfast.devcluster.engines import missing
 from ringfast.devcluster.processes import ENGINE_OFFSET, MONITORING_OFFSET, port_free
 
@@ -116,17 +116,7 @@ def test_once_on_a_local_engine(backend, env, tmp_path):
 
 
 def _ask(path: str, cmd: str, node: str | None = None) -> dict:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
-        s.settimeout(10)
-        s.connect(path)
-        s.sendall(json.dumps({"cmd": cmd, "node": node}).encode() + b"\n")
-        data = b""
-        while not data.endswith(b"\n"):
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            data += chunk
-    return json.loads(data)
+    return _request(path, {"cmd": cmd, "node": node})  # the control socket's own client
 
 
 @pytest.mark.long  # about 5 s
